@@ -1,0 +1,1 @@
+"""Command-line interface: ``rol-hashing <command>`` / ``python -m rol_hashing``."""

@@ -1,0 +1,1 @@
+"""``rol-hashing describe``: prints a model's layers and shapes (placeholder until models land)."""

@@ -1,0 +1,54 @@
+"""Entry point of the ``rol-hashing`` command.
+
+Each command lives in its own module under ``rol_hashing/cli/`` and exposes
+``register(subparsers)``, which adds an ``argparse`` sub-parser whose ``func``
+default receives the parsed arguments and returns an exit code. Heavy imports
+(Keras, TensorFlow) happen inside those functions, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rol_hashing import __version__
+
+# Modules under rol_hashing.cli that provide commands, in help order.
+COMMAND_MODULES: tuple[str, ...] = ("describe",)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the top-level parser with every command registered."""
+    parser = argparse.ArgumentParser(
+        prog="rol-hashing",
+        description="Deep hashing with a Reliability Object Layer (ROL) and the SSDH baseline.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(f"rol_hashing.cli.{module_name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parses ``argv`` and runs the chosen command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, FileNotFoundError, ValueError) as err:
+        print(f"rol-hashing {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
