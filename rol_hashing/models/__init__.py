@@ -1,0 +1,62 @@
+"""The paper's networks: VGG16 (C, D), PSP segmentation, the ROL, the SSDH head.
+
+Only ``keras.ops`` and ``keras.layers`` are used here, so the models run under
+any Keras backend (TensorFlow by default, JAX for the GPU checks).
+"""
+
+from rol_hashing.models.describe import LayerRow, describe_model, format_table
+from rol_hashing.models.hashing import (
+    METHODS,
+    ROL_TAPS,
+    binarize,
+    build_hashing_model,
+    rol_feature_size,
+)
+from rol_hashing.models.losses import (
+    SSDHCodeLoss,
+    classification_loss,
+    ssdh_e1,
+    ssdh_e2,
+    ssdh_losses,
+)
+from rol_hashing.models.psp import PSPBranch, build_segmentation_model, psp_geometry, psp_module
+from rol_hashing.models.rol import ReliabilityMask, ReliabilityObjectLayer, reliability_mask
+from rol_hashing.models.vgg import build_vgg16, vgg16_features, vgg16_top
+from rol_hashing.models.weights import (
+    IMAGENET_NOTOP,
+    IMAGENET_TOP,
+    WeightLoadReport,
+    default_weights_path,
+    load_vgg16_imagenet_weights,
+)
+
+__all__ = [
+    "IMAGENET_NOTOP",
+    "IMAGENET_TOP",
+    "METHODS",
+    "ROL_TAPS",
+    "LayerRow",
+    "PSPBranch",
+    "ReliabilityMask",
+    "ReliabilityObjectLayer",
+    "SSDHCodeLoss",
+    "WeightLoadReport",
+    "binarize",
+    "build_hashing_model",
+    "build_segmentation_model",
+    "build_vgg16",
+    "classification_loss",
+    "default_weights_path",
+    "describe_model",
+    "format_table",
+    "load_vgg16_imagenet_weights",
+    "psp_geometry",
+    "psp_module",
+    "reliability_mask",
+    "rol_feature_size",
+    "ssdh_e1",
+    "ssdh_e2",
+    "ssdh_losses",
+    "vgg16_features",
+    "vgg16_top",
+]

@@ -1,0 +1,158 @@
+"""The Reliability Object Layer (Sec. 3.3 of the paper, SPEC 1.3).
+
+Given segmentation probabilities P (B, H, W, N) and a feature map F (B, h, w, C):
+
+1. drop the background channel (index 0 by default) -> N-1 channels;
+2. R = max over the remaining classes per pixel -> (B, H, W, 1);
+3. bring R to (h, w) by area averaging (an average pool when H/h and W/w are
+   integers; a bilinear resize otherwise, or always with ``resize="bilinear"``);
+4. output F * R, broadcast over channels.
+
+The layer has no weights. ``reliability_mask`` (a function) and
+``ReliabilityMask`` (a layer) give R on its own, for notebooks and the mask cache.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+RESIZE_MODES = ("area", "bilinear")
+
+
+def _check(background_index: int, resize: str) -> None:
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}.")
+    if background_index < 0:
+        raise ValueError(f"background_index must be >= 0, got {background_index}.")
+
+
+def reliability_mask(
+    probs, size: tuple[int, int] | None = None, background_index: int = 0, resize: str = "area"
+):
+    """The reliability mask R of segmentation probabilities.
+
+    Args:
+        probs: (B, H, W, N) per-pixel class probabilities, N >= 2.
+        size: (h, w) to bring R to; None keeps (H, W).
+        background_index: the channel dropped before the max.
+        resize: "area" (average pool when the ratio is an integer, else bilinear)
+            or "bilinear".
+
+    Returns:
+        (B, h, w, 1) tensor, values in [0, 1].
+    """
+    _check(background_index, resize)
+    n = probs.shape[-1]
+    if n is not None and not 0 <= background_index < n:
+        raise ValueError(f"background_index {background_index} is outside the {n} classes.")
+    objects = ops.concatenate(
+        [probs[..., :background_index], probs[..., background_index + 1 :]], axis=-1
+    )
+    r = ops.max(objects, axis=-1, keepdims=True)
+    if size is None:
+        return r
+    big_h, big_w = int(probs.shape[1]), int(probs.shape[2])
+    h, w = int(size[0]), int(size[1])
+    if (big_h, big_w) == (h, w):
+        return r
+    if resize == "area" and big_h % h == 0 and big_w % w == 0:
+        pool = (big_h // h, big_w // w)
+        return ops.average_pool(r, pool_size=pool, strides=pool, padding="valid")
+    return ops.image.resize(r, (h, w), interpolation="bilinear")
+
+
+@keras.saving.register_keras_serializable(package="rol_hashing")
+class ReliabilityMask(layers.Layer):
+    """Computes R (B, h, w, 1) from probabilities (B, H, W, N); see ``reliability_mask``.
+
+    Args:
+        size: (h, w) of the feature grid, or None for the probabilities' own size.
+        background_index: channel of the background class (0 for VOC).
+        resize: "area" or "bilinear".
+    """
+
+    def __init__(
+        self,
+        size: tuple[int, int] | None = None,
+        background_index: int = 0,
+        resize: str = "area",
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check(background_index, resize)
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        self.background_index = int(background_index)
+        self.resize = resize
+
+    def call(self, probs):
+        return reliability_mask(probs, self.size, self.background_index, self.resize)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        if self.size is not None:
+            h, w = self.size
+        return (b, h, w, 1)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {"size": self.size, "background_index": self.background_index, "resize": self.resize}
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="rol_hashing")
+class ReliabilityObjectLayer(layers.Layer):
+    """ROL: ``layer([probs, features])`` returns ``features * R`` (SPEC 1.3).
+
+    Args:
+        background_index: channel of the background class, dropped before the max.
+        resize: how R reaches the feature grid: "area" (default) or "bilinear".
+
+    Shapes:
+        probs (B, H, W, N), features (B, h, w, C) -> (B, h, w, C).
+
+    Example:
+        >>> rol = ReliabilityObjectLayer()
+        >>> out = rol([keras.ops.ones((1, 8, 8, 3)) / 3, keras.ops.ones((1, 4, 4, 5))])
+        >>> out.shape
+        (1, 4, 4, 5)
+    """
+
+    def __init__(self, background_index: int = 0, resize: str = "area", **kwargs) -> None:
+        super().__init__(**kwargs)
+        _check(background_index, resize)
+        self.background_index = int(background_index)
+        self.resize = resize
+
+    def build(self, input_shape) -> None:
+        probs_shape, features_shape = input_shape
+        if len(probs_shape) != 4 or len(features_shape) != 4:
+            raise ValueError(
+                f"ReliabilityObjectLayer expects [probs (B,H,W,N), features (B,h,w,C)], "
+                f"got shapes {probs_shape} and {features_shape}."
+            )
+        n = probs_shape[-1]
+        if n is not None and not 0 <= self.background_index < n:
+            raise ValueError(
+                f"background_index {self.background_index} is outside the {n} classes."
+            )
+        self.built = True
+
+    def mask(self, probs, features):
+        """R at the feature grid: (B, h, w, 1)."""
+        size = (int(features.shape[1]), int(features.shape[2]))
+        return reliability_mask(probs, size, self.background_index, self.resize)
+
+    def call(self, inputs):
+        probs, features = inputs
+        return features * ops.cast(self.mask(probs, features), features.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[1])
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"background_index": self.background_index, "resize": self.resize})
+        return config

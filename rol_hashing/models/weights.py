@@ -1,0 +1,148 @@
+"""Loading the Keras ImageNet VGG16 ``.h5`` files by layer name (never downloading).
+
+The files are the ones ``keras.applications.VGG16(weights="imagenet")`` fetches:
+``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` (with fc1/fc2/predictions) and
+``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``. Both use the legacy Keras
+HDF5 layout (a group per layer, ``layer_names`` and ``weight_names`` attributes);
+a whole model saved as ``.h5`` (weights under ``model_weights``) is read too.
+
+For config C, the 1x1 layers ``block3_conv3``, ``block4_conv3`` and
+``block5_conv3`` take the centre tap ``kernel[1, 1]`` of D's 3x3 kernels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+
+WEIGHTS_DIR = Path("weights")
+IMAGENET_NOTOP = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_TOP = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+VGG16_WEIGHT_LAYERS = tuple(
+    [
+        f"block{b}_conv{i}"
+        for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+        for i in range(1, n + 1)
+    ]
+    + ["fc1", "fc2"]
+)
+
+
+@dataclass
+class WeightLoadReport:
+    """What ``load_vgg16_imagenet_weights`` did: layer names per outcome."""
+
+    path: Path
+    loaded: list[str] = field(default_factory=list)
+    centre_tap: list[str] = field(default_factory=list)
+    not_in_file: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"loaded {len(self.loaded)} VGG16 layers from {self.path}"]
+        if self.centre_tap:
+            parts.append(f"centre tap of 3x3 for {', '.join(self.centre_tap)}")
+        if self.not_in_file:
+            parts.append(f"not in file (left as initialised): {', '.join(self.not_in_file)}")
+        return "; ".join(parts)
+
+
+def default_weights_path(include_top: bool, weights_dir: str | Path = WEIGHTS_DIR) -> Path:
+    """The file in ``weights/`` a model needs: with fc1/fc2 or the no-top file."""
+    return Path(weights_dir) / (IMAGENET_TOP if include_top else IMAGENET_NOTOP)
+
+
+def _read_h5_layers(path: Path) -> dict[str, list[np.ndarray]]:
+    """Reads ``{layer_name: [kernel, bias, ...]}`` from a legacy Keras HDF5 file."""
+    with h5py.File(path, "r") as f:
+        root = f.get("model_weights", f)
+        names = [
+            n.decode() if isinstance(n, bytes) else n for n in root.attrs.get("layer_names", [])
+        ]
+        names = names or list(root.keys())
+        out: dict[str, list[np.ndarray]] = {}
+        for name in names:
+            if name not in root:
+                continue
+            group = root[name]
+            weight_names = [
+                n.decode() if isinstance(n, bytes) else n
+                for n in group.attrs.get("weight_names", [])
+            ]
+            out[name] = [np.asarray(group[w]) for w in weight_names]
+    return out
+
+
+def _find_layer(model: keras.Model, name: str) -> keras.layers.Layer | None:
+    """Finds a layer by name in ``model`` or in a model nested inside it."""
+    for layer in model.layers:
+        if layer.name == name:
+            return layer
+        if isinstance(layer, keras.Model):
+            found = _find_layer(layer, name)
+            if found is not None:
+                return found
+    return None
+
+
+def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightLoadReport:
+    """Loads VGG16 ImageNet weights into ``model``'s like-named layers.
+
+    Args:
+        model: any model with VGG16-named layers (``build_vgg16``, the segmentation
+            or hashing models; nested models are searched).
+        path: a Keras VGG16 ``.h5`` file (see ``weights/README.md``).
+
+    Returns:
+        A ``WeightLoadReport`` listing what was loaded.
+
+    Raises:
+        FileNotFoundError: the file is missing (the message says where to put it).
+        ValueError: a weight's shape does not fit (e.g. ``width != 1``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"VGG16 ImageNet weights not found: {path}. Put the Keras file "
+            f"'{path.name}' into the weights/ folder (see weights/README.md), or pass "
+            "--backbone-weights none to train from scratch. Nothing is downloaded."
+        )
+    try:
+        stored = _read_h5_layers(path)
+    except OSError as err:
+        raise ValueError(f"{path} is not a readable Keras HDF5 weights file: {err}") from err
+    report = WeightLoadReport(path=path)
+    for name in VGG16_WEIGHT_LAYERS:
+        layer = _find_layer(model, name)
+        if layer is None:
+            continue
+        if name not in stored or not stored[name]:
+            report.not_in_file.append(name)
+            continue
+        values = list(stored[name])
+        target = [tuple(v.shape) for v in layer.get_weights()]
+        kernel = values[0]
+        if (
+            kernel.ndim == 4
+            and len(target)
+            and target[0][:2] == (1, 1)
+            and kernel.shape[:2] == (3, 3)
+        ):
+            values[0] = kernel[1:2, 1:2]
+            report.centre_tap.append(name)
+        got = [tuple(v.shape) for v in values]
+        if got != target:
+            raise ValueError(
+                f"{path}: layer '{name}' holds weights of shapes {got}, the model expects "
+                f"{target}. ImageNet weights fit only width=1.0 (and input_size=224 for fc1)."
+            )
+        layer.set_weights(values)
+        report.loaded.append(name)
+    if not report.loaded:
+        raise ValueError(
+            f"{path}: no VGG16 layer (block1_conv1 ... fc2) of the model is in the file."
+        )
+    return report

@@ -1,0 +1,72 @@
+"""The one shared test helper for layers and models (after keras-hub's TestCase)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+# A tiny configuration that still exercises every layer: 32x32 inputs, 1/16 width
+# (VGG filters 4..32, fc 256, PSP branches 8 filters on a 4x4 block4_conv3 map).
+TINY = {"input_size": 32, "width": 1 / 16}
+
+
+def random_images(batch: int, size: int, seed: int = 0) -> np.ndarray:
+    """(batch, size, size, 3) float32 images in the VGG-preprocessed range."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-120.0, 130.0, (batch, size, size, 3)).astype("float32")
+
+
+def as_numpy(outputs) -> dict[str, np.ndarray] | np.ndarray:
+    """Model outputs (tensor or dict of tensors) as numpy."""
+    if isinstance(outputs, dict):
+        return {k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}
+    return keras.ops.convert_to_numpy(outputs)
+
+
+def assert_outputs_equal(a, b, atol: float = 0.0) -> None:
+    """Equal outputs (dicts compared key by key)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], atol=atol, rtol=0, err_msg=key)
+    else:
+        np.testing.assert_allclose(a, b, atol=atol, rtol=0)
+
+
+def run_layer_test(
+    layer_cls: type[keras.layers.Layer],
+    init_kwargs: dict,
+    inputs,
+    expected_output_shape: tuple,
+) -> keras.layers.Layer:
+    """Config round trip, registered serialisation, eager and symbolic output shapes."""
+    layer = layer_cls(**init_kwargs)
+    config = layer.get_config()
+    for key, value in init_kwargs.items():
+        assert config[key] == value, key
+    clone = layer_cls.from_config(config)
+    assert clone.get_config() == config
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is layer_cls and restored.get_config() == config
+    out = layer(inputs)
+    assert tuple(out.shape) == tuple(expected_output_shape)
+    if isinstance(inputs, list):
+        symbolic = [keras.KerasTensor(x.shape, dtype="float32") for x in inputs]
+    else:
+        symbolic = keras.KerasTensor(inputs.shape, dtype="float32")
+    assert tuple(layer_cls(**init_kwargs)(symbolic).shape) == tuple(expected_output_shape)
+    return layer
+
+
+def run_model_saving_test(model: keras.Model, inputs, tmp_path: Path) -> keras.Model:
+    """``.keras`` save and safe-mode load give identical outputs; returns the loaded model."""
+    path = Path(tmp_path) / f"{model.name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert_outputs_equal(
+        as_numpy(model(inputs, training=False)), as_numpy(loaded(inputs, training=False))
+    )
+    assert len(loaded.weights) == len(model.weights)
+    return loaded
