@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from rol_hashing import __version__
+
+# Quiet TensorFlow's C++ start-up logging unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Modules under rol_hashing.cli that provide commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = ("describe",)
