@@ -1,0 +1,323 @@
+"""An exact Hamming index: brute-force popcount scan with stable top-k selection.
+
+``HammingIndex`` holds N codes as uint64 words (N, ceil(bits/64)) in the layout of
+``rol_hashing.retrieval.codes`` (most significant bit first), i.e. one 64-bit word per
+64 bits of code and nothing else. ``search`` returns, per query, the k nearest items
+ordered by (Hamming distance, insertion index): ties keep insertion order, exactly
+as a stable sort of the distances would (SSDH's MATLAB ``sort``).
+
+Search, per batch of queries (the batch is sized so that its distance matrix and
+results stay within ``max_batch_bytes``):
+
+1. distances: ``bitwise_count(q ^ g)`` summed over words, in gallery chunks;
+2. per query, the threshold d*, the smallest distance with #(dist <= d*) >= k, found
+   by bisection over 0..bits with counting passes;
+3. the items with d < d* and the first ``k - #(d < d*)`` items with d == d*, both in
+   gallery order, are ordered by distance with a stable counting sort.
+
+No per-query O(N log N) sort is done. Asking for more results than items is a
+ValueError (k == N is allowed).
+
+Index files are ``.npz`` (read with ``allow_pickle=False``) holding the format name,
+``format_version``, ``bits`` and the codes packed as in ``np.packbits``
+(``codes``: uint8 (N, ceil(bits/8))); they are written atomically.
+
+``backend="faiss"`` keeps the codes in a ``faiss.IndexBinaryFlat`` instead (faiss-cpu
+is an optional extra) and returns the same results: faiss's k-th distance gives d*,
+and a range search up to d* supplies the tied items, which are then taken in
+insertion order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from rol_hashing.retrieval.codes import (
+    PathLike,
+    atomic_savez,
+    check_bits,
+    codes_to_words,
+    num_bytes,
+    num_words,
+    read_npz,
+    words_to_packed,
+)
+
+INDEX_FORMAT = "rol_hashing.hamming_index"
+INDEX_FORMAT_VERSION = 1
+BACKENDS = ("numpy", "faiss")
+
+# Elements of the uint64 XOR scratch buffer (8 bytes each): small enough to stay in cache.
+_XOR_CHUNK_ELEMENTS = 1 << 18
+
+
+def distance_dtype(bits: int) -> np.dtype:
+    """Smallest unsigned dtype that holds distances 0..bits."""
+    if bits <= np.iinfo(np.uint8).max:
+        return np.dtype(np.uint8)
+    if bits <= np.iinfo(np.uint16).max:
+        return np.dtype(np.uint16)
+    return np.dtype(np.uint32)
+
+
+def hamming_distances(query_words: np.ndarray, gallery_words: np.ndarray, bits: int) -> np.ndarray:
+    """All distances between uint64 words (Q, W) and (N, W) -> (Q, N) smallest unsigned dtype.
+
+    Works in gallery chunks so that the uint64 scratch stays small.
+    """
+    q = np.asarray(query_words, dtype=np.uint64)
+    g = np.asarray(gallery_words, dtype=np.uint64)
+    n_q, n_w = q.shape
+    n_g = g.shape[0]
+    out = np.empty((n_q, n_g), dtype=distance_dtype(bits))
+    if n_q == 0 or n_g == 0:
+        return out
+    chunk = max(1, min(n_g, _XOR_CHUNK_ELEMENTS // n_q))
+    xor = np.empty((n_q, chunk), dtype=np.uint64)
+    count = np.empty((n_q, chunk), dtype=np.uint8) if n_w > 1 else None
+    columns = [np.ascontiguousarray(g[:, w]) for w in range(n_w)] if n_w > 1 else [g[:, 0]]
+    for start in range(0, n_g, chunk):
+        stop = min(n_g, start + chunk)
+        x = xor[:, : stop - start]
+        o = out[:, start:stop]
+        for w, column in enumerate(columns):
+            np.bitwise_xor(q[:, w, None], column[None, start:stop], out=x)
+            if w == 0:
+                np.bitwise_count(x, out=o)
+            else:
+                c = np.bitwise_count(x, out=count[:, : stop - start])
+                np.add(o, c, out=o)
+    return out
+
+
+def stable_top_k(distances: np.ndarray, k: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of one row of distances (N,), ties in index order.
+
+    Returns (distances (k,), indices (k,)) ordered by (distance, index).
+    """
+    n = distances.shape[0]
+    if k >= n:
+        order = np.argsort(distances, kind="stable")  # radix (counting) sort for small ints
+        return distances[order], order
+    # d* = the smallest d with #(dist <= d) >= k, by bisection over 0..bits (counting passes)
+    low, high = 0, bits
+    while low < high:
+        mid = (low + high) // 2
+        if np.count_nonzero(distances <= mid) >= k:
+            high = mid
+        else:
+            low = mid + 1
+    candidates = np.flatnonzero(distances <= low)  # all items with d <= d*, gallery order
+    cand_dist = distances[candidates]
+    if candidates.size > k:  # keep d < d* and the first k - #(d < d*) items with d == d*
+        tied = cand_dist == low
+        n_less = candidates.size - np.count_nonzero(tied)
+        keep = ~tied | (np.cumsum(tied) <= k - n_less)
+        candidates, cand_dist = candidates[keep], cand_dist[keep]
+    order = np.argsort(cand_dist, kind="stable")  # counting sort by distance
+    return cand_dist[order], candidates[order]
+
+
+class HammingIndex:
+    """Exact Hamming-distance k-NN over binary codes, ties broken by insertion order.
+
+    Args:
+        bits: code length.
+        backend: ``"numpy"`` (default) or ``"faiss"`` (needs ``pip install faiss-cpu``);
+            both give identical results.
+        max_batch_bytes: memory bound for one batch of queries (its (Q_b, N) distance
+            matrix plus its (Q_b, k) results).
+
+    Example:
+        >>> index = HammingIndex(48)
+        >>> index.add(gallery_codes)            # bool (N, 48) or packed uint8 (N, 6)
+        >>> dist, idx = index.search(query_codes, k=1000)   # (Q, 1000) each
+    """
+
+    def __init__(self, bits: int, backend: str = "numpy", max_batch_bytes: int = 32 << 20):
+        self.bits = check_bits(bits)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if max_batch_bytes < 1:
+            raise ValueError(f"max_batch_bytes must be positive, got {max_batch_bytes}")
+        self.backend = backend
+        self.max_batch_bytes = int(max_batch_bytes)
+        self._words = np.empty((0, num_words(self.bits)), dtype=np.uint64, order="F")
+        self._faiss = _new_faiss_index(self.bits) if backend == "faiss" else None
+
+    def __repr__(self) -> str:
+        return f"HammingIndex(bits={self.bits}, ntotal={self.ntotal}, backend={self.backend!r})"
+
+    def __len__(self) -> int:
+        return self.ntotal
+
+    @property
+    def ntotal(self) -> int:
+        """Number of codes added."""
+        if self._faiss is not None:
+            return int(self._faiss.ntotal)
+        return int(self._words.shape[0])
+
+    @property
+    def words(self) -> np.ndarray:
+        """The stored codes as uint64 words (N, ceil(bits/64)), read-only."""
+        if self._faiss is not None:
+            raw = self._faiss.reconstruct_n(0, self.ntotal).reshape(self.ntotal, -1)
+            return codes_to_words(np.ascontiguousarray(raw[:, : num_bytes(self.bits)]), self.bits)
+        view = self._words.view()
+        view.flags.writeable = False
+        return view
+
+    def add(self, codes: np.ndarray) -> None:
+        """Appends codes: bool (N, bits), packed uint8 (N, ceil(bits/8)) or uint64 words."""
+        words = self._as_words(codes, "codes")
+        if words.shape[0] == 0:
+            return
+        if self._faiss is not None:
+            self._faiss.add(_faiss_bytes(words, self.bits))
+        else:
+            self._words = np.asfortranarray(np.concatenate([self._words, words]))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest codes of each query.
+
+        Args:
+            queries: bool (Q, bits), packed uint8 (Q, ceil(bits/8)) or uint64 words.
+            k: results per query, 1 <= k <= ntotal.
+
+        Returns:
+            distances int32 (Q, k) and indices int64 (Q, k) (insertion order of ``add``),
+            sorted by (distance, index).
+        """
+        q_words = self._as_words(queries, "queries")
+        k = self._check_k(k)
+        distances = np.empty((q_words.shape[0], k), dtype=np.int32)
+        indices = np.empty((q_words.shape[0], k), dtype=np.int64)
+        for start, dist, idx in self._iter_search(q_words, k):
+            distances[start : start + dist.shape[0]] = dist
+            indices[start : start + idx.shape[0]] = idx
+        return distances, indices
+
+    def iter_search(
+        self, queries: np.ndarray, k: int
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """``search`` one batch of queries at a time, to bound memory when k is large.
+
+        Yields:
+            (start, distances int32 (Q_b, k), indices int64 (Q_b, k)) where ``start`` is
+            the position of the batch's first query in ``queries``.
+        """
+        q_words = self._as_words(queries, "queries")
+        k = self._check_k(k)
+        return self._iter_search(q_words, k)
+
+    def batch_size(self, k: int) -> int:
+        """Queries per batch for k results: the (Q_b, N) distances + (Q_b, k) results fit."""
+        per_query = self.ntotal * distance_dtype(self.bits).itemsize + k * 12
+        return max(1, self.max_batch_bytes // max(1, per_query))
+
+    def save(self, path: PathLike) -> None:
+        """Writes the index to ``path`` (npz: format, version, bits, packed codes), atomically."""
+        atomic_savez(
+            path,
+            format=np.array(INDEX_FORMAT),
+            format_version=np.array(INDEX_FORMAT_VERSION),
+            bits=np.array(self.bits),
+            codes=words_to_packed(self.words, self.bits),
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path: PathLike,
+        bits: int | None = None,
+        backend: str = "numpy",
+        max_batch_bytes: int = 32 << 20,
+    ) -> HammingIndex:
+        """Reads an index written by ``save``.
+
+        Raises ValueError if the file has another format or version, or if ``bits`` is
+        given and differs from the stored code length.
+        """
+        data = read_npz(path, INDEX_FORMAT, INDEX_FORMAT_VERSION, ("bits", "codes"))
+        stored_bits = int(data["bits"])
+        if bits is not None and check_bits(bits) != stored_bits:
+            raise ValueError(
+                f"{os.fspath(path)}: expected an index of {bits}-bit codes, "
+                f"file holds {stored_bits}-bit codes"
+            )
+        index = cls(stored_bits, backend=backend, max_batch_bytes=max_batch_bytes)
+        index.add(codes_to_words(data["codes"], stored_bits))
+        return index
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _as_words(self, codes: Any, what: str) -> np.ndarray:
+        try:
+            return codes_to_words(codes, self.bits)
+        except ValueError as err:
+            raise ValueError(f"{what}: {err} (index of {self.bits}-bit codes)") from err
+
+    def _check_k(self, k: Any) -> int:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if self.ntotal == 0:
+            raise ValueError("the index is empty: add codes before searching")
+        if k > self.ntotal:
+            raise ValueError(f"k={k} is larger than the number of indexed codes ({self.ntotal})")
+        return int(k)
+
+    def _iter_search(
+        self, q_words: np.ndarray, k: int
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        step = self.batch_size(k)
+        search_batch = self._faiss_batch if self._faiss is not None else self._numpy_batch
+        for start in range(0, q_words.shape[0], step):
+            dist, idx = search_batch(q_words[start : start + step], k)
+            yield start, dist, idx
+
+    def _numpy_batch(self, q_words: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        all_dist = hamming_distances(q_words, self._words, self.bits)
+        distances = np.empty((q_words.shape[0], k), dtype=np.int32)
+        indices = np.empty((q_words.shape[0], k), dtype=np.int64)
+        for row in range(q_words.shape[0]):
+            distances[row], indices[row] = stable_top_k(all_dist[row], k, self.bits)
+        return distances, indices
+
+    def _faiss_batch(self, q_words: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = _faiss_bytes(q_words, self.bits)
+        knn_dist, _ = self._faiss.search(queries, k)
+        kth = knn_dist[:, -1]
+        distances = np.empty((queries.shape[0], k), dtype=np.int32)
+        indices = np.empty((queries.shape[0], k), dtype=np.int64)
+        # Every item closer than the k-th distance is among faiss's k results; the tied
+        # ones may not be, so fetch all items with distance <= kth (range search is
+        # strict: dis < radius) and keep the first k by (distance, index).
+        for value in np.unique(kth):
+            rows = np.flatnonzero(kth == value)
+            lims, dist, idx = self._faiss.range_search(queries[rows], int(value) + 1)
+            owner = np.repeat(np.arange(rows.size), np.diff(lims))
+            order = np.lexsort((idx, dist, owner))
+            take = lims[:-1, None] + np.arange(k)[None, :]
+            distances[rows] = dist[order][take]
+            indices[rows] = idx[order][take]
+        return distances, indices
+
+
+def _faiss_bytes(words: np.ndarray, bits: int) -> np.ndarray:
+    """Words -> packed uint8; packed codes are whole bytes, as faiss's d % 8 == 0 wants."""
+    return np.ascontiguousarray(words_to_packed(words, bits))
+
+
+def _new_faiss_index(bits: int) -> Any:
+    try:
+        import faiss
+    except ImportError as err:
+        raise ImportError(
+            'HammingIndex(backend="faiss") needs faiss: pip install faiss-cpu'
+        ) from err
+    return faiss.IndexBinaryFlat(8 * num_bytes(bits))

@@ -1,0 +1,186 @@
+"""HammingIndex: exact, stable top-k against a brute-force stable argsort; files; errors."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import rol_hashing.retrieval.index as index_module
+from rol_hashing.retrieval import HammingIndex, codes_to_words, hamming_distances, pack_codes
+from rol_hashing.retrieval.codes import atomic_savez
+from rol_hashing.retrieval.index import INDEX_FORMAT, stable_top_k
+
+
+def random_codes(n: int, bits: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, bits)) > 0.5
+
+
+def brute_force(queries: np.ndarray, gallery: np.ndarray, k: int):
+    """Distances from unpacked bits, ranked by np.argsort(kind="stable")."""
+    dist = (queries[:, None, :] != gallery[None, :, :]).sum(axis=-1)
+    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(dist, order, axis=1), order
+
+
+@pytest.mark.parametrize("bits", (1, 7, 12, 48, 64, 65, 128))
+def test_search_equals_stable_brute_force(bits):
+    n = 257
+    gallery = random_codes(n, bits, seed=bits)
+    queries = random_codes(19, bits, seed=1000 + bits)
+    queries[0] = gallery[5]  # an exact match
+    index = HammingIndex(bits)
+    index.add(gallery)
+    for k in (1, 2, 37, n - 1, n):
+        dist, idx = index.search(queries, k)
+        ref_dist, ref_idx = brute_force(queries, gallery, k)
+        assert dist.dtype == np.int32 and idx.dtype == np.int64
+        assert dist.shape == idx.shape == (19, k)
+        np.testing.assert_array_equal(idx, ref_idx, err_msg=f"bits={bits} k={k}")
+        np.testing.assert_array_equal(dist, ref_dist)
+
+
+def test_ties_keep_insertion_order():
+    gallery = np.array([[1, 1], [0, 0], [1, 0], [0, 0], [0, 1], [0, 0]], dtype=bool)
+    index = HammingIndex(2)
+    index.add(gallery)
+    dist, idx = index.search(np.array([[0, 0]], dtype=bool), 5)
+    # distance 0: items 1, 3, 5; distance 1: items 2, 4 (then 0 at distance 2, cut)
+    np.testing.assert_array_equal(idx, [[1, 3, 5, 2, 4]])
+    np.testing.assert_array_equal(dist, [[0, 0, 0, 1, 1]])
+    _, idx = index.search(np.array([[0, 0]], dtype=bool), 2)  # k cuts inside the tie
+    np.testing.assert_array_equal(idx, [[1, 3]])
+
+
+def test_batches_chunks_and_incremental_adds_give_the_same_result(monkeypatch):
+    bits = 70
+    gallery = random_codes(300, bits, seed=3)
+    queries = random_codes(25, bits, seed=4)
+    ref_dist, ref_idx = brute_force(queries, gallery, 40)
+    monkeypatch.setattr(index_module, "_XOR_CHUNK_ELEMENTS", 64)  # many gallery chunks
+    index = HammingIndex(bits, max_batch_bytes=1)  # one query per batch
+    assert index.batch_size(40) == 1
+    index.add(gallery[:100])
+    index.add(pack_codes(gallery[100:101]))
+    index.add(codes_to_words(gallery[101:]))
+    index.add(np.zeros((0, bits), dtype=bool))
+    assert len(index) == index.ntotal == 300
+    dist, idx = index.search(pack_codes(queries), 40)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(dist, ref_dist)
+    starts = [start for start, _, _ in index.iter_search(queries, 40)]
+    assert starts == list(range(25))
+
+
+def test_hamming_distances_match_bit_count():
+    for bits in (9, 200, 300):  # uint8 and uint16 distances
+        g, q = random_codes(50, bits, 1), random_codes(6, bits, 2)
+        d = hamming_distances(codes_to_words(q), codes_to_words(g), bits)
+        np.testing.assert_array_equal(d, (q[:, None] != g[None]).sum(-1))
+
+
+def test_stable_top_k_single_row():
+    row = np.array([3, 1, 2, 1, 0, 1, 3], dtype=np.uint8)
+    dist, idx = stable_top_k(row, 4, bits=3)
+    np.testing.assert_array_equal(idx, [4, 1, 3, 5])
+    np.testing.assert_array_equal(dist, [0, 1, 1, 1])
+
+
+def test_words_are_one_uint64_per_64_bits():
+    index = HammingIndex(65)
+    index.add(random_codes(10, 65))
+    assert index.words.dtype == np.uint64 and index.words.shape == (10, 2)
+    assert index.words.nbytes == 10 * 2 * 8
+    assert not index.words.flags.writeable
+
+
+def test_save_load_round_trip(tmp_path):
+    bits = 12
+    gallery = random_codes(50, bits)
+    index = HammingIndex(bits)
+    index.add(gallery)
+    path = tmp_path / "index.npz"
+    index.save(path)
+    assert os.listdir(tmp_path) == ["index.npz"]
+    loaded = HammingIndex.load(path, bits=bits)
+    assert loaded.bits == bits and loaded.ntotal == 50
+    np.testing.assert_array_equal(loaded.words, index.words)
+    queries = random_codes(4, bits, seed=9)
+    for a, b in zip(loaded.search(queries, 10), index.search(queries, 10), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with np.load(path, allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["codes"], pack_codes(gallery))
+
+
+def test_load_rejects_other_version_bits_or_format(tmp_path):
+    index = HammingIndex(12)
+    index.add(random_codes(5, 12))
+    path = tmp_path / "index.npz"
+    index.save(path)
+    with pytest.raises(ValueError, match="expected an index of 48-bit codes, file holds 12"):
+        HammingIndex.load(path, bits=48)
+    old = tmp_path / "old.npz"
+    atomic_savez(old, format=np.array(INDEX_FORMAT), format_version=np.array(0), bits=np.array(12))
+    with pytest.raises(ValueError, match="expected rol_hashing.hamming_index format version 1"):
+        HammingIndex.load(old)
+    np.savez(tmp_path / "x.npz", codes=np.zeros((1, 2), np.uint8))
+    with pytest.raises(ValueError, match="expected a 'rol_hashing.hamming_index' file"):
+        HammingIndex.load(tmp_path / "x.npz")
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable"):
+        HammingIndex.load(garbage)
+
+
+def test_bad_input_gives_clear_errors_and_writes_nothing(tmp_path):
+    index = HammingIndex(48)
+    with pytest.raises(ValueError, match="empty"):
+        index.search(random_codes(2, 48), 1)
+    index.add(random_codes(10, 48))
+    with pytest.raises(
+        ValueError, match="queries: expected codes of 48 bits, got bool codes of 12"
+    ):
+        index.search(random_codes(2, 12), 1)
+    with pytest.raises(ValueError, match="codes: expected 6 bytes per packed 48-bit code"):
+        index.add(pack_codes(random_codes(2, 40)))
+    with pytest.raises(ValueError, match="k=11 is larger than the number of indexed codes"):
+        index.search(random_codes(2, 48), 11)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        index.search(random_codes(2, 48), 0)
+    with pytest.raises(ValueError, match="backend"):
+        HammingIndex(8, backend="annoy")
+    with pytest.raises(FileNotFoundError):
+        index.save(tmp_path / "missing" / "index.npz")
+    assert os.listdir(tmp_path) == []
+    assert index.ntotal == 10  # the failed add left the index unchanged
+
+
+def test_faiss_backend_is_identical():
+    pytest.importorskip("faiss")
+    for bits in (7, 12, 48, 65):
+        gallery = random_codes(400, bits, seed=bits)
+        queries = random_codes(30, bits, seed=bits + 1)
+        exact = HammingIndex(bits)
+        exact.add(gallery)
+        fast = HammingIndex(bits, backend="faiss")
+        fast.add(gallery)
+        np.testing.assert_array_equal(fast.words, exact.words)
+        for k in (1, 17, 400):
+            for a, b in zip(fast.search(queries, k), exact.search(queries, k), strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=f"bits={bits} k={k}")
+
+
+def test_faiss_backend_missing_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_faiss(name, *args, **kwargs):
+        if name == "faiss":
+            raise ImportError("No module named 'faiss'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_faiss)
+    with pytest.raises(ImportError, match="pip install faiss-cpu"):
+        HammingIndex(8, backend="faiss")
