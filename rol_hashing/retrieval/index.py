@@ -300,6 +300,7 @@ class HammingIndex:
         for value in np.unique(kth):
             rows = np.flatnonzero(kth == value)
             lims, dist, idx = self._faiss.range_search(queries[rows], int(value) + 1)
+            lims = lims.astype(np.int64)  # faiss gives size_t offsets
             owner = np.repeat(np.arange(rows.size), np.diff(lims))
             order = np.lexsort((idx, dist, owner))
             take = lims[:-1, None] + np.arange(k)[None, :]
