@@ -37,3 +37,28 @@ demo: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# ---- training -------------------------------------------------------------
+PROFILE ?= paper
+METHOD ?= rol
+DATASET ?= generated
+BITS ?= 48
+DATA_ROOT ?=
+EXTRA ?=
+CLI := $(VENV)/bin/rol-hashing
+DATA_ROOT_ARG := $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+
+.PHONY: train-voc-seg train-seg train-hash
+
+# The segmentation stream on PASCAL-VOC2012 (SPEC 1.2).
+train-voc-seg: install
+	$(CLI) train-seg --config experiments/voc2012.yaml --profile $(PROFILE) $(EXTRA)
+
+# The segmentation stream of any experiment (e.g. DATASET=generated).
+train-seg: install
+	$(CLI) train-seg --config experiments/$(DATASET).yaml --profile $(PROFILE) $(EXTRA)
+
+# make train-hash DATASET=awa2 BITS=48 [METHOD=rol|ssdh] [PROFILE=paper|cpu] [DATA_ROOT=...]
+train-hash: install
+	$(CLI) train-hash --config experiments/$(DATASET).yaml --profile $(PROFILE) \
+	  --method $(METHOD) --bits $(BITS) $(DATA_ROOT_ARG) $(EXTRA)

@@ -19,11 +19,15 @@ from rol_hashing import __version__
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Modules under rol_hashing.cli that provide commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("describe",)
+COMMAND_MODULES: tuple[str, ...] = ("describe", "train")
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2, no traceback."""
+
+
+# Errors that mean bad input or a bad environment, not a bug: one line, exit 2.
+USER_ERRORS = (CLIError, FileNotFoundError, FileExistsError, PermissionError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args) or 0)
-    except (CLIError, FileNotFoundError, ValueError) as err:
+    except USER_ERRORS as err:
         print(f"rol-hashing {args.command}: error: {err}", file=sys.stderr)
         return 2
 

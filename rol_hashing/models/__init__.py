@@ -26,6 +26,7 @@ from rol_hashing.models.weights import (
     IMAGENET_NOTOP,
     IMAGENET_TOP,
     WeightLoadReport,
+    copy_weights_by_name,
     default_weights_path,
     load_vgg16_imagenet_weights,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "build_segmentation_model",
     "build_vgg16",
     "classification_loss",
+    "copy_weights_by_name",
     "default_weights_path",
     "describe_model",
     "format_table",

@@ -77,15 +77,36 @@ def _read_h5_layers(path: Path) -> dict[str, list[np.ndarray]]:
 
 
 def _find_layer(model: keras.Model, name: str) -> keras.layers.Layer | None:
-    """Finds a layer by name in ``model`` or in a model nested inside it."""
+    """Finds a layer by name: the model's own layers first, then nested models'."""
     for layer in model.layers:
         if layer.name == name:
             return layer
+    for layer in model.layers:
         if isinstance(layer, keras.Model):
             found = _find_layer(layer, name)
             if found is not None:
                 return found
     return None
+
+
+def copy_weights_by_name(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copies weights between like-named layers (nested models matched by name too).
+
+    Used to move a hashing model between its cached-mask and live forms. Returns
+    the names of the layers copied; a like-named layer of another shape is an error.
+    """
+    copied = []
+    source_layers = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        other = source_layers.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        if isinstance(layer, keras.Model) and isinstance(other, keras.Model):
+            copied += [f"{layer.name}/{n}" for n in copy_weights_by_name(other, layer)]
+            continue
+        layer.set_weights(other.get_weights())
+        copied.append(layer.name)
+    return copied
 
 
 def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightLoadReport:

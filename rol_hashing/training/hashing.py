@@ -1,0 +1,187 @@
+"""Training the hashing stream (``make train-hash DATASET=... BITS=...``), SPEC 1.4.
+
+SGD with momentum 0.9 and Caffe-style weight decay 5e-4, learning rate 1e-3
+for 20 epochs then 1e-4, 40 epochs of batch 40 in the paper profile; loss =
+classification (softmax NLL, or sigmoid cross-entropy for multi-label VOC) +
+E1 + E2. For ``rol`` the frozen segmentation model is the ``train-voc-seg``
+result; by default its masks are computed once and cached (see ``masks.py``).
+The final ``model.keras`` is always the live form (images in, no mask input).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import keras
+
+from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.data.splits import make_or_load_split
+from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
+from rol_hashing.models.losses import ssdh_losses
+from rol_hashing.training.backbone import load_backbone, resolve_backbone_weights
+from rol_hashing.training.common import Stopwatch, open_run, resume_or_build, write_json
+from rol_hashing.training.config import ExperimentConfig
+from rol_hashing.training.inputs import HashingInputs
+from rol_hashing.training.loop import run_epochs
+from rol_hashing.training.masks import cached_masks
+from rol_hashing.training.objectives import CaffeSGD, step_learning_rate
+from rol_hashing.training.runs import RunDir, atomic_save_model, hashing_run_name
+from rol_hashing.training.strategy import get_strategy, strategy_scope
+
+SEG_COMMAND = "make train-voc-seg (rol-hashing train-seg --config experiments/<dataset>.yaml)"
+
+
+def hashing_run_dir(config: ExperimentConfig, method: str, bits: int) -> Path:
+    """``<runs_dir>/<dataset>-<method>-<bits>b``."""
+    return Path(config.runs_dir) / hashing_run_name(config.dataset, method, bits)
+
+
+def load_segmentation_model(path: str | Path) -> keras.Model:
+    """The frozen stream for ``rol``; a missing file names the command that makes it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"segmentation model not found: {path}. Method 'rol' needs the trained "
+            f"segmentation stream: run `{SEG_COMMAND}` first, or point "
+            "hashing.segmentation_model at its model.keras"
+        )
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def train_hashing(
+    config: ExperimentConfig,
+    method: str,
+    bits: int,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    mask_cache: bool = True,
+    strategy: str | None = None,
+    run_dir: str | Path | None = None,
+    verbose: int | str = "auto",
+    callbacks=(),
+) -> RunDir:
+    """Trains an SSDH or ROL hashing model; returns the run folder.
+
+    Args:
+        config: the experiment (data set, model size, schedule).
+        method: "rol" or "ssdh".
+        bits: code length.
+        resume: continue from the last checkpoint in the run folder.
+        overwrite: discard an existing run's checkpoints and start again.
+        mask_cache: for "rol", feed cached masks instead of running the stream live.
+        strategy: None, "mirrored" or "multiworker" (``tf.distribute``).
+        run_dir: default ``<runs_dir>/<dataset>-<method>-<bits>b``.
+    """
+    h, m = config.hashing, config.model
+    clock = Stopwatch()
+    spec = get_dataset_spec(config.dataset)
+    record = spec.load(config.data_root)
+    print(record.summary())
+    run = open_run(
+        Path(run_dir or hashing_run_dir(config, method, bits)), config, resume, overwrite
+    )
+    split_source = Path(config.split_file) if config.split_file else run.split
+    split = make_or_load_split(record, spec, split_source, seed=config.seed)
+    if split_source != run.split:
+        shutil.copyfile(split_source, run.split)
+    train_idx = split.indices(record).train
+    print(f"split: {split.counts()} (train/query/gallery) from {split_source}")
+
+    use_cache = method == "rol" and mask_cache
+    seg_path = Path(h.segmentation_model)
+    scope = strategy_scope(get_strategy(strategy) if strategy else None)
+    with scope:
+        seg = load_segmentation_model(seg_path) if method == "rol" else None
+    inputs = HashingInputs(record, train_idx, m.input_size, h.batch_size, bits, config.seed)
+    if use_cache:
+        side = rol_feature_size(m.input_size, m.rol_at)
+        images = inputs.images
+        if images is None:
+            images = inputs.dataset(0, shuffle=False).map(
+                lambda x, y: x["image"] if isinstance(x, dict) else x
+            )
+        inputs.masks = cached_masks(
+            run.masks,
+            "train",
+            seg,
+            seg_path,
+            [record.ids[i] for i in train_idx],
+            images,
+            m.input_size,
+            side,
+            m.background_index,
+        )
+
+    def make_model(mask_input: bool) -> keras.Model:
+        return build_hashing_model(
+            method,
+            bits,
+            len(record.class_names),
+            segmentation_model=None if mask_input else seg,
+            multilabel=record.multilabel,
+            config=m.config,
+            input_size=m.input_size,
+            width=m.width,
+            rol_at=m.rol_at,
+            mask_input=mask_input,
+            background_index=m.background_index,
+            dropout=h.dropout,
+        )
+
+    weights = resolve_backbone_weights(
+        m.backbone_weights, needs_top=m.input_size == 224 and m.width == 1.0
+    )
+
+    def build() -> keras.Model:
+        model = make_model(use_cache)
+        load_backbone(model, weights)
+        model.compile(
+            optimizer=CaffeSGD(h.learning_rate, momentum=h.momentum, l2=h.weight_decay),
+            loss=ssdh_losses(record.multilabel, h.alpha, h.beta),
+            metrics={"class": "binary_accuracy" if record.multilabel else "accuracy"},
+        )
+        return model
+
+    with scope:
+        model, start = resume_or_build(run, resume, build)
+    if use_cache != isinstance(model.input, dict):
+        raise ValueError(
+            f"the checkpoints in {run.checkpoints} were trained with the mask cache "
+            f"{'on' if isinstance(model.input, dict) else 'off'}; resume with the same setting"
+        )
+    run_epochs(
+        model,
+        run,
+        h.epochs,
+        start,
+        inputs.dataset,
+        learning_rate=lambda e: step_learning_rate(
+            e, h.learning_rate, h.lr_drop_epoch, h.learning_rate_after_drop
+        ),
+        callbacks=callbacks,
+        verbose=verbose,
+        title=f"{run.path.name}",
+    )
+    final = model
+    if use_cache:
+        with scope:
+            final = make_model(mask_input=False)
+        copy_weights_by_name(model, final)
+    atomic_save_model(final, run.model)
+    write_json(
+        run.path / "train_info.json",
+        {
+            "dataset": config.dataset,
+            "method": method,
+            "bits": bits,
+            "profile": config.profile,
+            "epochs": h.epochs,
+            "train_images": len(train_idx),
+            "mask_cache": use_cache,
+            "seconds": round(clock(), 1),
+        },
+    )
+    print(f"hashing done: {run.model}")
+    return run

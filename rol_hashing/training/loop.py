@@ -1,0 +1,92 @@
+"""The epoch loop every training run shares: one ``fit`` per epoch, then a checkpoint.
+
+Fitting one epoch at a time lets each epoch get its own seeded data order and
+learning rate, so a run resumed from the checkpoint of epoch k continues exactly
+as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import keras
+
+from rol_hashing.training.runs import RunDir, plot_curves, save_checkpoint, truncate_log
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class _LogLearningRate(keras.callbacks.Callback):
+    """Adds the epoch's learning rate to the logs (so log.csv has it)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(
+                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+            )
+
+
+def run_epochs(
+    model: keras.Model,
+    run: RunDir,
+    epochs: int,
+    start_epoch: int,
+    make_dataset: Callable[[int], object],
+    validation_data: object | None = None,
+    learning_rate: Callable[[int], float] | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | str = "auto",
+    title: str = "",
+) -> dict[str, float]:
+    """Trains epochs ``start_epoch+1 .. epochs`` (1-based), checkpointing after each.
+
+    Args:
+        model: a compiled model.
+        run: the run folder (log.csv, tensorboard/, checkpoints/).
+        epochs: total epochs of the run.
+        start_epoch: epochs already done (0 for a new run, k after resuming).
+        make_dataset: 0-based epoch -> its training data (a tf.data.Dataset).
+        validation_data: evaluated after every epoch.
+        learning_rate: 1-based epoch -> learning rate, set before the epoch.
+        callbacks: extra callbacks (after the logging ones).
+
+    Returns:
+        The last epoch's logs.
+
+    Raises:
+        TrainingDivergedError: the loss became NaN (TerminateOnNaN stopped the run).
+    """
+    truncate_log(run, start_epoch)
+    all_callbacks = [
+        _LogLearningRate(),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(run.log), append=True),
+        keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False),
+        *callbacks,
+    ]
+    logs: dict[str, float] = {}
+    for epoch in range(start_epoch, epochs):
+        if learning_rate is not None:
+            model.optimizer.learning_rate = learning_rate(epoch + 1)
+        history = model.fit(
+            make_dataset(epoch),
+            validation_data=validation_data,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            callbacks=all_callbacks,
+            verbose=verbose,
+            shuffle=False,  # each epoch's order is already seeded in make_dataset
+        )
+        logs = {k: float(v[-1]) for k, v in history.history.items() if v}
+        loss = logs.get("loss", float("nan"))
+        if model.stop_training or not math.isfinite(loss):
+            raise TrainingDivergedError(
+                f"loss became {loss} in epoch {epoch + 1}; the checkpoint of epoch {epoch} "
+                f"in {run.checkpoints} is kept. Lower the learning rate and --resume."
+            )
+        save_checkpoint(model, run, epoch + 1)
+        plot_curves(run.log, run.curves, title or run.path.name)
+    return logs

@@ -1,0 +1,109 @@
+"""Training the segmentation stream (``make train-voc-seg``), SPEC 1.2.
+
+AdaGrad, per-pixel cross-entropy that ignores label 255, 40 epochs of batch 64
+on the VOC2012 segmentation images (train + val lists) in the paper profile.
+Pixel accuracy and mean IoU are reported on the val list (for real VOC that
+list is part of the paper's training data, so those numbers are not held out;
+the generated set trains on ``train`` and reports on a disjoint ``val``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from rol_hashing.data.pipeline import make_segmentation_dataset
+from rol_hashing.data.voc import load_voc_segmentation
+from rol_hashing.models import build_segmentation_model
+from rol_hashing.training.backbone import load_backbone, resolve_backbone_weights
+from rol_hashing.training.common import Stopwatch, open_run, resume_or_build, write_json
+from rol_hashing.training.config import ExperimentConfig
+from rol_hashing.training.inputs import epoch_order
+from rol_hashing.training.loop import run_epochs
+from rol_hashing.training.objectives import (
+    MaskedSparseCrossEntropy,
+    PixelAccuracy,
+    mean_iou_metric,
+)
+from rol_hashing.training.runs import RunDir, atomic_save_model
+from rol_hashing.training.strategy import get_strategy, strategy_scope
+
+
+def segmentation_run_dir(config: ExperimentConfig) -> Path:
+    """``<runs_dir>/<segmentation.run_name>``."""
+    return Path(config.runs_dir) / config.segmentation.run_name
+
+
+def train_segmentation(
+    config: ExperimentConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    strategy: str | None = None,
+    run_dir: str | Path | None = None,
+    verbose: int | str = "auto",
+    callbacks=(),
+) -> RunDir:
+    """Trains the PSP segmentation model; returns the run folder (``model.keras`` inside).
+
+    Raises:
+        FileNotFoundError: the devkit or the backbone weights are missing.
+        FileExistsError: the run folder has checkpoints and neither resume nor overwrite.
+    """
+    seg, m = config.segmentation, config.model
+    clock = Stopwatch()
+    train = load_voc_segmentation(seg.data_root, seg.train_split)
+    val = load_voc_segmentation(seg.data_root, seg.val_split)
+    num_classes = len(train.class_names)
+    print(f"segmentation: {len(train)} training images ({seg.train_split}), {len(val)} val")
+    run = open_run(Path(run_dir or segmentation_run_dir(config)), config, resume, overwrite)
+    weights = resolve_backbone_weights(m.backbone_weights, needs_top=False)
+
+    def build() -> keras.Model:
+        model = build_segmentation_model(num_classes, m.config, m.input_size, m.width)
+        load_backbone(model, weights)
+        model.compile(
+            optimizer=keras.optimizers.Adagrad(seg.learning_rate),
+            loss=MaskedSparseCrossEntropy(),
+            metrics=[PixelAccuracy(), mean_iou_metric(num_classes)],
+        )
+        return model
+
+    with strategy_scope(get_strategy(strategy) if strategy else None):
+        model, start = resume_or_build(run, resume, build)
+
+    def epoch_data(epoch: int):
+        order = epoch_order(len(train), config.seed, epoch)
+        return make_segmentation_dataset(train, order, m.input_size, seg.batch_size)
+
+    val_data = make_segmentation_dataset(val, None, m.input_size, seg.batch_size)
+    run_epochs(
+        model,
+        run,
+        seg.epochs,
+        start,
+        epoch_data,
+        validation_data=val_data,
+        callbacks=callbacks,
+        verbose=verbose,
+        title=f"{run.path.name}: segmentation",
+    )
+    results = model.evaluate(val_data, return_dict=True, verbose=0)
+    atomic_save_model(model, run.model)
+    metrics = {
+        "val_pixel_accuracy": float(results["pixel_accuracy"]),
+        "val_mean_iou": float(results["mean_iou"]),
+        "val_loss": float(results["loss"]),
+        "num_classes": num_classes,
+        "train_images": len(train),
+        "val_images": len(val),
+        "epochs": seg.epochs,
+        "seconds": round(clock(), 1),
+    }
+    write_json(run.path / "metrics.json", metrics)
+    print(
+        f"segmentation done: val pixel accuracy {metrics['val_pixel_accuracy']:.4f}, "
+        f"mean IoU {metrics['val_mean_iou']:.4f} -> {run.model}"
+    )
+    return run
