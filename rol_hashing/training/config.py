@@ -183,3 +183,18 @@ def load_config(
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     return parse_config(data, profile, overrides, source=str(path))
+
+
+def load_run_config(run_dir: str | Path) -> ExperimentConfig:
+    """The ``config.yaml`` a run folder was trained with (as written by the trainers)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: {run_dir} is not a run folder (train one with "
+            "`rol-hashing train-hash` or `make train-hash`)"
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    return _build(ExperimentConfig, data, "", str(path))
