@@ -19,6 +19,7 @@ from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import make_or_load_split
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
 from rol_hashing.models.losses import ssdh_losses
+from rol_hashing.saving import load_model
 from rol_hashing.training.backbone import load_backbone, resolve_backbone_weights
 from rol_hashing.training.common import Stopwatch, open_run, resume_or_build, write_json
 from rol_hashing.training.config import ExperimentConfig
@@ -46,7 +47,7 @@ def load_segmentation_model(path: str | Path) -> keras.Model:
             f"segmentation stream: run `{SEG_COMMAND}` first, or point "
             "hashing.segmentation_model at its model.keras"
         )
-    return keras.saving.load_model(path, safe_mode=True)
+    return load_model(path)
 
 
 def train_hashing(
@@ -91,8 +92,8 @@ def train_hashing(
 
     use_cache = method == "rol" and mask_cache
     seg_path = Path(h.segmentation_model)
-    scope = strategy_scope(get_strategy(strategy) if strategy else None)
-    with scope:
+    dist = get_strategy(strategy) if strategy else None
+    with strategy_scope(dist):
         seg = load_segmentation_model(seg_path) if method == "rol" else None
     inputs = HashingInputs(record, train_idx, m.input_size, h.batch_size, bits, config.seed)
     if use_cache:
@@ -144,7 +145,7 @@ def train_hashing(
         )
         return model
 
-    with scope:
+    with strategy_scope(dist):
         model, start = resume_or_build(run, resume, build)
     if use_cache != isinstance(model.input, dict):
         raise ValueError(
@@ -162,13 +163,14 @@ def train_hashing(
         ),
         callbacks=callbacks,
         verbose=verbose,
+        seed=config.seed,
         title=f"{run.path.name}",
     )
-    final = model
-    if use_cache:
-        with scope:
-            final = make_model(mask_input=False)
-        copy_weights_by_name(model, final)
+    # The final model is the live form, uncompiled: it loads with only
+    # rol_hashing.models imported, whatever optimizer trained it.
+    with strategy_scope(dist):
+        final = make_model(mask_input=False)
+    copy_weights_by_name(model, final)
     atomic_save_model(final, run.model)
     write_json(
         run.path / "train_info.json",

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import keras
+import numpy as np
 
 from rol_hashing.training.runs import RunDir, plot_curves, save_checkpoint, truncate_log
 
@@ -29,6 +30,25 @@ class _LogLearningRate(keras.callbacks.Callback):
             )
 
 
+def reseed_random_layers(model: keras.Model, seed: int, epoch: int) -> int:
+    """Sets every SeedGenerator (dropout masks) to a state drawn from (seed, epoch).
+
+    Random layers then behave the same in an epoch whether the run was resumed
+    or not. Returns the number of generators reseeded.
+    """
+    generators = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator):
+                generators.append(value)
+    rng = np.random.default_rng([seed, epoch, 7919])
+    for generator in generators:
+        state = generator.state
+        fresh = np.array([rng.integers(1, 2**31 - 1), 0], dtype=state.dtype)
+        state.assign(fresh)
+    return len(generators)
+
+
 def run_epochs(
     model: keras.Model,
     run: RunDir,
@@ -40,6 +60,7 @@ def run_epochs(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     title: str = "",
+    seed: int = 0,
 ) -> dict[str, float]:
     """Trains epochs ``start_epoch+1 .. epochs`` (1-based), checkpointing after each.
 
@@ -52,6 +73,7 @@ def run_epochs(
         validation_data: evaluated after every epoch.
         learning_rate: 1-based epoch -> learning rate, set before the epoch.
         callbacks: extra callbacks (after the logging ones).
+        seed: with the epoch, seeds the dropout masks (see ``reseed_random_layers``).
 
     Returns:
         The last epoch's logs.
@@ -71,6 +93,7 @@ def run_epochs(
     for epoch in range(start_epoch, epochs):
         if learning_rate is not None:
             model.optimizer.learning_rate = learning_rate(epoch + 1)
+        reseed_random_layers(model, seed, epoch)
         history = model.fit(
             make_dataset(epoch),
             validation_data=validation_data,

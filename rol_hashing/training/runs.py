@@ -27,6 +27,7 @@ from pathlib import Path
 import keras
 
 from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing.saving import load_model
 
 CHECKPOINT_RE = re.compile(r"^epoch_(\d{3,})\.keras$")
 MIN_FREE_BYTES = 200 * 2**20
@@ -153,7 +154,7 @@ def load_last_checkpoint(run: RunDir) -> tuple[keras.Model, int] | None:
     """
     for path, epoch in reversed(list_checkpoints(run)):
         try:
-            return keras.saving.load_model(path, safe_mode=True), epoch
+            return load_model(path, compile=True), epoch
         except Exception as err:  # noqa: BLE001 - any unreadable file: try the previous one
             print(f"warning: checkpoint {path} does not load ({err}); trying the previous one")
     return None

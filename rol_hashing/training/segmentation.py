@@ -87,6 +87,7 @@ def train_segmentation(
         validation_data=val_data,
         callbacks=callbacks,
         verbose=verbose,
+        seed=config.seed,
         title=f"{run.path.name}: segmentation",
     )
     results = model.evaluate(val_data, return_dict=True, verbose=0)

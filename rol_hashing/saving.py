@@ -1,0 +1,26 @@
+"""Loading the project's ``.keras`` files safely, with every custom class registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+
+def load_model(path: str | Path, compile: bool = False) -> keras.Model:
+    """Loads a model, checkpoint or segmentation stream with ``safe_mode=True``.
+
+    Args:
+        path: a ``.keras`` file written by this package.
+        compile: also restore loss, metrics and optimizer state (checkpoints).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+    """
+    import rol_hashing.models  # noqa: F401  (registers the layers and losses)
+    import rol_hashing.training.objectives  # noqa: F401  (optimizer, seg loss, metrics)
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    return keras.saving.load_model(path, safe_mode=True, compile=compile)

@@ -1,0 +1,76 @@
+"""Subprocess body for the resume and tf.distribute tests (isolates global TF settings).
+
+usage: train_resume.py MODE DATA_ROOT OUT_DIR
+  MODE = resume      : uninterrupted vs interrupted-at-epoch-2-and-resumed; prints max |dw|
+  MODE = mirrored    : one epoch under MirroredStrategy on 2 logical CPUs; prints replicas
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+mode, data_root, out = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == "mirrored":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+if mode == "resume":
+    tf.config.experimental.enable_op_determinism()
+
+import keras  # noqa: E402
+
+from rol_hashing.training.config import load_config  # noqa: E402
+from rol_hashing.training.hashing import train_hashing  # noqa: E402
+
+
+def config(runs_dir: str, epochs: int):
+    return load_config(
+        "experiments/generated.yaml",
+        "cpu",
+        {
+            "data_root": data_root,
+            "runs_dir": runs_dir,
+            "model": {"input_size": 32, "width": 0.125},
+            "hashing": {"epochs": epochs, "batch_size": 16},
+        },
+    )
+
+
+class StopAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt(f"interrupted at epoch {epoch + 1}")
+
+
+def weights(run):
+    model = keras.saving.load_model(run.model, safe_mode=True)
+    return model.get_weights()
+
+
+if mode == "resume":
+    keras.utils.set_random_seed(0)
+    straight = train_hashing(config(f"{out}/a", 3), "ssdh", 12, verbose=0)
+    keras.utils.set_random_seed(0)
+    try:
+        train_hashing(config(f"{out}/b", 3), "ssdh", 12, verbose=0, callbacks=[StopAtEpoch(1)])
+        raise SystemExit("the interrupting callback did not fire")
+    except KeyboardInterrupt:
+        pass
+    keras.utils.set_random_seed(123)  # resuming must not depend on the process's seed
+    resumed = train_hashing(config(f"{out}/b", 3), "ssdh", 12, verbose=0, resume=True)
+    diff = max(
+        float(np.abs(a - b).max()) for a, b in zip(weights(straight), weights(resumed), strict=True)
+    )
+    print(f"MAXDIFF {diff}")
+elif mode == "mirrored":
+    cfg = config(f"{out}/m", 1)
+    run = train_hashing(cfg, "ssdh", 12, verbose=0, strategy="mirrored")
+    print(f"REPLICAS {tf.distribute.MirroredStrategy().num_replicas_in_sync}")
+    print(f"MODEL {run.model.is_file()}")
