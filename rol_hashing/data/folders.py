@@ -1,0 +1,88 @@
+"""Custom class folders ``<root>/<class>/*.{jpg,png}``: the paper's private set or a user's own.
+
+An optional ``<root>/split.json`` fixes the parts: ``{"train": [...], "query": [...],
+"gallery": [...]}`` with ids ``"<class>/<file>"`` (``gallery`` may be left out: then
+it is every non-query image). An optional ``<root>/classes.txt`` fixes the label
+order (one class a line); otherwise the folders are sorted by name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rol_hashing.data.images import check_files, list_images, validate_image
+from rol_hashing.data.record import DatasetRecord
+
+SPLIT_FILE = "split.json"
+LAYOUT = """\
+  <root>/<class>/*.jpg|*.jpeg|*.png   (one folder per class)
+  <root>/classes.txt                  (optional: class names in label order)
+  <root>/split.json                   (optional: {"train": [ids], "query": [ids],
+                                       "gallery": [ids]}, ids "<class>/<file>")"""
+
+
+def _read_split_file(path: Path) -> dict[str, list[str]]:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"{path}: not a readable split file ({err}); expected:\n{LAYOUT}"
+        ) from None
+    if not isinstance(content, dict) or not all(k in content for k in ("train", "query")):
+        raise ValueError(
+            f"{path}: a split file needs 'train' and 'query' id lists; expected:\n{LAYOUT}"
+        )
+    parts = {}
+    for part in ("train", "query", "gallery"):
+        if part in content:
+            ids = content[part]
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise ValueError(f"{path}: '{part}' must be a list of id strings")
+            parts[part] = ids
+    return parts
+
+
+def load_class_folders(
+    root: str | Path, strict: bool = False, name: str = "folders"
+) -> DatasetRecord:
+    """Loads ``<root>/<class>/*`` as a single-label record named ``name``.
+
+    Returns a record with ids ``"<class>/<file>"`` and, when ``split.json``
+    exists, ``predefined_split``.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} does not exist; expected this layout:\n{LAYOUT}")
+    listed = root / "classes.txt"
+    if listed.is_file():
+        names = [n.strip() for n in listed.read_text(encoding="utf-8").splitlines() if n.strip()]
+        missing = [n for n in names if not (root / n).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"{listed} names classes without a folder: {missing}")
+    else:
+        names = sorted(p.name for p in root.iterdir() if p.is_dir() and list_images(p))
+    if not names:
+        raise FileNotFoundError(f"{root} has no class folder with images; expected:\n{LAYOUT}")
+    paths, labels = [], []
+    for label, class_name in enumerate(names):
+        files = list_images(root / class_name)
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    ok, skipped = check_files(paths, validate_image, strict, progress_label="checking images")
+    kept = np.flatnonzero(ok)
+    split_path = root / SPLIT_FILE
+    predefined = _read_split_file(split_path) if split_path.is_file() else None
+    return DatasetRecord(
+        name=name,
+        class_names=names,
+        labels=np.asarray(labels, dtype=np.int64)[kept],
+        ids=[f"{paths[k].parent.name}/{paths[k].name}" for k in kept],
+        root=root,
+        paths=[paths[k] for k in kept],
+        skipped=skipped,
+        info={"split file": str(split_path) if predefined else "none"},
+        predefined_split=predefined,
+    )
