@@ -1,0 +1,407 @@
+"""The generated data set: shapes with pixel masks on cluttered backgrounds.
+
+The embedded default data set (no real data set can be downloaded here). Each
+image holds one object whose *shape* is its class (disk, square, triangle, ...),
+with a random colour, size, position and small rotation, on a background of
+smooth colour noise and stripes plus small distractor shapes of *other* classes.
+Colour and global statistics carry no class signal, and the distractors carry a
+misleading one, so a model gains from knowing where the object is: the situation
+the Reliability Object Layer is built for. ``clutter`` (0..1) sets how strong
+the background texture and how many distractors there are.
+
+Everything is deterministic from ``seed``: image ``i`` of each stream depends
+only on ``(seed, stream, i)`` and the size settings, and the same arguments
+write byte-identical files. Layout (``LAYOUT``): a VOC-style devkit for the
+segmentation stream and class folders with a split file for hashing; the real
+loaders (``load_voc_segmentation``, ``load_voc2012``, ``load_class_folders``)
+read both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing.data.folders import load_class_folders
+from rol_hashing.data.images import voc_palette
+from rol_hashing.data.record import DatasetRecord
+from rol_hashing.data.splits import draw_split
+
+# In preference order; a set of N classes uses the first N, sorted by name.
+SHAPES = ("disk", "square", "triangle", "cross", "ring", "star", "hexagon", "crescent")
+FORMAT = 1
+SUPERSAMPLE = 4
+JPEG_QUALITY = 90
+IGNORE_LABEL = 255
+LAYOUT = """\
+  <root>/meta.json, <root>/classes.txt
+  <root>/VOCdevkit/VOC2012/          (segmentation stream, VOC format)
+    JPEGImages/{seg_NNNNN,img_NNNNN}.jpg
+    SegmentationClass/seg_NNNNN.png  (palette PNG: 0 background, 1..N, 255 border)
+    ImageSets/Segmentation/{train,val,trainval}.txt
+    ImageSets/Main/<class>_trainval.txt, trainval.txt
+    classes.txt
+  <root>/classes/                    (hashing images, class-folder format)
+    <class>/img_NNNNN.jpg, classes.txt, split.json"""
+_OUTPUTS = ("VOCdevkit", "classes", "classes.txt", "meta.json")
+
+
+@dataclass(frozen=True)
+class GeneratedConfig:
+    """The generator's settings (stored in ``meta.json``)."""
+
+    num_images: int = 1200
+    num_seg_images: int = 400
+    num_classes: int = 6
+    image_size: int = 96
+    clutter: float = 0.5
+    seed: int = 0
+    val_fraction: float = 0.25
+    query_fraction: float = 0.1
+    train_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.num_classes <= len(SHAPES):
+            raise ValueError(f"num_classes must be in 2..{len(SHAPES)}, got {self.num_classes}")
+        if self.image_size < 24:
+            raise ValueError(f"image_size must be at least 24, got {self.image_size}")
+        if not 0.0 <= self.clutter <= 1.0:
+            raise ValueError(f"clutter must be in 0..1, got {self.clutter}")
+        if self.num_images < 2 * self.num_classes or self.num_seg_images < 2:
+            raise ValueError(
+                f"need at least {2 * self.num_classes} hashing images (2 per class) and 2 "
+                f"segmentation images, got {self.num_images} and {self.num_seg_images}"
+            )
+
+    @property
+    def class_names(self) -> list[str]:
+        return sorted(SHAPES[: self.num_classes])
+
+
+# ----------------------------------------------------------------------------- drawing
+
+
+def _polygon(center: tuple[float, float], radii: list[float], angles: list[float]) -> list:
+    cx, cy = center
+    return [
+        (cx + r * math.cos(a), cy + r * math.sin(a)) for r, a in zip(radii, angles, strict=True)
+    ]
+
+
+def _draw_shape(
+    draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float, r: float, theta: float
+) -> None:
+    """Fills ``shape`` of outer radius ``r`` centred at ``(cx, cy)``, rotated by ``theta``."""
+
+    def box(radius: float, dx: float = 0.0) -> list[float]:
+        return [cx + dx - radius, cy - radius, cx + dx + radius, cy + radius]
+
+    if shape == "disk":
+        draw.ellipse(box(r), fill=255)
+    elif shape == "ring":
+        draw.ellipse(box(r), fill=255)
+        draw.ellipse(box(0.55 * r), fill=0)
+    elif shape == "crescent":
+        draw.ellipse(box(r), fill=255)
+        offset = 0.5 * r
+        draw.ellipse(
+            [
+                cx + offset * math.cos(theta) - 0.85 * r,
+                cy + offset * math.sin(theta) - 0.85 * r,
+                cx + offset * math.cos(theta) + 0.85 * r,
+                cy + offset * math.sin(theta) + 0.85 * r,
+            ],
+            fill=0,
+        )
+    elif shape in ("square", "hexagon", "triangle"):
+        sides = {"square": 4, "hexagon": 6, "triangle": 3}[shape]
+        start = theta - math.pi / 2 + (math.pi / 4 if sides == 4 else 0.0)
+        angles = [start + 2 * math.pi * k / sides for k in range(sides)]
+        draw.polygon(_polygon((cx, cy), [r] * sides, angles), fill=255)
+    elif shape == "star":
+        angles = [theta - math.pi / 2 + math.pi * k / 5 for k in range(10)]
+        radii = [r if k % 2 == 0 else 0.42 * r for k in range(10)]
+        draw.polygon(_polygon((cx, cy), radii, angles), fill=255)
+    elif shape == "cross":
+        w = 0.34 * r
+        pts = [(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r)]
+        pts += [(-x, -y) for x, y in pts]
+        c, s = math.cos(theta), math.sin(theta)
+        draw.polygon([(cx + x * c - y * s, cy + x * s + y * c) for x, y in pts], fill=255)
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+
+
+def _coverage(shape: str, size: int, cx: float, cy: float, r: float, theta: float) -> np.ndarray:
+    """Anti-aliased coverage of one shape, ``(size, size)`` float in 0..1."""
+    ss = SUPERSAMPLE
+    canvas = Image.new("L", (size * ss, size * ss), 0)
+    _draw_shape(ImageDraw.Draw(canvas), shape, cx * ss, cy * ss, r * ss, theta)
+    return np.asarray(canvas.reduce(ss), dtype=np.float32) / 255.0
+
+
+def _background(rng: np.random.Generator, size: int, clutter: float) -> np.ndarray:
+    """Smooth colour noise plus stripes, ``(size, size, 3)`` float in 0..255."""
+    base = rng.uniform(50, 205, size=3)
+    grid = rng.integers(3, 7)
+    coarse = rng.normal(0.0, 1.0, size=(grid, grid, 3))
+    coarse_img = Image.fromarray(np.clip(coarse * 40 + 128, 0, 255).astype(np.uint8), "RGB")
+    smooth = (np.asarray(coarse_img.resize((size, size), Image.BICUBIC), np.float32) - 128) / 40
+    background = base + smooth * (15 + 45 * clutter)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    angle = rng.uniform(0, math.pi)
+    period = rng.uniform(0.08, 0.25) * size
+    phase = rng.uniform(0, 2 * math.pi)
+    stripes = np.sin((xx * math.cos(angle) + yy * math.sin(angle)) * 2 * math.pi / period + phase)
+    background += (stripes * 35 * clutter)[:, :, None] * rng.uniform(-1, 1, size=3)
+    return background
+
+
+def _object_colour(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
+    """A random colour far enough from the background's mean to be seen."""
+    mean = background.reshape(-1, 3).mean(axis=0)
+    colour = rng.uniform(0, 255, size=3)
+    for _ in range(32):
+        if np.linalg.norm(colour - mean) >= 110:
+            break
+        colour = rng.uniform(0, 255, size=3)
+    return colour
+
+
+def render_sample(
+    rng: np.random.Generator, label: int, classes: list[str], size: int, clutter: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draws one image of class ``label``.
+
+    Returns ``(image, mask)``: ``(size, size, 3)`` uint8 RGB and ``(size, size)``
+    uint8 with 0 background, ``label + 1`` on the object and 255 on its 2-pixel
+    border. Distractors are part of the background (0).
+    """
+    image = _background(rng, size, clutter)
+    others = [c for c in range(len(classes)) if c != label]
+    for _ in range(int(rng.poisson(8 * clutter)) if clutter > 0 else 0):
+        r = rng.uniform(0.06, 0.13) * size
+        cx, cy = rng.uniform(r, size - r, size=2)
+        shape = classes[int(rng.choice(others))]
+        alpha = _coverage(shape, size, cx, cy, r, rng.uniform(-0.4, 0.4))[:, :, None]
+        image = image * (1 - alpha) + _object_colour(rng, image) * alpha
+    r = rng.uniform(0.2, 0.32) * size
+    cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
+    alpha = _coverage(classes[label], size, cx, cy, r, rng.uniform(-0.35, 0.35))
+    colour = _object_colour(rng, image)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    shading = ((xx - cx) * rng.uniform(-1, 1) + (yy - cy) * rng.uniform(-1, 1)) / r * 12
+    fill = colour[None, None, :] + shading[:, :, None]
+    image = image * (1 - alpha[:, :, None]) + fill * alpha[:, :, None]
+    image += rng.normal(0, 4 + 8 * clutter, size=image.shape)
+    inside = Image.fromarray(((alpha >= 0.5) * 255).astype(np.uint8), "L")
+    grown = np.asarray(inside.filter(ImageFilter.MaxFilter(3))) > 0
+    shrunk = np.asarray(inside.filter(ImageFilter.MinFilter(3))) > 0
+    mask = np.zeros((size, size), dtype=np.uint8)
+    mask[np.asarray(inside) > 0] = label + 1
+    mask[grown & ~shrunk] = IGNORE_LABEL
+    return np.clip(np.round(image), 0, 255).astype(np.uint8), mask
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _save_jpeg(image: np.ndarray, path: Path) -> None:
+    Image.fromarray(image, "RGB").save(path, format="JPEG", quality=JPEG_QUALITY)
+
+
+def _save_mask(mask: np.ndarray, path: Path) -> None:
+    png = Image.fromarray(mask, "P")
+    png.putpalette(voc_palette().reshape(-1).tolist())
+    png.save(path, format="PNG")
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+def _progress(label: str, done: int, total: int, verbose: bool) -> None:
+    if verbose and (done == total or done % 200 == 0):
+        print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
+
+
+def _write_all(config: GeneratedConfig, out: Path, verbose: bool) -> None:
+    classes = config.class_names
+    devkit = out / "VOCdevkit" / "VOC2012"
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation", "ImageSets/Main"):
+        (devkit / sub).mkdir(parents=True, exist_ok=True)
+    seg_ids, hash_ids, labels = [], [], {}
+    for i in range(config.num_seg_images):
+        label = i % config.num_classes
+        rng = np.random.default_rng([config.seed, 1, i])
+        image, mask = render_sample(rng, label, classes, config.image_size, config.clutter)
+        key = f"seg_{i:05d}"
+        _save_jpeg(image, devkit / "JPEGImages" / f"{key}.jpg")
+        _save_mask(mask, devkit / "SegmentationClass" / f"{key}.png")
+        seg_ids.append(key)
+        labels[key] = label
+        _progress("segmentation images", i + 1, config.num_seg_images, verbose)
+    class_root = out / "classes"
+    for i in range(config.num_images):
+        label = i % config.num_classes
+        rng = np.random.default_rng([config.seed, 2, i])
+        image, _ = render_sample(rng, label, classes, config.image_size, config.clutter)
+        key = f"img_{i:05d}"
+        folder = class_root / classes[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        _save_jpeg(image, folder / f"{key}.jpg")
+        shutil.copyfile(folder / f"{key}.jpg", devkit / "JPEGImages" / f"{key}.jpg")
+        hash_ids.append(key)
+        labels[key] = label
+        _progress("hashing images", i + 1, config.num_images, verbose)
+
+    n_val = max(1, int(round(config.val_fraction * len(seg_ids))))
+    order = np.random.default_rng([config.seed, 3]).permutation(len(seg_ids))
+    val = sorted(seg_ids[k] for k in order[:n_val])
+    train = sorted(seg_ids[k] for k in order[n_val:])
+    seg_lists = devkit / "ImageSets" / "Segmentation"
+    _write_lines(seg_lists / "train.txt", train)
+    _write_lines(seg_lists / "val.txt", val)
+    _write_lines(seg_lists / "trainval.txt", sorted(seg_ids))
+    all_ids = sorted(seg_ids + hash_ids)
+    main = devkit / "ImageSets" / "Main"
+    _write_lines(main / "trainval.txt", all_ids)
+    for c, name in enumerate(classes):
+        flags = [f"{key} {1 if labels[key] == c else -1:2d}" for key in all_ids]
+        _write_lines(main / f"{name}_trainval.txt", flags)
+    _write_lines(devkit / "classes.txt", classes)
+    _write_lines(class_root / "classes.txt", classes)
+    _write_lines(out / "classes.txt", classes)
+
+    record = load_class_folders(class_root, name="generated")
+    split = draw_split(
+        record, config.train_fraction, config.query_fraction, per_class=True, seed=config.seed
+    )
+    split.save(class_root / "split.json")
+    meta = {
+        "format": FORMAT,
+        "generator": "rol_hashing.data.generated",
+        "config": asdict(config),
+        "classes": classes,
+        "counts": {
+            "segmentation": {"train": len(train), "val": len(val), "trainval": len(seg_ids)},
+            "hashing": split.counts(),
+        },
+    }
+    atomic_write_text(out / "meta.json", json.dumps(meta, indent=1) + "\n")
+
+
+def make_generated_dataset(
+    out: str | Path = "data/generated",
+    num_images: int = 1200,
+    num_classes: int = 6,
+    image_size: int = 96,
+    clutter: float = 0.5,
+    seed: int = 0,
+    num_seg_images: int = 400,
+    force: bool = False,
+    verbose: bool = False,
+) -> Path:
+    """Writes the generated data set under ``out`` (layout: ``LAYOUT``); returns ``out``.
+
+    Args:
+        out: destination folder.
+        num_images: hashing images (class folders), spread evenly over the classes.
+        num_classes: 2..8 shape classes.
+        image_size: side of the square images, in pixels.
+        clutter: 0..1, background texture strength and distractor count.
+        seed: everything is drawn from it.
+        num_seg_images: segmentation images (VOC devkit, with masks).
+        force: replace an existing data set made with other settings.
+        verbose: print progress to stderr.
+
+    An existing data set with the same settings is left as is. Files are written
+    to ``<out>.partial`` first and moved into place at the end.
+    """
+    config = GeneratedConfig(
+        num_images=num_images,
+        num_seg_images=num_seg_images,
+        num_classes=num_classes,
+        image_size=image_size,
+        clutter=float(clutter),
+        seed=seed,
+    )
+    out = Path(out)
+    meta_path = out / "meta.json"
+    if meta_path.is_file():
+        try:
+            existing = json.loads(meta_path.read_text(encoding="utf-8")).get("config")
+        except (OSError, json.JSONDecodeError):
+            existing = None
+        if existing == asdict(config):
+            if verbose:
+                print(f"{out} is up to date", file=sys.stderr)
+            return out
+    if out.exists() and any((out / name).exists() for name in _OUTPUTS) and not force:
+        raise ValueError(f"{out} already holds a data set made with other settings; use --force")
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    _write_all(config, partial, verbose)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in _OUTPUTS:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        (partial / name).rename(target)
+    partial.rmdir()
+    return out
+
+
+def load_generated(root: str | Path, strict: bool = False) -> DatasetRecord:
+    """The generated set's hashing images (``<root>/classes``), with their split file."""
+    root = Path(root).expanduser()
+    folder = root / "classes" if (root / "classes").is_dir() else root
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{root} does not exist; create it with `rol-hashing make-data --out {root}`. "
+            f"Expected layout:\n{LAYOUT}"
+        )
+    return load_class_folders(folder, strict=strict, name="generated")
+
+
+def write_examples_png(
+    root: str | Path, out_png: str | Path, count: int = 6, per_row: int = 3, scale: int = 2
+) -> Path:
+    """Tiles ``count`` segmentation images beside their coloured masks into one PNG."""
+    from rol_hashing.data.voc import load_voc_segmentation
+
+    record = load_voc_segmentation(Path(root), split="trainval")
+    palette = voc_palette()
+    tiles = []
+    for k in range(min(count, len(record))):
+        with Image.open(record.paths[k]) as image:
+            rgb = np.asarray(image.convert("RGB"))
+        with Image.open(record.mask_paths[k]) as mask_image:
+            mask = np.asarray(mask_image)
+        tiles.append(np.concatenate([rgb, palette[mask]], axis=1))
+    if not tiles:
+        raise ValueError(f"{root} has no segmentation images")
+    h, w, _ = tiles[0].shape
+    gap = 4
+    rows = math.ceil(len(tiles) / per_row)
+    sheet = np.full((rows * (h + gap) + gap, per_row * (w + gap) + gap, 3), 255, np.uint8)
+    for k, tile in enumerate(tiles):
+        y, x = gap + (k // per_row) * (h + gap), gap + (k % per_row) * (w + gap)
+        sheet[y : y + h, x : x + w] = tile
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(sheet, "RGB")
+    picture.resize((sheet.shape[1] * scale, sheet.shape[0] * scale), Image.NEAREST).save(out_png)
+    return out_png

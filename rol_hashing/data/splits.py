@@ -1,0 +1,229 @@
+"""Train / query / gallery splits (SPEC sec. 3): drawn once from a seed, saved, reused.
+
+Rules: query and train never overlap; the gallery is every non-query image (so it
+contains the training images, as in SSDH and the paper's counts: CIFAR-10 59000,
+VOC 8267, AWA2 36322). Single-label data sets with ``per_class`` sizes draw each
+class separately (CIFAR-10: 500 train + 100 query per class); the others draw
+uniformly from the whole set (VOC: 5000 + 1000; AWA2: 10000 + 1000).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing.data.record import DatasetRecord
+
+if TYPE_CHECKING:
+    from rol_hashing.data.registry import DatasetSpec
+
+SPLIT_FORMAT = 1
+PARTS = ("train", "query", "gallery")
+
+
+@dataclass(frozen=True)
+class SplitIndices:
+    """Positions into a record: ``(n,)`` int64 arrays per part."""
+
+    train: np.ndarray
+    query: np.ndarray
+    gallery: np.ndarray
+
+
+@dataclass(frozen=True)
+class Split:
+    """Ids per part of a data set, as stored in a split file."""
+
+    dataset: str
+    seed: int
+    train: tuple[str, ...]
+    query: tuple[str, ...]
+    gallery: tuple[str, ...]
+
+    def indices(self, record: DatasetRecord) -> SplitIndices:
+        """The parts as positions into ``record`` (sorted as stored)."""
+        return SplitIndices(
+            train=record.index_of(self.train),
+            query=record.index_of(self.query),
+            gallery=record.index_of(self.gallery),
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {part: len(getattr(self, part)) for part in PARTS}
+
+    def to_json(self) -> str:
+        content = {
+            "format": SPLIT_FORMAT,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            **{part: list(getattr(self, part)) for part in PARTS},
+        }
+        return json.dumps(content, indent=1) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        """Writes the split file atomically (temporary file, fsync, rename)."""
+        atomic_write_text(path, self.to_json())
+
+
+def split_path_for(results_dir: str | Path, dataset: str, seed: int = 0) -> Path:
+    """The split file beside the results: ``<results>/splits/<dataset>_seed<seed>.json``."""
+    return Path(results_dir) / "splits" / f"{dataset}_seed{seed}.json"
+
+
+def _count(size: int | float, total: int) -> int:
+    """An absolute count from an int, or from a fraction of ``total``."""
+    if isinstance(size, float):
+        return int(round(size * total))
+    return int(size)
+
+
+def draw_split(
+    record: DatasetRecord,
+    train_size: int | float,
+    query_size: int | float,
+    per_class: bool,
+    seed: int = 0,
+) -> Split:
+    """Draws a fresh split from ``seed``.
+
+    Args:
+        record: the data set.
+        train_size, query_size: counts (int) or fractions (float); per class when
+            ``per_class`` (single-label only), else of the whole set.
+        per_class: draw each class separately.
+        seed: the random seed; the same record and seed give the same split.
+
+    Raises:
+        ValueError: when a class (or the set) has fewer images than train + query.
+    """
+    if per_class and record.multilabel:
+        raise ValueError(f"{record.name}: per-class sizes need single-label data")
+    rng = np.random.default_rng(seed)
+    if per_class:
+        groups = [np.flatnonzero(record.labels == c) for c in range(record.num_classes)]
+        names = list(record.class_names)
+    else:
+        groups = [np.arange(len(record))]
+        names = [record.name]
+    train_parts, query_parts = [], []
+    for name, members in zip(names, groups, strict=True):
+        n_train, n_query = _count(train_size, len(members)), _count(query_size, len(members))
+        if n_train < 0 or n_query < 0 or n_train + n_query > len(members):
+            scope = f"class {name!r}" if per_class else f"data set {name!r}"
+            raise ValueError(
+                f"{scope} has {len(members)} images, fewer than the {n_train} train + "
+                f"{n_query} query the split asks for"
+            )
+        order = rng.permutation(members)
+        query_parts.append(order[:n_query])
+        train_parts.append(order[n_query : n_query + n_train])
+    query = np.sort(np.concatenate(query_parts)) if query_parts else np.zeros(0, np.int64)
+    train = np.sort(np.concatenate(train_parts)) if train_parts else np.zeros(0, np.int64)
+    gallery = np.setdiff1d(np.arange(len(record)), query)
+    ids = record.ids
+    return Split(
+        dataset=record.name,
+        seed=seed,
+        train=tuple(ids[i] for i in train),
+        query=tuple(ids[i] for i in query),
+        gallery=tuple(ids[i] for i in gallery),
+    )
+
+
+def check_split(split: Split, record: DatasetRecord, source: str) -> None:
+    """Raises ValueError naming ``source`` unless the split fits ``record`` and the rules."""
+    known = set(record.ids)
+    for part in PARTS:
+        ids = getattr(split, part)
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{source}: '{part}' lists an id twice")
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise ValueError(
+                f"{source}: {len(unknown)} '{part}' ids are not in data set {record.name!r} "
+                f"loaded from {record.root} (first: {unknown[0]!r}); delete the file to draw "
+                "a new split, or load the data it was made for"
+            )
+    query = set(split.query)
+    for part in ("train", "gallery"):
+        overlap = query.intersection(getattr(split, part))
+        if overlap:
+            raise ValueError(
+                f"{source}: {len(overlap)} query ids are also in '{part}' "
+                f"(first: {sorted(overlap)[0]!r})"
+            )
+
+
+def load_split(path: str | Path, record: DatasetRecord | None = None) -> Split:
+    """Reads a split file; with ``record``, checks that it belongs to that data."""
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a readable split file ({err})") from None
+    if not isinstance(content, dict) or content.get("format") != SPLIT_FORMAT:
+        raise ValueError(f"{path}: not a split file of format {SPLIT_FORMAT}")
+    missing = [k for k in ("dataset", "seed", *PARTS) if k not in content]
+    if missing:
+        raise ValueError(f"{path}: split file lacks {missing}")
+    split = Split(
+        dataset=str(content["dataset"]),
+        seed=int(content["seed"]),
+        **{part: tuple(content[part]) for part in PARTS},
+    )
+    if record is not None:
+        if split.dataset != record.name:
+            raise ValueError(
+                f"{path}: split file is for data set {split.dataset!r}, not {record.name!r}"
+            )
+        check_split(split, record, str(path))
+    return split
+
+
+def _from_predefined(record: DatasetRecord, seed: int) -> Split:
+    parts = record.predefined_split or {}
+    query = tuple(parts["query"])
+    if "gallery" in parts:
+        gallery = tuple(parts["gallery"])
+    else:
+        excluded = set(query)
+        gallery = tuple(i for i in record.ids if i not in excluded)
+    split = Split(record.name, seed, tuple(parts["train"]), query, gallery)
+    check_split(split, record, f"the split file in {record.root}")
+    return split
+
+
+def make_or_load_split(
+    record: DatasetRecord, spec: DatasetSpec, path: str | Path, seed: int = 0
+) -> Split:
+    """Returns the split saved at ``path``, or makes one and saves it there.
+
+    A new split comes from the data set's own split file when it ships one
+    (custom folders, the generated set), else it is drawn from ``seed`` with the
+    spec's sizes. A saved split is reused as is (a different ``seed`` only warns).
+
+    Raises:
+        ValueError: naming ``path`` when the saved split does not fit ``record``.
+    """
+    path = Path(path)
+    if path.is_file():
+        split = load_split(path, record)
+        if split.seed != seed:
+            warnings.warn(
+                f"reusing {path} drawn with seed {split.seed} (asked for seed {seed})",
+                UserWarning,
+                stacklevel=2,
+            )
+        return split
+    if record.predefined_split is not None:
+        split = _from_predefined(record, seed)
+    else:
+        split = draw_split(record, spec.train_size, spec.query_size, spec.per_class, seed)
+    split.save(path)
+    return split
