@@ -121,3 +121,18 @@ def test_width_mismatch_is_a_clear_error(tmp_path):
 def test_vgg_save_load(tmp_path):
     model = build_vgg16("C", include_top=True, classes=5, **TINY)
     run_model_saving_test(model, random_images(2, 32), tmp_path)
+
+
+def test_saved_backbone_h5_round_trips_including_fc(tmp_path):
+    from rol_hashing.models import save_vgg16_weights_h5
+
+    source = build_vgg16("C", include_top=True, classes=3, **TINY)
+    path = save_vgg16_weights_h5(source, tmp_path / "backbone.h5")
+    target = build_vgg16("C", include_top=True, classes=3, **TINY)
+    report = load_vgg16_imagenet_weights(target, path)
+    assert len(report.loaded) == 15 and not report.centre_tap
+    for name in ("block3_conv3", "fc1", "fc2"):
+        for a, b in zip(
+            source.get_layer(name).get_weights(), target.get_layer(name).get_weights(), strict=True
+        ):
+            np.testing.assert_array_equal(a, b)

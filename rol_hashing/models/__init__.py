@@ -29,6 +29,7 @@ from rol_hashing.models.weights import (
     copy_weights_by_name,
     default_weights_path,
     load_vgg16_imagenet_weights,
+    save_vgg16_weights_h5,
 )
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "psp_module",
     "reliability_mask",
     "rol_feature_size",
+    "save_vgg16_weights_h5",
     "ssdh_e1",
     "ssdh_e2",
     "ssdh_losses",

@@ -167,3 +167,29 @@ def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightL
             f"{path}: no VGG16 layer (block1_conv1 ... fc2) of the model is in the file."
         )
     return report
+
+
+def save_vgg16_weights_h5(model: keras.Model, path: str | Path) -> Path:
+    """Writes ``model``'s VGG16 layers (block*_conv*, fc1, fc2) in the Keras ImageNet
+    ``.h5`` layout, so ``load_vgg16_imagenet_weights`` (and ``--backbone-weights``)
+    read it like the official files. Written to a temporary file, then renamed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    layers = [(n, _find_layer(model, n)) for n in VGG16_WEIGHT_LAYERS]
+    layers = [(n, layer) for n, layer in layers if layer is not None and layer.weights]
+    if not layers:
+        raise ValueError(f"{model.name} has no VGG16 layer to save")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with h5py.File(tmp, "w") as f:
+        f.attrs["layer_names"] = [n.encode() for n, _ in layers]
+        f.attrs["backend"] = keras.backend.backend().encode()
+        f.attrs["keras_version"] = keras.__version__.encode()
+        for name, layer in layers:
+            group = f.create_group(name)
+            names = [f"{name}/{w}:0".encode() for w in ("kernel", "bias")][: len(layer.weights)]
+            group.attrs["weight_names"] = names
+            for weight_name, value in zip(names, layer.get_weights(), strict=True):
+                group.create_dataset(weight_name.decode(), data=value)
+    tmp.replace(path)
+    return path
