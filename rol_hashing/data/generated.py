@@ -58,7 +58,7 @@ _OUTPUTS = ("VOCdevkit", "classes", "classes.txt", "meta.json")
 class GeneratedConfig:
     """The generator's settings (stored in ``meta.json``)."""
 
-    num_images: int = 1200
+    num_images: int = 2000
     num_seg_images: int = 400
     num_classes: int = 6
     image_size: int = 96
@@ -155,13 +155,13 @@ def _background(rng: np.random.Generator, size: int, clutter: float) -> np.ndarr
     coarse = rng.normal(0.0, 1.0, size=(grid, grid, 3))
     coarse_img = Image.fromarray(np.clip(coarse * 40 + 128, 0, 255).astype(np.uint8), "RGB")
     smooth = (np.asarray(coarse_img.resize((size, size), Image.BICUBIC), np.float32) - 128) / 40
-    background = base + smooth * (15 + 45 * clutter)
+    background = base + smooth * (10 + 30 * clutter)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     angle = rng.uniform(0, math.pi)
     period = rng.uniform(0.08, 0.25) * size
     phase = rng.uniform(0, 2 * math.pi)
     stripes = np.sin((xx * math.cos(angle) + yy * math.sin(angle)) * 2 * math.pi / period + phase)
-    background += (stripes * 35 * clutter)[:, :, None] * rng.uniform(-1, 1, size=3)
+    background += (stripes * 25 * clutter)[:, :, None] * rng.uniform(-1, 1, size=3)
     return background
 
 
@@ -188,12 +188,12 @@ def render_sample(
     image = _background(rng, size, clutter)
     others = [c for c in range(len(classes)) if c != label]
     for _ in range(int(rng.poisson(8 * clutter)) if clutter > 0 else 0):
-        r = rng.uniform(0.06, 0.13) * size
+        r = rng.uniform(0.06, 0.12) * size
         cx, cy = rng.uniform(r, size - r, size=2)
         shape = classes[int(rng.choice(others))]
         alpha = _coverage(shape, size, cx, cy, r, rng.uniform(-0.4, 0.4))[:, :, None]
         image = image * (1 - alpha) + _object_colour(rng, image) * alpha
-    r = rng.uniform(0.2, 0.32) * size
+    r = rng.uniform(0.26, 0.38) * size
     cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
     alpha = _coverage(classes[label], size, cx, cy, r, rng.uniform(-0.35, 0.35))
     colour = _object_colour(rng, image)
@@ -302,7 +302,7 @@ def _write_all(config: GeneratedConfig, out: Path, verbose: bool) -> None:
 
 def make_generated_dataset(
     out: str | Path = "data/generated",
-    num_images: int = 1200,
+    num_images: int = 2000,
     num_classes: int = 6,
     image_size: int = 96,
     clutter: float = 0.5,
@@ -339,10 +339,11 @@ def make_generated_dataset(
     meta_path = out / "meta.json"
     if meta_path.is_file():
         try:
-            existing = json.loads(meta_path.read_text(encoding="utf-8")).get("config")
-        except (OSError, json.JSONDecodeError):
-            existing = None
-        if existing == asdict(config):
+            content = json.loads(meta_path.read_text(encoding="utf-8"))
+            existing, existing_format = content.get("config"), content.get("format")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            existing, existing_format = None, None
+        if existing == asdict(config) and existing_format == FORMAT:
             if verbose:
                 print(f"{out} is up to date", file=sys.stderr)
             return out
