@@ -135,7 +135,7 @@ def words_to_codes(words: np.ndarray, bits: int) -> np.ndarray:
 def words_to_packed(words: np.ndarray, bits: int) -> np.ndarray:
     """uint64 words (N, ceil(bits/64)) -> packed uint8 (N, ceil(bits/8))."""
     words = codes_to_words(np.asarray(words, dtype=np.uint64), bits)
-    raw = words.astype(">u8").view(np.uint8).reshape(words.shape[0], -1)
+    raw = words.astype(">u8").view(np.uint8).reshape(words.shape[0], 8 * words.shape[1])
     return np.ascontiguousarray(raw[:, : num_bytes(bits)])
 
 
