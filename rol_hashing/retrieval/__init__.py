@@ -4,6 +4,12 @@
   (``np.packbits`` order), ``codes_to_words`` (uint64 words, MSB first), code files.
 - ``index``: ``HammingIndex``, exact k-NN with ties in insertion order.
 - ``encode``: run a hashing model over a data set (imports Keras on first call).
+
+On trained run folders (imported from their modules, not re-exported here):
+
+- ``evaluate``: ``encode_split``, ``evaluate_run`` (``metrics.json``/``metrics.md``);
+- ``search``: ``build_index``, ``search_image``, ``write_strip_png``;
+- ``table2``: ``PAPER_TABLE2``, ``run_table2`` (the paper's Table 2 for one data set).
 """
 
 from rol_hashing.retrieval.codes import (

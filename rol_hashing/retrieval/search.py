@@ -1,0 +1,317 @@
+"""Query-by-example on a trained run: the saved gallery index, one-image search, a PNG strip.
+
+``build_index`` writes, beside the run's ``model.keras``::
+
+    index.npz         the gallery codes as a ``HammingIndex`` (``HammingIndex.save``:
+                      format name, version, bits, packed codes)
+    index_items.npz   the gallery ids (N,) and labels (N,) or (N, C) in index order,
+                      with their own format name and version and the code length
+
+``search_image`` decodes one image file, preprocesses it as the data pipeline does
+(resize, centre crop, VGG), encodes it with the run's model and ranks the gallery
+(ties in gallery order). An index file of another format version or code length is
+an error naming the file; an index older than ``model.keras`` is rebuilt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rol_hashing.data.images import decode_image
+from rol_hashing.retrieval.codes import atomic_savez, check_bits, read_npz
+from rol_hashing.retrieval.evaluate import (
+    HashingRun,
+    check_split_parts,
+    encode_parts,
+    load_run_data,
+    open_hashing_run,
+)
+from rol_hashing.retrieval.figures import save_figure
+from rol_hashing.retrieval.index import HammingIndex
+
+if TYPE_CHECKING:
+    from rol_hashing.data.record import DatasetRecord
+
+INDEX_FILE = "index.npz"
+ITEMS_FILE = "index_items.npz"
+ITEMS_FORMAT = "rol_hashing.index_items"
+ITEMS_FORMAT_VERSION = 1
+
+BORDER_COLOURS = {True: "#1a9850", False: "#d73027", None: "#999999"}
+RELEVANCE_MARKS = {True: "  \u2713", False: "  \u2717", None: ""}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One ranked gallery item: 1-based rank, record id, image path (None for in-memory
+    data), Hamming distance, and relevance to the query (None when the query's label is
+    unknown)."""
+
+    rank: int
+    id: str
+    path: str | None
+    distance: int
+    relevant: bool | None
+
+
+@dataclass(frozen=True)
+class GalleryIndex:
+    """A loaded gallery index: ``index`` (N codes), ``ids`` (N,) str, ``labels`` (N,) or
+    (N, C), all in the same order."""
+
+    index: HammingIndex
+    ids: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def bits(self) -> int:
+        return self.index.bits
+
+    def __len__(self) -> int:
+        return self.index.ntotal
+
+    def search(self, code: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``top`` nearest items of one code, bool (bits,) or (1, bits).
+
+        Returns:
+            distances int32 (top,) and positions int64 (top,) into ``ids``/``labels``,
+            ordered by (distance, gallery position).
+        """
+        code = np.asarray(code)
+        if code.ndim == 1:
+            code = code[None]
+        if code.ndim != 2 or code.shape[0] != 1:
+            raise ValueError(f"expected one query code (bits,) or (1, bits), got {code.shape}")
+        if code.dtype == np.bool_ and code.shape[1] != self.bits:
+            raise ValueError(
+                f"the query code has {code.shape[1]} bits but the index holds {self.bits}-bit codes"
+            )
+        check_top(top, len(self))
+        distances, positions = self.index.search(code, top)
+        return distances[0], positions[0]
+
+
+def check_top(top: object, num_gallery: int) -> int:
+    """``top`` as an int, or ValueError unless 1 <= top <= the gallery size."""
+    if isinstance(top, bool) or not isinstance(top, int | np.integer) or top < 1:
+        raise ValueError(f"top must be a positive integer, got {top!r}")
+    if top > num_gallery:
+        raise ValueError(f"top={top} is larger than the gallery ({num_gallery} images)")
+    return int(top)
+
+
+def build_index(run_dir: str | Path, batch_size: int = 64, verbose: int = 1) -> Path:
+    """Encodes (or reuses) the run's gallery codes and saves ``index.npz`` and
+    ``index_items.npz`` in the run folder; returns the path of ``index.npz``."""
+    run = open_hashing_run(run_dir)
+    _, record, split = load_run_data(run)
+    return _build_index(run, record, split, batch_size, verbose)
+
+
+def _build_index(run: HashingRun, record, split, batch_size: int, verbose: int) -> Path:
+    check_split_parts(split, run.split)
+    _, gallery, _ = encode_parts(run, record, split, batch_size, verbose)
+    index = HammingIndex(run.bits)
+    index.add(gallery.codes)
+    atomic_savez(
+        run.path / ITEMS_FILE,
+        format=np.array(ITEMS_FORMAT),
+        format_version=np.array(ITEMS_FORMAT_VERSION),
+        bits=np.array(run.bits),
+        ids=gallery.ids,
+        labels=gallery.labels,
+    )
+    index.save(run.path / INDEX_FILE)  # last: its presence means both files are complete
+    if verbose:
+        print(f"indexed {index.ntotal} gallery codes of {run.bits} bits -> {run.path / INDEX_FILE}")
+    return run.path / INDEX_FILE
+
+
+def load_gallery_index(run_dir: str | Path, bits: int | None = None) -> GalleryIndex:
+    """Reads ``index.npz`` and ``index_items.npz`` of a run folder.
+
+    Raises:
+        FileNotFoundError: no index (``rol-hashing index RUN`` builds it).
+        ValueError: another format version or code length, or files that disagree.
+    """
+    folder = Path(run_dir)
+    index_path, items_path = folder / INDEX_FILE, folder / ITEMS_FILE
+    for path in (index_path, items_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found; build it with `rol-hashing index {folder}`")
+    rebuild = f"; rebuild it with `rol-hashing index {folder}`"
+    try:
+        index = HammingIndex.load(index_path, bits=bits)
+        items = read_npz(items_path, ITEMS_FORMAT, ITEMS_FORMAT_VERSION, ("bits", "ids", "labels"))
+    except ValueError as err:
+        raise ValueError(f"{err}{rebuild}") from err
+    if check_bits(int(items["bits"])) != index.bits or len(items["ids"]) != index.ntotal:
+        raise ValueError(
+            f"{items_path} ({len(items['ids'])} items of {int(items['bits'])} bits) does not "
+            f"match {index_path} ({index.ntotal} codes of {index.bits} bits){rebuild}"
+        )
+    if index.ntotal == 0:
+        raise ValueError(f"{index_path} is empty: the gallery has no images{rebuild}")
+    return GalleryIndex(index, items["ids"], items["labels"])
+
+
+def _fresh_index(run: HashingRun, record, split, verbose: int) -> GalleryIndex:
+    """The saved index, built first when missing or older than ``model.keras``."""
+    index_path = run.path / INDEX_FILE
+    if not index_path.is_file() or index_path.stat().st_mtime_ns <= run.model.stat().st_mtime_ns:
+        _build_index(run, record, split, 64, verbose)
+    return load_gallery_index(run.path, bits=run.bits)
+
+
+def encode_image(model, image_path: str | Path, input_size: int, bits: int) -> np.ndarray:
+    """One image file -> its code, bool (bits,); ImageError names an unreadable file."""
+    from rol_hashing.data.pipeline import preprocess_image
+    from rol_hashing.retrieval.encode import encode
+
+    x = np.asarray(preprocess_image(decode_image(image_path), input_size))[None]
+    batch = (x, np.zeros(1, np.int64), np.zeros(1, np.int64))
+    return encode(model, [batch], bits=bits, verbose=0).codes[0]
+
+
+def query_label(
+    record: DatasetRecord, image_path: str | Path, label: str | None
+) -> np.ndarray | None:
+    """The query's label in the record's form ((,) class id or (C,) multi-hot), or None.
+
+    ``label`` (a class name) wins; else the label of the record image at the same
+    resolved path; else None (relevance unknown).
+    """
+    if label is not None:
+        if label not in record.class_names:
+            raise ValueError(
+                f"unknown class {label!r} for data set {record.name!r}; classes: "
+                + ", ".join(record.class_names)
+            )
+        c = record.class_names.index(label)
+        if not record.multilabel:
+            return np.asarray(c)
+        hot = np.zeros(record.num_classes, np.uint8)
+        hot[c] = 1
+        return hot
+    if record.paths is None:
+        return None
+    target = Path(image_path).resolve()
+    for i, path in enumerate(record.paths):
+        if Path(path).resolve() == target:
+            return np.asarray(record.labels[i])
+    return None
+
+
+def _relevant(query: np.ndarray | None, labels: np.ndarray) -> list[bool | None]:
+    if query is None:
+        return [None] * len(labels)
+    if query.ndim == 0:
+        return [bool(v) for v in labels == query]
+    return [bool(v) for v in np.any((labels != 0) & (query != 0), axis=1)]
+
+
+def search_image(
+    run_dir: str | Path,
+    image_path: str | Path,
+    top: int = 10,
+    label: str | None = None,
+    out_png: str | Path | None = None,
+    verbose: int = 0,
+) -> list[SearchResult]:
+    """Ranks the run's gallery against one image file.
+
+    Args:
+        run_dir: a finished hashing run folder; its index is built if missing or stale.
+        image_path: any image file PIL reads (JPEG, PNG, ...).
+        top: results to return, 1 <= top <= the gallery size.
+        label: the query's class name, for relevance when the image is not one of the
+            data set's own images.
+        out_png: also write the strip of the query and its results there
+            (``write_strip_png``).
+        verbose: 1 prints progress when the index has to be built.
+
+    Returns:
+        ``top`` ``SearchResult``s, nearest first (ties in gallery order).
+    """
+    from rol_hashing.saving import load_model
+
+    run = open_hashing_run(run_dir)
+    image_path = Path(image_path)
+    if not image_path.is_file():
+        raise FileNotFoundError(f"query image {image_path} not found")
+    decode_image(image_path)  # a bad file fails here, before anything is built or written
+    _, record, split = load_run_data(run)
+    check_split_parts(split, run.split)
+    check_top(top, len(split.gallery))
+    q_label = query_label(record, image_path, label)
+    gallery = _fresh_index(run, record, split, verbose)
+    code = encode_image(load_model(run.model), image_path, run.config.model.input_size, run.bits)
+    distances, positions = gallery.search(code, top)
+    ids = gallery.ids[positions]
+    relevant = _relevant(q_label, gallery.labels[positions])
+    where = record.index_of(ids.tolist())
+    results = [
+        SearchResult(
+            rank=r + 1,
+            id=str(ids[r]),
+            path=None if record.paths is None else str(record.paths[where[r]]),
+            distance=int(distances[r]),
+            relevant=relevant[r],
+        )
+        for r in range(len(ids))
+    ]
+    if out_png is not None:
+        write_strip_png(image_path, results, record, out_png)
+    return results
+
+
+def format_results(results: list[SearchResult]) -> str:
+    """A plain text table: rank, id, path, distance, relevant (yes/no/?)."""
+    marks = {True: "yes", False: "no", None: "?"}
+    rows = [("rank", "id", "distance", "relevant", "path")]
+    rows += [
+        (str(r.rank), r.id, str(r.distance), marks[r.relevant], r.path or "-") for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        for row in rows
+    )
+
+
+def write_strip_png(
+    query_image_path: str | Path,
+    results: list[SearchResult],
+    record: DatasetRecord,
+    out_png: str | Path,
+    thumb_inches: float = 1.6,
+) -> Path:
+    """The query, then each result as a thumbnail titled with its rank and distance and
+    framed green (relevant), red (not relevant) or grey (unknown); written atomically."""
+    from matplotlib.figure import Figure
+
+    from rol_hashing.data.pipeline import load_rgb
+
+    query = decode_image(query_image_path)
+    where = record.index_of([r.id for r in results])
+    panels = [(query, "query", "#000000")]
+    for r, i in zip(results, where, strict=True):
+        title = f"#{r.rank}  d={r.distance}{RELEVANCE_MARKS[r.relevant]}"
+        panels.append((load_rgb(record, int(i)), title, r.relevant))
+    fig = Figure(figsize=(thumb_inches * len(panels), thumb_inches * 1.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (image, title, rel) in zip(axes, panels, strict=True):
+        colour = rel if isinstance(rel, str) else BORDER_COLOURS[rel]
+        ax.imshow(image)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colour)
+            spine.set_linewidth(4)
+    fig.tight_layout()
+    return save_figure(fig, out_png)

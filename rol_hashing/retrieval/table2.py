@@ -1,0 +1,325 @@
+"""The paper's Table 2 (MAP@1000, SSDH vs. ROL at 12/24/32/48 bits) reproduced for one
+data set: train what is missing, evaluate, and write the table beside the paper's.
+
+Outputs (``<results>/table2_<dataset>.{md,csv,png}``; ``table2_<dataset>_<profile>.*``
+for a profile other than ``paper``), all written atomically:
+
+- ``.csv``: one row per (bits, method): ``bits, method, top_k, map_ours_pct,
+  map_paper_pct, delta_pct, run`` (percent, as the paper prints; ``map_paper_pct``
+  and ``delta_pct`` empty where the paper has no number);
+- ``.md``: the same table, and per code length whether ROL beat SSDH here and in the
+  paper;
+- ``.png``: MAP against code length, both methods, the paper's numbers dashed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.retrieval.codes import check_bits
+from rol_hashing.retrieval.evaluate import METHODS, METRICS_JSON, evaluate_run
+from rol_hashing.retrieval.figures import save_figure
+
+# Table 2 of the paper, MAP@1000 in percent exactly as printed. "folders" is the
+# paper's private "Terrorist related dataset" (our class-folder format); "rol" is the
+# column the paper calls "Proposed".
+PAPER_TABLE2: dict[str, dict[str, dict[int, float]]] = {
+    "folders": {
+        "ssdh": {12: 55.93, 24: 68.00, 32: 69.05, 48: 69.13},
+        "rol": {12: 60.16, 24: 68.71, 32: 70.94, 48: 72.13},
+    },
+    "voc2012": {
+        "ssdh": {12: 56.83, 24: 66.27, 32: 70.30, 48: 69.55},
+        "rol": {12: 62.44, 24: 64.36, 32: 68.98, 48: 71.65},
+    },
+    "cifar10": {
+        "ssdh": {12: 40.25, 24: 69.27, 32: 76.46, 48: 76.59},
+        "rol": {12: 51.95, 24: 70.80, 32: 75.60, 48: 78.48},
+    },
+    "awa2": {
+        "ssdh": {12: 57.16, 24: 73.83, 32: 79.08, 48: 83.91},
+        "rol": {12: 60.80, 24: 77.30, 32: 81.11, 48: 83.71},
+    },
+}
+PAPER_BITS = (12, 24, 32, 48)
+METHOD_NAMES = {"ssdh": "SSDH", "rol": "ROL (proposed)"}
+CSV_COLUMNS = ("bits", "method", "top_k", "map_ours_pct", "map_paper_pct", "delta_pct", "run")
+
+
+def paper_map(dataset: str, method: str, bits: int) -> float | None:
+    """The paper's MAP@1000 in percent, or None where Table 2 has no number."""
+    return PAPER_TABLE2.get(dataset, {}).get(method, {}).get(bits)
+
+
+@dataclass(frozen=True)
+class Table2Row:
+    """One cell pair of the table: our MAP@top_k and the paper's MAP@1000 (percent)."""
+
+    bits: int
+    method: str
+    top_k: int
+    map_ours: float
+    map_paper: float | None
+    run: Path
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.map_paper is None else self.map_ours - self.map_paper
+
+
+@dataclass(frozen=True)
+class Table2Result:
+    """The rows and the three files written."""
+
+    dataset: str
+    profile: str
+    rows: list[Table2Row]
+    md: Path
+    csv: Path
+    png: Path
+
+
+def table2_stem(dataset: str, profile: str) -> str:
+    """``table2_<dataset>`` for the paper profile, ``table2_<dataset>_<profile>`` otherwise."""
+    return f"table2_{dataset}" if profile == "paper" else f"table2_{dataset}_{profile}"
+
+
+def run_table2(
+    config_path: str | Path,
+    profile: str = "paper",
+    bits: Sequence[int] = PAPER_BITS,
+    methods: Sequence[str] = METHODS,
+    data_root: str | Path | None = None,
+    results_dir: str | Path = "results",
+    train: bool = True,
+    overrides: dict | None = None,
+    verbose: int = 1,
+) -> Table2Result:
+    """Trains (skipping finished runs), evaluates and tabulates {methods} x {bits}.
+
+    Args:
+        config_path: an experiment YAML (``experiments/<dataset>.yaml``).
+        profile: its profile (``paper`` or ``cpu``).
+        bits: code lengths.
+        methods: among ``ssdh`` and ``rol``.
+        data_root: overrides the config's ``data_root``.
+        results_dir: where the table files go.
+        train: train missing runs (and the segmentation stream ``rol`` needs); with
+            False a missing run is an error naming the command that makes it.
+        overrides: further config overrides (as ``load_config``).
+        verbose: 0 quiet, 1 progress.
+
+    A run whose ``model.keras`` exists is not trained again; an interrupted one is
+    resumed from its last checkpoint. A run is evaluated again only when its
+    ``metrics.json`` is missing or older than its ``model.keras``.
+    """
+    from rol_hashing.training.config import load_config
+    from rol_hashing.training.hashing import hashing_run_dir
+
+    bits = [check_bits(b) for b in bits]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be among {METHODS}, got {list(methods)}")
+    extra = dict(overrides or {})
+    if data_root is not None:
+        extra["data_root"] = str(data_root)
+    config = load_config(config_path, profile, extra)
+    spec = get_dataset_spec(config.dataset)
+    if train and "rol" in methods:
+        _ensure_segmentation(config, verbose)
+
+    rows = []
+    for b in bits:
+        for method in methods:
+            run_dir = hashing_run_dir(config, method, b)
+            if not (run_dir / "model.keras").is_file():
+                if not train:
+                    raise FileNotFoundError(
+                        f"{run_dir / 'model.keras'} not found; train it with `rol-hashing "
+                        f"train-hash --config {config_path} --profile {profile} --method "
+                        f"{method} --bits {b}` or run table2 with training on"
+                    )
+                from rol_hashing.training.hashing import train_hashing
+
+                train_hashing(config, method, b, resume=True, verbose=_keras_verbose(verbose))
+            metrics = _metrics(run_dir, spec.top_k, verbose)
+            rows.append(
+                Table2Row(
+                    bits=b,
+                    method=method,
+                    top_k=int(metrics["top_k"]),
+                    map_ours=100.0 * float(metrics["map_at_k"]),
+                    map_paper=paper_map(config.dataset, method, b),
+                    run=run_dir,
+                )
+            )
+    return write_table2(rows, config.dataset, profile, results_dir)
+
+
+def _keras_verbose(verbose: int) -> int | str:
+    return "auto" if verbose else 0
+
+
+def _ensure_segmentation(config, verbose: int) -> None:
+    """Trains the segmentation stream when ``hashing.segmentation_model`` is missing."""
+    from rol_hashing.training.segmentation import train_segmentation
+
+    target = Path(config.hashing.segmentation_model)
+    if target.is_file():
+        return
+    run = train_segmentation(config, resume=True, verbose=_keras_verbose(verbose))
+    if not target.is_file():
+        raise FileNotFoundError(
+            f"trained the segmentation stream into {run.model}, but hashing.segmentation_model "
+            f"points at {target}; make them agree in the experiment config"
+        )
+
+
+def _metrics(run_dir: Path, top_k: int, verbose: int) -> dict:
+    """The run's ``metrics.json`` when newer than its model and of the data set's k
+    (``top_k``, capped at the gallery), else a fresh evaluation."""
+    path = run_dir / METRICS_JSON
+    model = run_dir / "model.keras"
+    if path.is_file() and path.stat().st_mtime_ns > model.stat().st_mtime_ns:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        if metrics.get("top_k") == min(top_k, metrics.get("num_gallery", 0)):
+            if verbose:
+                print(f"{run_dir.name}: metrics.json is up to date, not evaluated again")
+            return metrics
+    return evaluate_run(run_dir, verbose=verbose)
+
+
+def write_table2(
+    rows: Sequence[Table2Row], dataset: str, profile: str, results_dir: str | Path
+) -> Table2Result:
+    """Writes the ``.csv``, ``.md`` and ``.png`` of ``rows``; returns their paths."""
+    if not rows:
+        raise ValueError("no rows to tabulate")
+    out = Path(results_dir)
+    stem = table2_stem(dataset, profile)
+    csv_path, md_path, png_path = (out / f"{stem}.{ext}" for ext in ("csv", "md", "png"))
+    atomic_write_text(csv_path, table2_csv(rows))
+    atomic_write_text(md_path, table2_markdown(rows, dataset, profile))
+    save_figure(table2_figure(rows, dataset, profile), png_path)
+    return Table2Result(dataset, profile, list(rows), md_path, csv_path, png_path)
+
+
+def _pct(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def table2_csv(rows: Sequence[Table2Row]) -> str:
+    """CSV text with ``CSV_COLUMNS`` (percent values, empty where the paper has none)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow(
+            (
+                r.bits,
+                r.method,
+                r.top_k,
+                _pct(r.map_ours),
+                _pct(r.map_paper),
+                _pct(r.delta, signed=True),
+                str(r.run),
+            )
+        )
+    return buf.getvalue()
+
+
+def _verdict(ours: dict[str, Table2Row], dataset: str, bits: int) -> str:
+    """Plain words on whether ROL beat SSDH at ``bits``, here and in the paper."""
+    if "rol" not in ours or "ssdh" not in ours:
+        return "only one method evaluated here"
+    diff = ours["rol"].map_ours - ours["ssdh"].map_ours
+    if diff > 0:
+        here = f"ROL beat SSDH here by {diff:.2f} points"
+    elif diff < 0:
+        here = f"ROL did not beat SSDH here (SSDH ahead by {-diff:.2f} points)"
+    else:
+        here = "ROL and SSDH tied here"
+    paper_rol, paper_ssdh = paper_map(dataset, "rol", bits), paper_map(dataset, "ssdh", bits)
+    if paper_rol is None or paper_ssdh is None:
+        return here + "; the paper has no number for this data set"
+    paper_diff = paper_rol - paper_ssdh
+    paper = "beat" if paper_diff > 0 else "did not beat"
+    return f"{here}; in the paper ROL {paper} SSDH ({paper_diff:+.2f} points)"
+
+
+def table2_markdown(rows: Sequence[Table2Row], dataset: str, profile: str) -> str:
+    """The table beside the paper's, and a verdict per code length."""
+    ks = sorted({r.top_k for r in rows})
+    k_text = "/".join(str(k) for k in ks)
+    lines = [
+        f"# Table 2 on {dataset} (profile {profile})",
+        "",
+        f"MAP@{k_text} in percent, ours beside the paper's Table 2 (MAP@1000); delta = ours "
+        "minus the paper's.",
+        "",
+        f"| bits | method | ours MAP@{k_text} | paper MAP@1000 | delta |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.bits} | {METHOD_NAMES[r.method]} | {_pct(r.map_ours)} | "
+            f"{_pct(r.map_paper) or 'n/a'} | {_pct(r.delta, signed=True) or 'n/a'} |"
+        )
+    lines += ["", "Per code length:", ""]
+    for b in sorted({r.bits for r in rows}):
+        ours = {r.method: r for r in rows if r.bits == b}
+        lines.append(f"- {b} bits: {_verdict(ours, dataset, b)}.")
+    notes = []
+    if any(k < 1000 for k in ks):
+        notes.append(
+            f"The gallery holds fewer than 1000 images, so MAP is taken over the top {k_text}."
+        )
+    if profile != "paper":
+        notes.append(
+            f"Profile {profile!r} trains smaller models for fewer epochs than the paper; "
+            "its numbers are not comparable with the paper's."
+        )
+    if dataset not in PAPER_TABLE2:
+        notes.append(f"The paper reports no results for {dataset!r}.")
+    if notes:
+        lines += ["", *notes]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def table2_figure(rows: Sequence[Table2Row], dataset: str, profile: str):
+    """A matplotlib Figure: MAP (%) against code length, ours solid, the paper's dashed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    colours = {"ssdh": "#4575b4", "rol": "#d73027"}
+    for method in METHODS:
+        mine = sorted((r.bits, r.map_ours) for r in rows if r.method == method)
+        if not mine:
+            continue
+        x, y = zip(*mine, strict=True)
+        ax.plot(x, y, "o-", color=colours[method], label=f"{METHOD_NAMES[method]}, ours")
+        paper = sorted(PAPER_TABLE2.get(dataset, {}).get(method, {}).items())
+        if paper:
+            px, py = zip(*paper, strict=True)
+            label = f"{METHOD_NAMES[method]}, paper"
+            ax.plot(px, py, "s--", color=colours[method], alpha=0.6, label=label)
+    ax.set_xlabel("code length (bits)")
+    ax.set_ylabel("MAP (%)")
+    shown = {r.bits for r in rows} | (set(PAPER_BITS) if dataset in PAPER_TABLE2 else set())
+    ax.set_xticks(sorted(shown))
+    ax.set_title(f"Table 2: {dataset} ({profile})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
