@@ -62,3 +62,28 @@ train-seg: install
 train-hash: install
 	$(CLI) train-hash --config experiments/$(DATASET).yaml --profile $(PROFILE) \
 	  --method $(METHOD) --bits $(BITS) $(DATA_ROOT_ARG) $(EXTRA)
+
+# ---- evaluation and retrieval ---------------------------------------------
+RUN ?=
+IMAGE ?=
+TOP ?= 10
+
+.PHONY: evaluate index search table2
+
+# make evaluate RUN=runs/awa2-rol-48b  ->  <run>/metrics.json and metrics.md
+evaluate: install
+	$(CLI) evaluate $(RUN) $(EXTRA)
+
+# make index RUN=runs/awa2-rol-48b  ->  <run>/index.npz
+index: install
+	$(CLI) index $(RUN) $(EXTRA)
+
+# make search RUN=runs/awa2-rol-48b IMAGE=query.jpg [TOP=10]  ->  <run>/search_<stem>.png
+search: install
+	$(CLI) search $(RUN) --image $(IMAGE) --top $(TOP) $(EXTRA)
+
+# make table2 DATASET=awa2 [PROFILE=paper|cpu] [DATA_ROOT=...]
+#   trains missing runs, evaluates {ssdh, rol} x {12, 24, 32, 48} bits and writes
+#   results/table2_<dataset>[_<profile>].{md,csv,png} beside the paper's numbers.
+table2: install
+	$(CLI) table2 --config experiments/$(DATASET).yaml --profile $(PROFILE) $(DATA_ROOT_ARG) $(EXTRA)

@@ -1,0 +1,107 @@
+"""``rol-hashing evaluate``, ``index``, ``search`` and ``table2``: thin wrappers over
+``rol_hashing.retrieval.evaluate``, ``.search`` and ``.table2``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# Table 2's code lengths (rol_hashing.retrieval.table2.PAPER_BITS; not imported for --help).
+PAPER_BITS = (12, 24, 32, 48)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds ``evaluate``, ``index``, ``search`` and ``table2``."""
+    ev = subparsers.add_parser(
+        "evaluate",
+        help="MAP@1000 and friends of a trained hashing run",
+        description="Encodes the run's query and gallery (codes cached in the run folder) "
+        "and writes metrics.json and metrics.md there (SPEC sec. 2).",
+    )
+    ev.add_argument("run", help="hashing run folder, e.g. runs/awa2-rol-48b")
+    ev.add_argument("--top-k", type=int, help="k of MAP@k (default: 1000, capped at the gallery)")
+    ev.add_argument("--batch-size", type=int, default=64, help="images per encoding batch")
+    ev.add_argument("--verbose", type=int, choices=(0, 1), default=1)
+    ev.set_defaults(func=run_evaluate)
+
+    ix = subparsers.add_parser(
+        "index",
+        help="build and save the gallery index of a run",
+        description="Writes <run>/index.npz (HammingIndex) and <run>/index_items.npz.",
+    )
+    ix.add_argument("run", help="hashing run folder")
+    ix.add_argument("--batch-size", type=int, default=64, help="images per encoding batch")
+    ix.add_argument("--verbose", type=int, choices=(0, 1), default=1)
+    ix.set_defaults(func=run_index)
+
+    se = subparsers.add_parser(
+        "search",
+        help="rank a run's gallery against one image",
+        description="Prints the nearest gallery images (rank, id, distance, relevant, path) "
+        "and writes a PNG strip of the query and its results.",
+    )
+    se.add_argument("run", help="hashing run folder")
+    se.add_argument("--image", required=True, help="query image file")
+    se.add_argument("--top", type=int, default=10, help="results to show (default 10)")
+    se.add_argument("--label", help="the query's class name, to mark results relevant or not")
+    se.add_argument("--out", help="PNG strip (default: <run>/search_<image stem>.png)")
+    se.set_defaults(func=run_search)
+
+    t2 = subparsers.add_parser(
+        "table2",
+        help="reproduce the paper's Table 2 for one data set",
+        description="Trains missing runs, evaluates {ssdh, rol} x bits and writes "
+        "results/table2_<dataset>[_<profile>].{md,csv,png} beside the paper's numbers.",
+    )
+    t2.add_argument("--config", required=True, help="experiment YAML, e.g. experiments/awa2.yaml")
+    t2.add_argument("--profile", default="paper", help="profile in the config: paper, cpu")
+    t2.add_argument("--bits", type=int, nargs="+", default=list(PAPER_BITS))
+    t2.add_argument("--methods", nargs="+", choices=("ssdh", "rol"), default=["ssdh", "rol"])
+    t2.add_argument("--data-root", help="override the config's data_root")
+    t2.add_argument("--results-dir", default="results", help="where the table goes")
+    t2.add_argument("--no-train", action="store_true", help="only evaluate existing runs")
+    t2.add_argument("--verbose", type=int, choices=(0, 1), default=1)
+    t2.set_defaults(func=run_table2_command)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from rol_hashing.retrieval.evaluate import METRICS_JSON, evaluate_run
+
+    evaluate_run(args.run, top_k=args.top_k, batch_size=args.batch_size, verbose=args.verbose)
+    print(f"wrote {Path(args.run) / METRICS_JSON} and metrics.md")
+    return 0
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from rol_hashing.retrieval.search import build_index
+
+    build_index(args.run, batch_size=args.batch_size, verbose=args.verbose)
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from rol_hashing.retrieval.search import format_results, search_image
+
+    out = Path(args.out) if args.out else Path(args.run) / f"search_{Path(args.image).stem}.png"
+    results = search_image(args.run, args.image, top=args.top, label=args.label, out_png=out)
+    print(format_results(results))
+    print(f"wrote {out}")
+    return 0
+
+
+def run_table2_command(args: argparse.Namespace) -> int:
+    from rol_hashing.retrieval.table2 import run_table2
+
+    result = run_table2(
+        args.config,
+        args.profile,
+        bits=args.bits,
+        methods=args.methods,
+        data_root=args.data_root,
+        results_dir=args.results_dir,
+        train=not args.no_train,
+        verbose=args.verbose,
+    )
+    print(result.md.read_text(encoding="utf-8"))
+    print(f"wrote {result.md}, {result.csv} and {result.png}")
+    return 0
