@@ -463,3 +463,28 @@ def test_commands_on_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["search", str(tmp_path / "missing"), "--image", "x.jpg"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_table2_trains_what_is_missing_then_skips_it(tiny_runs, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    overrides = {
+        **tiny_runs["overrides"],
+        "runs_dir": str(runs),
+        "hashing": {
+            **tiny_runs["overrides"]["hashing"],
+            "segmentation_model": str(runs / "generated-seg" / "model.keras"),
+        },
+    }
+    kwargs = dict(bits=(12,), methods=("rol",), overrides=overrides, results_dir=tmp_path)
+    config = REPO / "experiments" / "generated.yaml"
+    first = run_table2(config, "cpu", verbose=0, **kwargs)
+    model = runs / "generated-rol-12b" / "model.keras"
+    assert (runs / "generated-seg" / "model.keras").is_file() and model.is_file()
+    stamp = model.stat().st_mtime_ns
+    capsys.readouterr()
+    second = run_table2(config, "cpu", verbose=1, **kwargs)
+    assert "metrics.json is up to date" in capsys.readouterr().out
+    assert model.stat().st_mtime_ns == stamp
+    assert second.rows[0].map_ours == first.rows[0].map_ours
+    assert "only one method evaluated here" in second.md.read_text()
