@@ -1,0 +1,170 @@
+"""What the notebooks look at, computed from finished runs (no plotting here).
+
+- ``load_examples``: a few gallery images of a hashing run, as model inputs and as
+  the displayed (cropped) pixels;
+- ``segmentation_views``: per-class probabilities and the reliability mask R, at
+  full resolution and at the ROL's feature grid;
+- ``feature_energy``: the last conv map's energy before and after the ROL;
+- ``compare_runs``: per-query AP@k of two runs on the same queries, their top-k
+  lists with relevance, and the queries where one wins or loses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from rol_hashing.data.pipeline import deprocess_vgg, make_image_dataset
+from rol_hashing.data.record import DatasetRecord
+from rol_hashing.metrics import average_precisions
+from rol_hashing.models import reliability_mask
+from rol_hashing.retrieval import HammingIndex
+from rol_hashing.retrieval.codes import EncodedSet
+from rol_hashing.retrieval.evaluate import encode_split, open_hashing_run
+from rol_hashing.saving import load_model
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Images of a run's data set: ``inputs`` (B, S, S, 3) preprocessed float32,
+    ``pixels`` (B, S, S, 3) uint8 as the model sees them, ids and labels."""
+
+    inputs: np.ndarray
+    pixels: np.ndarray
+    ids: list[str]
+    labels: np.ndarray
+    class_names: list[str]
+
+
+def load_record(run_dir: str | Path) -> DatasetRecord:
+    """The data set a hashing run was trained on (from its config)."""
+    from rol_hashing.data.registry import get_dataset_spec
+
+    config = open_hashing_run(run_dir).config
+    return get_dataset_spec(config.dataset).load(config.data_root)
+
+
+def load_examples(run_dir: str | Path, count: int = 6, part: str = "gallery", seed: int = 0):
+    """``count`` images drawn (seeded) from the run's split part ("gallery", "query")."""
+    run = open_hashing_run(run_dir)
+    record = load_record(run_dir)
+    from rol_hashing.data.splits import load_split
+
+    positions = getattr(load_split(run.split, record).indices(record), part)
+    chosen = np.sort(np.random.default_rng(seed).choice(positions, size=count, replace=False))
+    ds = make_image_dataset(record, chosen, run.config.model.input_size, batch_size=count)
+    inputs = next(iter(ds))[0].numpy()
+    return Examples(
+        inputs=inputs,
+        pixels=deprocess_vgg(inputs),
+        ids=[record.ids[i] for i in chosen],
+        labels=record.labels[chosen],
+        class_names=list(record.class_names),
+    )
+
+
+@dataclass(frozen=True)
+class SegmentationViews:
+    """``probs`` (B, S, S, N); ``mask`` R (B, S, S); ``mask_grid`` R at the ROL grid (B, h, w)."""
+
+    probs: np.ndarray
+    mask: np.ndarray
+    mask_grid: np.ndarray
+
+
+def segmentation_views(
+    segmentation_model: keras.Model, inputs: np.ndarray, grid: int, background_index: int = 0
+) -> SegmentationViews:
+    """Runs the segmentation stream on preprocessed ``inputs`` and derives R."""
+    probs = segmentation_model.predict(inputs, verbose=0)
+    full = keras.ops.convert_to_numpy(reliability_mask(probs, None, background_index))
+    small = keras.ops.convert_to_numpy(reliability_mask(probs, (grid, grid), background_index))
+    return SegmentationViews(probs=probs, mask=full[..., 0], mask_grid=small[..., 0])
+
+
+def feature_energy(hash_model: keras.Model, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean squared activation over channels of ``block5_conv3`` and of the ROL output.
+
+    Returns ``(before, after)``, each (B, h, w).
+    """
+    probe = keras.Model(
+        hash_model.input,
+        [hash_model.get_layer("block5_conv3").output, hash_model.get_layer("rol").output],
+    )
+    before, after = probe.predict(inputs, verbose=0)
+    return np.mean(before**2, axis=-1), np.mean(after**2, axis=-1)
+
+
+def load_run_models(run_dir: str | Path) -> tuple[keras.Model, keras.Model | None]:
+    """A hashing run's model and, for ``rol``, its frozen segmentation model."""
+    model = load_model(Path(run_dir) / "model.keras")
+    seg = None
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            seg = layer
+    return model, seg
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Two runs on the same queries: ``ap_a``, ``ap_b`` (Q,) AP@k; ``top_a``, ``top_b``
+    (Q, k) gallery positions; ``rel_a``, ``rel_b`` (Q, k) relevance; the encoded sets."""
+
+    query: EncodedSet
+    gallery: EncodedSet
+    ap_a: np.ndarray
+    ap_b: np.ndarray
+    top_a: np.ndarray
+    top_b: np.ndarray
+    rel_a: np.ndarray
+    rel_b: np.ndarray
+
+    def wins(self, count: int = 3) -> np.ndarray:
+        """Query positions where run b beats run a by the largest AP margin."""
+        return np.argsort(self.ap_a - self.ap_b, kind="stable")[:count]
+
+    def losses(self, count: int = 3) -> np.ndarray:
+        """Query positions where run b trails run a by the largest AP margin."""
+        return np.argsort(self.ap_b - self.ap_a, kind="stable")[:count]
+
+
+def _relevance(query_labels: np.ndarray, gallery_labels: np.ndarray, top: np.ndarray):
+    found = gallery_labels[top]
+    if query_labels.ndim == 1:
+        return found == query_labels[:, None]
+    return (found * query_labels[:, None, :]).sum(-1) > 0
+
+
+def _ranking(query: EncodedSet, gallery: EncodedSet, k: int, top_k: int):
+    index = HammingIndex(gallery.bits)
+    index.add(gallery.codes)
+    _, top = index.search(query.codes, k)
+    ap = average_precisions(query.codes, query.labels, gallery.codes, gallery.labels, top_k=top_k)
+    return ap, top, _relevance(query.labels, gallery.labels, top)
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path, k: int = 10, top_k: int = 1000):
+    """Per-query AP@top_k and top-k lists of two runs trained on the same split.
+
+    Raises:
+        ValueError: the runs' queries differ (different splits).
+    """
+    qa, ga = encode_split(run_a, verbose=0)
+    qb, gb = encode_split(run_b, verbose=0)
+    if list(qa.ids) != list(qb.ids) or list(ga.ids) != list(gb.ids):
+        raise ValueError(f"{run_a} and {run_b} were evaluated on different splits")
+    top_k = min(top_k, len(ga.ids))
+    ap_a, top_a, rel_a = _ranking(qa, ga, k, top_k)
+    ap_b, top_b, rel_b = _ranking(qb, gb, k, top_k)
+    return RunComparison(qa, ga, ap_a, ap_b, top_a, top_b, rel_a, rel_b)
+
+
+def gallery_pixels(run_dir: str | Path, gallery_ids: list[str], input_size: int) -> np.ndarray:
+    """(B, S, S, 3) uint8 pixels of gallery images by id, as the model sees them."""
+    record = load_record(run_dir)
+    positions = record.index_of(list(gallery_ids))
+    ds = make_image_dataset(record, positions, input_size, batch_size=max(1, len(positions)))
+    return deprocess_vgg(next(iter(ds))[0].numpy())
