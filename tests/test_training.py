@@ -153,7 +153,7 @@ def _losses(run_dir: Path, key: str = "loss") -> list[float]:
 @pytest.fixture(scope="module")
 def trained(gen_root, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    cfg = _cfg(gen_root, runs)
+    cfg = _cfg(gen_root, runs, lr_drop_epoch=2)
     keras.utils.set_random_seed(0)
     seg = train_segmentation(cfg, verbose=0)
     hashing = {m: train_hashing(cfg, m, 12, verbose=0) for m in ("ssdh", "rol")}
@@ -192,6 +192,8 @@ def test_hashing_run_learns_and_writes_its_folder(trained, method):
     assert epochs == [0, 1, 2, 3]
     if method == "rol":
         assert (run.path / "masks" / "train.npy").is_file()
+    # the step schedule as applied by the epoch loop: drop after epoch lr_drop_epoch = 2
+    np.testing.assert_allclose(read_log(run.log)["learning_rate"], [1e-2, 1e-2, 1e-3, 1e-3])
 
 
 def test_mask_cache_gives_equal_losses_and_outputs(trained, gen_root):
