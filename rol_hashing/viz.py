@@ -1,0 +1,208 @@
+"""Plots of reliability masks and retrievals (matplotlib, no pyplot state).
+
+Every function returns a ``matplotlib.figure.Figure``; ``save`` writes one to a
+PNG atomically. In a notebook, ``display(fig)`` shows it (after ``%matplotlib inline``).
+Images are uint8 RGB arrays (H, W, 3) as ``deprocess_vgg`` returns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from rol_hashing.retrieval.figures import save_figure
+
+RELEVANT, IRRELEVANT, UNKNOWN = "#1a9641", "#d7191c", "#999999"
+
+
+def save(fig: Figure, out_png: str | Path, dpi: int = 100) -> Path:
+    """Writes ``fig`` to ``out_png`` (temporary file, then rename)."""
+    return save_figure(fig, out_png, dpi=dpi)
+
+
+def _off(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _frame(ax, colour: str, width: float = 3.0) -> None:
+    for spine in ax.spines.values():
+        spine.set_edgecolor(colour)
+        spine.set_linewidth(width)
+
+
+def _relevance_colour(relevant: bool | None) -> str:
+    return UNKNOWN if relevant is None else (RELEVANT if relevant else IRRELEVANT)
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 tinted red where ``mask`` (h, w) in [0, 1] is high."""
+    h, w = image.shape[:2]
+    if mask.shape != (h, w):
+        rows = np.arange(h) * mask.shape[0] // h
+        cols = np.arange(w) * mask.shape[1] // w
+        mask = mask[rows][:, cols]
+    red = np.zeros_like(image, dtype=np.float32)
+    red[..., 0] = 255
+    weight = alpha * np.clip(mask, 0, 1)[..., None]
+    return (image * (1 - weight) + red * weight).astype(np.uint8)
+
+
+def plot_rol_masks(
+    images: np.ndarray,
+    probs: np.ndarray,
+    masks: np.ndarray,
+    masks_grid: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    classes_shown: int = 2,
+    background_index: int = 0,
+) -> Figure:
+    """One row per image: the input, its most likely object classes' probability maps,
+    R at full resolution, R at the feature grid, and R over the image.
+
+    Args:
+        images: (B, S, S, 3) uint8.
+        probs: (B, S, S, N) segmentation probabilities.
+        masks: (B, S, S) reliability mask R.
+        masks_grid: (B, h, w) R at the ROL's feature grid, optional.
+        class_names: N names (index 0 = background), optional.
+        classes_shown: per-class maps shown per image (the classes with most mass).
+    """
+    b, n = len(images), probs.shape[-1]
+    names = list(class_names) if class_names is not None else [f"class {i}" for i in range(n)]
+    shown = min(classes_shown, n - 1)
+    cols = 1 + shown + 2 + (masks_grid is not None)
+    fig = Figure(figsize=(1.9 * cols, 1.9 * b + 0.3))
+    axes = fig.subplots(b, cols, squeeze=False)
+    for i in range(b):
+        mass = probs[i].reshape(-1, n).sum(0)
+        mass[background_index] = -1
+        top = np.argsort(-mass, kind="stable")[:shown]
+        panels = [(images[i], "input", None)]
+        panels += [(probs[i, ..., c], f"P({names[c]})", "viridis") for c in top]
+        panels.append((masks[i], "R", "magma"))
+        if masks_grid is not None:
+            g = masks_grid[i]
+            panels.append((g, f"R at {g.shape[0]}x{g.shape[1]}", "magma"))
+        panels.append((overlay(images[i], masks[i]), "R on image", None))
+        for ax, (data, title, cmap) in zip(axes[i], panels, strict=True):
+            if cmap is None:
+                ax.imshow(data)
+            else:
+                ax.imshow(data, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+            if i == 0 or title.startswith("P("):
+                ax.set_title(title, fontsize=8)
+            _off(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_energy(images: np.ndarray, before: np.ndarray, after: np.ndarray) -> Figure:
+    """Per image: the input and the last conv map's energy before and after the ROL.
+
+    ``before``/``after``: (B, h, w) mean squared activations; both panels of an image
+    share one colour scale, so what the ROL removes shows as darkening.
+    """
+    b = len(images)
+    fig = Figure(figsize=(5.7, 1.9 * b + 0.3))
+    axes = fig.subplots(b, 3, squeeze=False)
+    for i in range(b):
+        top = float(max(before[i].max(), after[i].max(), 1e-12))
+        axes[i, 0].imshow(images[i])
+        axes[i, 1].imshow(before[i], cmap="inferno", vmin=0, vmax=top, interpolation="nearest")
+        axes[i, 2].imshow(after[i], cmap="inferno", vmin=0, vmax=top, interpolation="nearest")
+        kept = float(after[i].sum() / max(before[i].sum(), 1e-12))
+        axes[i, 2].set_xlabel(f"{kept:.0%} of the energy kept", fontsize=7)
+        for ax, title in zip(axes[i], ("input", "block5_conv3", "after ROL"), strict=True):
+            if i == 0:
+                ax.set_title(title, fontsize=8)
+            _off(ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_retrieval_comparison(
+    query: np.ndarray,
+    rows: Mapping[str, Sequence[tuple[np.ndarray, bool | None]]],
+    title: str = "",
+) -> Figure:
+    """The paper's Fig. 3 layout: the query on the left, one row of top-k per method.
+
+    Args:
+        query: (H, W, 3) uint8 query image.
+        rows: method name -> ranked ``(image, relevant)`` pairs; relevant ones get a
+            green frame, irrelevant ones red, unknown grey.
+    """
+    k = max(len(r) for r in rows.values())
+    fig = Figure(figsize=(1.25 * (k + 1.4), 1.35 * len(rows) + 0.4))
+    grid = fig.add_gridspec(len(rows), k + 1, width_ratios=[1.4] + [1] * k)
+    q = fig.add_subplot(grid[:, 0])
+    q.imshow(query)
+    q.set_title("query", fontsize=9)
+    _off(q)
+    for r, (method, ranked) in enumerate(rows.items()):
+        hits = sum(bool(rel) for _, rel in ranked)
+        for j in range(k):
+            ax = fig.add_subplot(grid[r, j + 1])
+            _off(ax)
+            if j >= len(ranked):
+                ax.axis("off")
+                continue
+            image, relevant = ranked[j]
+            ax.imshow(image)
+            _frame(ax, _relevance_colour(relevant))
+            if j == 0:
+                ax.set_ylabel(f"{method}\n{hits}/{len(ranked)}", fontsize=9)
+            if r == 0:
+                ax.set_title(str(j + 1), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_precision_curves(curves: Mapping[str, np.ndarray], title: str = "") -> Figure:
+    """Precision@k against k (k = 1..len) for each method."""
+    fig = Figure(figsize=(5, 3.4))
+    ax = fig.add_subplot()
+    for name, curve in curves.items():
+        ax.plot(np.arange(1, len(curve) + 1), curve, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("k")
+    ax.set_ylabel("precision@k")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_map_vs_bits(
+    results: Mapping[str, Mapping[int, float | tuple[float, float]]],
+    chance: float | None = None,
+    title: str = "MAP@1000 against code length",
+) -> Figure:
+    """MAP against bits per method; values are a MAP or (mean, std) over seeds."""
+    fig = Figure(figsize=(5, 3.4))
+    ax = fig.add_subplot()
+    for name, by_bits in results.items():
+        bits = sorted(by_bits)
+        values = [by_bits[b] if isinstance(by_bits[b], tuple) else (by_bits[b], 0.0) for b in bits]
+        mean = np.array([v[0] for v in values])
+        std = np.array([v[1] for v in values])
+        ax.errorbar(bits, mean, yerr=std, marker="o", capsize=3, label=name)
+    if chance is not None:
+        ax.axhline(chance, color=UNKNOWN, linestyle=":", label="chance")
+    ax.set_xlabel("bits")
+    ax.set_ylabel("MAP")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
