@@ -87,3 +87,10 @@ search: install
 #   results/table2_<dataset>[_<profile>].{md,csv,png} beside the paper's numbers.
 table2: install
 	$(CLI) table2 --config experiments/$(DATASET).yaml --profile $(PROFILE) $(DATA_ROOT_ARG) $(EXTRA)
+
+# ---- notebooks ------------------------------------------------------------
+.PHONY: notebooks
+# Executes both notebooks against the demo's runs (make demo first); executed copies
+# go to results/notebooks/ (the committed notebooks stay without outputs).
+notebooks: install
+	$(CLI) notebooks --out results/notebooks

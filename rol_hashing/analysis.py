@@ -168,3 +168,43 @@ def gallery_pixels(run_dir: str | Path, gallery_ids: list[str], input_size: int)
     positions = record.index_of(list(gallery_ids))
     ds = make_image_dataset(record, positions, input_size, batch_size=max(1, len(positions)))
     return deprocess_vgg(next(iter(ds))[0].numpy())
+
+
+def segmentation_class_names(run_dir: str | Path) -> list[str]:
+    """The segmentation stream's class names, background first (from the run's config)."""
+    from rol_hashing.data.voc import class_names, find_devkit
+
+    config = open_hashing_run(run_dir).config
+    return ["background", *class_names(find_devkit(config.segmentation.data_root))]
+
+
+def precision_curve(run_dir: str | Path) -> np.ndarray:
+    """Precision@k, k = 1..top_k, from the run's ``metrics.json`` (evaluated if missing)."""
+    import json
+
+    from rol_hashing.retrieval.evaluate import METRICS_JSON, evaluate_run
+
+    path = Path(run_dir) / METRICS_JSON
+    metrics = json.loads(path.read_text()) if path.is_file() else evaluate_run(run_dir, verbose=0)
+    return np.asarray(metrics["precision_curve"])
+
+
+def retrieval_rows(
+    comparison: RunComparison,
+    query: int,
+    run_dir: str | Path,
+    names: tuple[str, str] = ("SSDH", "ROL"),
+) -> tuple[np.ndarray, dict[str, list[tuple[np.ndarray, bool]]]]:
+    """Query ``query``'s pixels and the two runs' top-k as ``(pixels, relevant)`` rows,
+    ready for ``viz.plot_retrieval_comparison``."""
+    size = open_hashing_run(run_dir).config.model.input_size
+    query_pixels = gallery_pixels(run_dir, [comparison.query.ids[query]], size)[0]
+    rows = {}
+    for name, top, rel in (
+        (names[0], comparison.top_a, comparison.rel_a),
+        (names[1], comparison.top_b, comparison.rel_b),
+    ):
+        ids = [comparison.gallery.ids[i] for i in top[query]]
+        pixels = gallery_pixels(run_dir, ids, size)
+        rows[name] = [(pixels[j], bool(rel[query, j])) for j in range(len(ids))]
+    return query_pixels, rows

@@ -1,0 +1,42 @@
+"""``rol-hashing notebooks``: executes the notebooks against trained runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NOTEBOOKS = ("rol_masks.ipynb", "top10_retrievals.ipynb")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds ``notebooks``."""
+    p = subparsers.add_parser(
+        "notebooks",
+        help="execute the notebooks (ROL masks, top-10 retrievals) against trained runs",
+        description="Runs notebooks/*.ipynb with the given runs; executed copies go to --out.",
+    )
+    p.add_argument("--ssdh-run", default="runs/demo/seed0/generated-ssdh-12b")
+    p.add_argument("--rol-run", default="runs/demo/seed0/generated-rol-12b")
+    p.add_argument("--notebooks-dir", default="notebooks")
+    p.add_argument("--out", default="results/notebooks", help="folder for executed copies")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rol_hashing.nbrun import count_figures, execute
+
+    for run_dir in (args.ssdh_run, args.rol_run):
+        if not (Path(run_dir) / "model.keras").is_file():
+            raise FileNotFoundError(
+                f"{run_dir}/model.keras not found: run `make demo` first, or pass --ssdh-run "
+                "and --rol-run with trained runs of one data set"
+            )
+    params = {
+        "rol_masks.ipynb": {"ROL_RUN": args.rol_run},
+        "top10_retrievals.ipynb": {"SSDH_RUN": args.ssdh_run, "ROL_RUN": args.rol_run},
+    }
+    for name in NOTEBOOKS:
+        out = Path(args.out) / name
+        nb = execute(Path(args.notebooks_dir) / name, params[name], out_path=out, cwd=Path.cwd())
+        print(f"{name}: {count_figures(nb)} figures -> {out}")
+    return 0

@@ -1,0 +1,83 @@
+"""Executing the project's notebooks with parameters (``make notebooks`` and the tests).
+
+A notebook's first code cell tagged ``parameters`` holds its defaults; ``execute``
+inserts a cell after it that sets the given values (papermill's convention), runs
+every cell with nbclient in a fresh kernel, and returns the executed notebook.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+
+PARAMETERS_TAG = "parameters"
+
+
+def _inject(nb: nbformat.NotebookNode, params: dict) -> None:
+    lines = [f"{key} = {value!r}" for key, value in params.items()]
+    cell = nbformat.v4.new_code_cell("# injected parameters\n" + "\n".join(lines))
+    cell.metadata["tags"] = ["injected-parameters"]
+    for position, existing in enumerate(nb.cells):
+        if PARAMETERS_TAG in existing.get("metadata", {}).get("tags", []):
+            nb.cells.insert(position + 1, cell)
+            return
+    raise ValueError("the notebook has no cell tagged 'parameters'")
+
+
+def execute(
+    path: str | Path,
+    params: dict | None = None,
+    out_path: str | Path | None = None,
+    cwd: str | Path | None = None,
+    timeout: int = 600,
+) -> nbformat.NotebookNode:
+    """Runs notebook ``path`` with ``params``; writes the executed copy to ``out_path``.
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: a cell failed (the message shows it).
+    """
+    from nbclient import NotebookClient
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the kernel
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    if params:
+        _inject(nb, params)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd or path.parent)}},
+    )
+    client.execute()
+    if out_path is not None:
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_path.with_name(f".{out_path.name}.tmp")
+        nbformat.write(nb, tmp)
+        tmp.replace(out_path)
+    return nb
+
+
+def count_figures(nb: nbformat.NotebookNode) -> int:
+    """Number of PNG images among the executed notebook's outputs."""
+    return sum(
+        1
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    )
+
+
+def strip_outputs(path: str | Path) -> None:
+    """Removes outputs and execution counts in place (what git keeps)."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nbformat.write(nb, path)
