@@ -60,6 +60,7 @@ def vgg16_features(
     config: str = "C",
     width: float = 1.0,
     stop_at: str = "block5_pool",
+    kernel_initializer: str = "glorot_uniform",
 ) -> dict[str, keras.KerasTensor]:
     """Applies VGG16's convolutional layers to ``x`` and returns every tap by name.
 
@@ -68,6 +69,8 @@ def vgg16_features(
         config: "C" or "D".
         width: channel multiplier (1.0 in the paper).
         stop_at: name of the last layer to build (e.g. "block4_conv3" for PSP).
+        kernel_initializer: of every conv layer (Keras' default; "he_normal" lets the
+            deep ReLU stack train from scratch, as in the demo's pre-training).
 
     Returns:
         Dict from layer name (``block1_conv1`` ... ``block5_pool``) to its output;
@@ -80,7 +83,12 @@ def vgg16_features(
             name = f"block{block}_conv{i}"
             k = kernel_size(name, config)
             x = layers.Conv2D(
-                scaled(filters, width), k, padding="same", activation="relu", name=name
+                scaled(filters, width),
+                k,
+                padding="same",
+                activation="relu",
+                kernel_initializer=kernel_initializer,
+                name=name,
             )(x)
             taps[name] = x
             if name == stop_at:
@@ -97,20 +105,31 @@ def vgg16_features(
     return taps
 
 
-def vgg16_top(x: keras.KerasTensor, width: float = 1.0, dropout: float = 0.0) -> keras.KerasTensor:
+def vgg16_top(
+    x: keras.KerasTensor,
+    width: float = 1.0,
+    dropout: float = 0.0,
+    kernel_initializer: str = "glorot_uniform",
+) -> keras.KerasTensor:
     """Flatten + fc1 + fc2 (VGG's fc6/fc7, 4096*width ReLU units each).
 
     Args:
         x: (B, h, w, C) output of ``block5_pool``.
         dropout: rate of the Dropout after each FC layer (0.5 in SSDH, 0 in VGG16's
             inference graph).
+        kernel_initializer: of fc1 and fc2.
 
     Returns:
         (B, 4096*width) output of ``fc2`` (after its dropout, if any).
     """
     x = layers.Flatten(name="flatten")(x)
     for name, drop_name in (("fc1", "fc1_dropout"), ("fc2", "fc2_dropout")):
-        x = layers.Dense(scaled(FC_UNITS, width), activation="relu", name=name)(x)
+        x = layers.Dense(
+            scaled(FC_UNITS, width),
+            activation="relu",
+            kernel_initializer=kernel_initializer,
+            name=name,
+        )(x)
         if dropout > 0:
             x = layers.Dropout(dropout, name=drop_name)(x)
     return x
@@ -123,6 +142,7 @@ def build_vgg16(
     include_top: bool = False,
     classes: int = 1000,
     name: str | None = None,
+    kernel_initializer: str = "glorot_uniform",
 ) -> keras.Model:
     """Builds VGG16 (config C or D) as a functional model.
 
@@ -134,6 +154,8 @@ def build_vgg16(
         include_top: add flatten, fc1, fc2 and the ``predictions`` softmax layer.
         classes: units of ``predictions`` when ``include_top``.
         name: model name, default ``vgg16_c`` / ``vgg16_d``.
+        kernel_initializer: of the conv and fc layers (default Keras'; "he_normal"
+            trains from scratch more readily).
 
     Returns:
         Model (B, S, S, 3) -> (B, S/32, S/32, 512*width) (``block5_pool``), or
@@ -146,8 +168,8 @@ def build_vgg16(
     """
     check_backbone_args(config, input_size, width)
     inputs = keras.Input((input_size, input_size, 3), name="image")
-    x = vgg16_features(inputs, config, width)["block5_pool"]
+    x = vgg16_features(inputs, config, width, kernel_initializer=kernel_initializer)["block5_pool"]
     if include_top:
-        x = vgg16_top(x, width)
+        x = vgg16_top(x, width, kernel_initializer=kernel_initializer)
         x = layers.Dense(classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, x, name=name or f"vgg16_{config.lower()}")
