@@ -19,7 +19,7 @@ from rol_hashing import __version__
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Modules under rol_hashing.cli that provide commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("describe", "data", "train", "retrieval", "notebooks")
+COMMAND_MODULES: tuple[str, ...] = ("describe", "data", "train", "retrieval", "notebooks", "demo")
 
 
 class CLIError(Exception):

@@ -1,0 +1,479 @@
+"""``make demo``: the paper's whole pipeline on the generated data set, offline, on CPUs.
+
+Per seed, with the ``cpu`` profile of ``experiments/generated.yaml``:
+
+1. ``data``: the generated data set (segmentation devkit and hashing class folders)
+   and a separate pre-training pool (another seed, so no image is shared).
+2. ``pretrain``: a stand-in for ImageNet pre-training. The paper starts both
+   streams from ImageNet VGG16; without any pre-training, a quarter-width VGG16
+   trained from scratch on cluttered scenes stays at chance (codes collapse, MAP =
+   1/classes). So a VGG16 with the classifier top is trained to name the object in
+   images of all eight generated shapes (the six of the hashing set and two more:
+   like ImageNet, a superset of the target classes), from a He initialisation
+   (Keras' default Glorot one does not start learning in this 15-layer ReLU stack
+   without batch normalisation) with Adam. Its conv and fc1/fc2 layers are written in
+   the Keras ImageNet ``.h5`` layout and every later stage starts from them.
+3. ``segmentation``: ``train_segmentation`` (the ``train-voc-seg`` stage) on the
+   generated devkit; its val mean IoU is reported.
+4. ``hashing``: SSDH and ROL at each code length (12 and 48 bits), each evaluated
+   with ``evaluate_run`` (MAP@1000 over the gallery).
+
+Then, over seeds: mean and standard deviation of every MAP, a per-bits verdict
+(ROL vs SSDH, paired over seeds), and in ``out_dir``: ``results.md``,
+``results.json``, ``map_vs_bits.png``, ``rol_masks.png`` and ``retrieval_top10.png``
+(the figures from the first seed's 48-bit runs). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rol_hashing.data.fileio import atomic_write_text
+
+METHODS = ("ssdh", "rol")
+EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "generated.yaml"
+PRETRAIN_CLASSES = 8
+
+
+@dataclass(frozen=True)
+class DemoSizes:
+    """Sizes and schedules of the demo (``None``: the ``cpu`` profile's value)."""
+
+    num_images: int = 2000
+    num_seg_images: int = 400
+    num_classes: int = 6
+    image_size: int = 96
+    clutter: float = 0.5
+    pretrain_images: int = 3000
+    pretrain_epochs: int = 12
+    pretrain_learning_rate: float = 3e-4
+    pretrain_batch_size: int = 32
+    bits: tuple[int, ...] = (12, 48)
+    seg_epochs: int | None = None
+    hash_epochs: int | None = None
+    input_size: int | None = None
+    width: float | None = None
+
+
+# One epoch per stage and tiny sizes: the end-to-end check inside ``make test``.
+QUICK = DemoSizes(
+    num_images=96,
+    num_seg_images=16,
+    num_classes=4,
+    image_size=64,
+    pretrain_images=64,
+    pretrain_epochs=1,
+    seg_epochs=1,
+    hash_epochs=1,
+    input_size=32,
+    width=0.125,
+)
+
+
+class StageClock:
+    """Times named stages and prints ``[demo] <stage>: <seconds> s`` after each."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        clock = self
+
+        class _Stage:
+            def __enter__(self):
+                print(f"[demo] {clock.prefix}{name} ...", flush=True)
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                took = time.perf_counter() - self.start
+                clock.seconds[name] = round(took, 1)
+                if exc[0] is None:
+                    print(f"[demo] {clock.prefix}{name}: {took:.1f} s", flush=True)
+
+        return _Stage()
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def make_data(work: Path, sizes: DemoSizes, seed: int) -> tuple[Path, Path]:
+    """The generated data set and the pre-training pool of ``seed``: (data, pool)."""
+    from rol_hashing.data.generated import make_generated_dataset
+
+    common = {"image_size": sizes.image_size, "clutter": sizes.clutter, "force": True}
+    data = make_generated_dataset(
+        work / "data",
+        num_images=sizes.num_images,
+        num_classes=sizes.num_classes,
+        seed=seed,
+        num_seg_images=sizes.num_seg_images,
+        **common,
+    )
+    pool = make_generated_dataset(
+        work / "pretrain_data",
+        num_images=max(sizes.pretrain_images, 2 * PRETRAIN_CLASSES),
+        num_classes=PRETRAIN_CLASSES,
+        seed=10_000 + seed,
+        num_seg_images=2,
+        **common,
+    )
+    return data, pool
+
+
+def pretrain_backbone(
+    pool: Path, out_h5: Path, config, sizes: DemoSizes, seed: int, verbose: int = 2
+) -> dict[str, float]:
+    """Trains VGG16 with its top on the pool's shapes; writes its VGG16 layers to ``out_h5``.
+
+    Returns ``{"train_accuracy", "val_accuracy"}`` (val = a held-out sixth of the pool).
+    """
+    import keras
+
+    from rol_hashing.data.generated import load_generated
+    from rol_hashing.models import build_vgg16, save_vgg16_weights_h5
+    from rol_hashing.training.inputs import materialize_images
+
+    record = load_generated(pool)
+    order = np.random.default_rng([seed, 17]).permutation(len(record))
+    images = materialize_images(record, order, config.model.input_size)
+    labels = np.asarray(record.labels)[order]
+    n_val = max(1, len(order) // 6)
+    keras.utils.set_random_seed(seed)
+    model = build_vgg16(
+        config.model.config,
+        config.model.input_size,
+        config.model.width,
+        include_top=True,
+        classes=len(record.class_names),
+        kernel_initializer="he_normal",
+        name="pretrain_vgg16",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(sizes.pretrain_learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = model.fit(
+        images[n_val:],
+        labels[n_val:],
+        batch_size=sizes.pretrain_batch_size,
+        epochs=sizes.pretrain_epochs,
+        validation_data=(images[:n_val], labels[:n_val]),
+        verbose=verbose,
+    )
+    save_vgg16_weights_h5(model, out_h5)
+    return {
+        "train_accuracy": float(history.history["accuracy"][-1]),
+        "val_accuracy": float(history.history["val_accuracy"][-1]),
+        "classes": len(record.class_names),
+        "images": len(order),
+    }
+
+
+def demo_config(data: Path, runs: Path, backbone: Path, sizes: DemoSizes, seed: int):
+    """The ``cpu`` profile of ``experiments/generated.yaml`` pointed at the demo's folders."""
+    from rol_hashing.training.config import load_config
+
+    model: dict[str, Any] = {"backbone_weights": str(backbone)}
+    if sizes.input_size is not None:
+        model["input_size"] = sizes.input_size
+    if sizes.width is not None:
+        model["width"] = sizes.width
+    seg: dict[str, Any] = {"data_root": str(data / "VOCdevkit" / "VOC2012")}
+    hashing: dict[str, Any] = {"segmentation_model": str(runs / "generated-seg" / "model.keras")}
+    if sizes.seg_epochs is not None:
+        seg["epochs"] = sizes.seg_epochs
+    if sizes.hash_epochs is not None:
+        hashing["epochs"] = sizes.hash_epochs
+        hashing["lr_drop_epoch"] = min(sizes.hash_epochs, 6)
+    overrides = {
+        "data_root": str(data),
+        "runs_dir": str(runs),
+        "seed": seed,
+        "model": model,
+        "segmentation": seg,
+        "hashing": hashing,
+    }
+    return load_config(EXPERIMENT, "cpu", overrides)
+
+
+def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[str, Any]:
+    """All stages for one seed; returns its numbers, run folders and stage timings."""
+    import keras
+
+    from rol_hashing.retrieval.evaluate import evaluate_run
+    from rol_hashing.training.hashing import train_hashing
+    from rol_hashing.training.segmentation import train_segmentation
+
+    clock = StageClock(prefix=f"seed {seed}: ")
+    with clock("data"):
+        data, pool = make_data(work, sizes, seed)
+    runs = work / "runs"
+    backbone = work / "backbone" / "vgg16_pretrained.h5"
+    config = demo_config(data, runs, backbone, sizes, seed)
+    with clock("pretrain"):
+        pretrain = pretrain_backbone(pool, backbone, config, sizes, seed, verbose=2)
+    print(f"[demo] pre-trained backbone: {pretrain}")
+    with clock("segmentation"):
+        keras.utils.set_random_seed(seed)
+        seg_run = train_segmentation(config, overwrite=True, verbose=verbose)
+    seg_metrics = json.loads((seg_run.path / "metrics.json").read_text())
+    maps: dict[str, dict[int, float]] = {m: {} for m in METHODS}
+    run_dirs: dict[str, dict[int, str]] = {m: {} for m in METHODS}
+    for bits in sizes.bits:
+        for method in METHODS:
+            with clock(f"{method}-{bits}b"):
+                keras.utils.set_random_seed(seed)
+                run = train_hashing(config, method, bits, overwrite=True, verbose=verbose)
+                metrics = evaluate_run(run.path, verbose=0)
+            maps[method][bits] = float(metrics["map_at_k"])
+            run_dirs[method][bits] = str(run.path)
+            print(
+                f"[demo] seed {seed}: {method} {bits} bits MAP@{metrics['top_k']} "
+                f"{metrics['map_at_k']:.4f}",
+                flush=True,
+            )
+    return {
+        "seed": seed,
+        "map": maps,
+        "top_k": int(metrics["top_k"]),
+        "num_queries": int(metrics["num_queries"]),
+        "num_gallery": int(metrics["num_gallery"]),
+        "seg_mean_iou": float(seg_metrics["val_mean_iou"]),
+        "seg_pixel_accuracy": float(seg_metrics["val_pixel_accuracy"]),
+        "pretrain": pretrain,
+        "seconds": clock.seconds,
+        "runs": run_dirs,
+    }
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def _mean_std(values: Sequence[float]) -> dict[str, float]:
+    a = np.asarray(values, dtype=float)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0}
+
+
+def verdict(ssdh: Sequence[float], rol: Sequence[float]) -> str:
+    """ROL against SSDH at one code length from per-seed MAPs (paired by seed).
+
+    With several seeds a mean difference within one standard deviation of the
+    per-seed differences is called "no clear difference"; with one seed there is
+    no spread, so the sign is reported as such.
+    """
+    diff = np.asarray(rol, float) - np.asarray(ssdh, float)
+    mean = float(diff.mean())
+    if len(diff) == 1:
+        who = "ROL higher" if mean > 0 else ("SSDH higher" if mean < 0 else "equal")
+        return f"{who} by {abs(mean):.3f} (one seed, no spread)"
+    spread = float(diff.std(ddof=1))
+    wins = int((diff > 0).sum())
+    if abs(mean) <= spread:
+        return (
+            f"no clear difference: ROL - SSDH = {mean:+.3f} ± {spread:.3f}, "
+            f"ROL higher in {wins}/{len(diff)} seeds"
+        )
+    who = "ROL beats SSDH" if mean > 0 else "SSDH beats ROL"
+    return f"{who}: ROL - SSDH = {mean:+.3f} ± {spread:.3f}, ROL higher in {wins}/{len(diff)} seeds"
+
+
+def summarize(per_seed: list[dict[str, Any]], sizes: DemoSizes) -> dict[str, Any]:
+    """Aggregates the seeds: MAP mean/std per method and bits, mIoU, timings, verdicts."""
+    bits = list(sizes.bits)
+    table = {
+        m: {str(b): _mean_std([s["map"][m][b] for s in per_seed]) for b in bits} for m in METHODS
+    }
+    verdicts = {
+        str(b): verdict(
+            [s["map"]["ssdh"][b] for s in per_seed], [s["map"]["rol"][b] for s in per_seed]
+        )
+        for b in bits
+    }
+    stages = sorted(
+        {k for s in per_seed for k in s["seconds"]}, key=list(per_seed[0]["seconds"]).index
+    )
+    return {
+        "seeds": [s["seed"] for s in per_seed],
+        "bits": bits,
+        "chance": 1.0 / sizes.num_classes,
+        "top_k": per_seed[0]["top_k"],
+        "num_queries": per_seed[0]["num_queries"],
+        "num_gallery": per_seed[0]["num_gallery"],
+        "map": table,
+        "seg_mean_iou": _mean_std([s["seg_mean_iou"] for s in per_seed]),
+        "pretrain_val_accuracy": _mean_std([s["pretrain"]["val_accuracy"] for s in per_seed]),
+        "stage_seconds": {
+            k: _mean_std([s["seconds"].get(k, 0.0) for s in per_seed]) for k in stages
+        },
+        "verdict": verdicts,
+        "sizes": asdict(sizes),
+        "per_seed": per_seed,
+    }
+
+
+def _pm(stat: dict[str, float], n: int) -> str:
+    return f"{stat['mean']:.3f} ± {stat['std']:.3f}" if n > 1 else f"{stat['mean']:.3f}"
+
+
+def _seconds(stat: dict[str, float], n: int) -> str:
+    return f"{stat['mean']:.1f} ± {stat['std']:.1f}" if n > 1 else f"{stat['mean']:.1f}"
+
+
+def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
+    """``results.md``: the MAP table, chance, mIoU, timings and the verdict per bits."""
+    n = len(summary["seeds"])
+    bits = summary["bits"]
+    k = summary["top_k"]
+    spread = (
+        "mean ± std over seeds " + ", ".join(map(str, summary["seeds"]))
+        if n > 1
+        else (f"one seed ({summary['seeds'][0]}), no spread")
+    )
+    lines = [
+        "# make demo: ROL against SSDH on the generated data set (cpu profile)",
+        "",
+        f"MAP@{k} ({spread}); {summary['num_queries']} queries against "
+        f"{summary['num_gallery']} gallery images. Chance (1/classes) = {summary['chance']:.3f}.",
+        "",
+        "| method | " + " | ".join(f"{b} bits" for b in bits) + " |",
+        "|---|" + "---|" * len(bits),
+    ]
+    for method in METHODS:
+        cells = [_pm(summary["map"][method][str(b)], n) for b in bits]
+        lines.append(f"| {method.upper()} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Segmentation stream (val mean IoU): {_pm(summary['seg_mean_iou'], n)}. "
+        f"Pre-trained backbone (held-out accuracy on its {PRETRAIN_CLASSES}-shape pool): "
+        f"{_pm(summary['pretrain_val_accuracy'], n)}.",
+        "",
+        "## ROL against SSDH",
+        "",
+        *(f"- {b} bits: {summary['verdict'][str(b)]}" for b in bits),
+        "",
+        "## Stage times (seconds per seed)",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+        *(f"| {name} | {_seconds(stat, n)} |" for name, stat in summary["stage_seconds"].items()),
+        "",
+        f"Wall time of the whole demo: {wall_seconds:.0f} s.",
+        "",
+        "Figures: `map_vs_bits.png`, `rol_masks.png` (segmentation and mask R of the ROL "
+        "run), `retrieval_top10.png` (top-10 of SSDH and ROL for one seeded random query, "
+        "relevant green, irrelevant red), all from the first seed's longest codes.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_figures(out_dir: Path, seed_result: dict[str, Any], summary: dict[str, Any]) -> None:
+    """``map_vs_bits.png``, ``rol_masks.png`` and ``retrieval_top10.png``."""
+    from rol_hashing import analysis, viz
+    from rol_hashing.models import rol_feature_size
+
+    series = {
+        m.upper(): {int(b): (v["mean"], v["std"]) for b, v in summary["map"][m].items()}
+        for m in METHODS
+    }
+    viz.save(viz.plot_map_vs_bits(series, chance=summary["chance"]), out_dir / "map_vs_bits.png")
+    bits = max(summary["bits"])
+    rol_run = seed_result["runs"]["rol"][bits]
+    ssdh_run = seed_result["runs"]["ssdh"][bits]
+    examples = analysis.load_examples(rol_run, count=4, part="query", seed=0)
+    _, seg = analysis.load_run_models(rol_run)
+    config = analysis.open_hashing_run(rol_run).config
+    grid = rol_feature_size(config.model.input_size, config.model.rol_at)
+    views = analysis.segmentation_views(seg, examples.inputs, grid, config.model.background_index)
+    fig = viz.plot_rol_masks(
+        examples.pixels,
+        views.probs,
+        views.mask,
+        views.mask_grid,
+        class_names=analysis.segmentation_class_names(rol_run),
+    )
+    viz.save(fig, out_dir / "rol_masks.png")
+    comparison = analysis.compare_runs(ssdh_run, rol_run, k=10, top_k=summary["top_k"])
+    query = int(np.random.default_rng(seed_result["seed"]).integers(len(comparison.query.ids)))
+    query_pixels, rows = analysis.retrieval_rows(comparison, query, rol_run)
+    title = (
+        f"query {comparison.query.ids[query]}, {bits} bits: AP@{summary['top_k']} "
+        f"SSDH {comparison.ap_a[query]:.2f}, ROL {comparison.ap_b[query]:.2f}"
+    )
+    viz.save(
+        viz.plot_retrieval_comparison(query_pixels, rows, title), out_dir / "retrieval_top10.png"
+    )
+
+
+def one_line(summary: dict[str, Any]) -> str:
+    """The summary printed last: MAP of both methods per bits and the verdicts."""
+    n = len(summary["seeds"])
+    parts = [
+        f"{b} bits SSDH {_pm(summary['map']['ssdh'][str(b)], n)} vs ROL "
+        f"{_pm(summary['map']['rol'][str(b)], n)} ({summary['verdict'][str(b)].split(':')[0]})"
+        for b in summary["bits"]
+    ]
+    return (
+        f"MAP@{summary['top_k']} (chance {summary['chance']:.3f}): "
+        + "; ".join(parts)
+        + f"; segmentation mIoU {_pm(summary['seg_mean_iou'], n)}"
+    )
+
+
+def run_demo(
+    out_dir: str | Path = "results/demo",
+    work_dir: str | Path = "runs/demo",
+    seeds: Sequence[int] = (0,),
+    quick: bool = False,
+    sizes: DemoSizes | None = None,
+    verbose: int = 0,
+) -> dict[str, Any]:
+    """Runs every stage per seed, then writes the results to ``out_dir``.
+
+    Args:
+        out_dir: where ``results.md``, ``results.json`` and the figures go.
+        work_dir: data sets and run folders (``<work_dir>/seed<k>/``).
+        seeds: one full pipeline per seed (data, pre-training, every run).
+        quick: tiny sizes and one epoch per stage (``QUICK``), for the tests.
+        sizes: explicit sizes (overrides ``quick``).
+        verbose: Keras progress output of the segmentation and hashing fits.
+
+    Returns:
+        The summary written to ``results.json``.
+    """
+    start = time.perf_counter()
+    sizes = sizes or (QUICK if quick else DemoSizes())
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed")
+    out_dir, work_dir = Path(out_dir), Path(work_dir)
+    per_seed = [run_seed(work_dir / f"seed{s}", sizes, int(s), verbose) for s in seeds]
+    summary = summarize(per_seed, sizes)
+    clock = StageClock()
+    with clock("figures"):
+        write_figures(out_dir, per_seed[0], summary)
+    wall = time.perf_counter() - start
+    summary["stage_seconds"]["figures"] = {"mean": clock.seconds["figures"], "std": 0.0}
+    summary["wall_seconds"] = round(wall, 1)
+    atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(out_dir / "results.md", results_markdown(summary, wall))
+    print(
+        f"[demo] results in {out_dir}/ (results.md, results.json, map_vs_bits.png, "
+        "rol_masks.png, retrieval_top10.png)"
+    )
+    print(f"[demo] {one_line(summary)}")
+    print(f"[demo] wall time {wall:.0f} s")
+    return summary
+
+
+def with_epochs(sizes: DemoSizes, **changes: Any) -> DemoSizes:
+    """``sizes`` with some fields changed (e.g. fewer epochs)."""
+    return replace(sizes, **changes)
