@@ -184,3 +184,76 @@ def test_faiss_backend_missing_says_how_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_faiss)
     with pytest.raises(ImportError, match="pip install faiss-cpu"):
         HammingIndex(8, backend="faiss")
+
+
+# ---- the numba backend -----------------------------------------------------------
+
+
+def _tied_codes(n: int, bits: int, seed: int) -> np.ndarray:
+    """Random codes where half the items repeat others and a few bits vary: heavy ties."""
+    rng = np.random.default_rng(seed)
+    codes = rng.random((n, bits)) > 0.5
+    codes[n // 2 :] = codes[rng.integers(0, max(1, n // 2), n - n // 2)]
+    codes[: n // 4, bits // 2 :] = False
+    return codes
+
+
+@pytest.mark.parametrize("bits", (1, 3, 12, 48, 63, 64, 65, 100, 128, 130))
+def test_numba_backend_equals_numpy_and_brute_force(bits, monkeypatch):
+    pytest.importorskip("numba")
+    n = 700
+    gallery = _tied_codes(n, bits, seed=bits)
+    queries = np.concatenate([random_codes(9, bits, seed=bits + 7), gallery[:3]])
+    fast = HammingIndex(bits, backend="numba")
+    fast.add(gallery)
+    slow = HammingIndex(bits, backend="numpy")
+    slow.add(gallery)
+    for sample in (8192, 16):  # without and with the start threshold from a sample
+        monkeypatch.setattr(index_module, "_PRIOR_SAMPLE", sample)
+        for k in (1, 2, 15, 150, n - 1, n):
+            dist, idx = fast.search(queries, k)
+            ref_dist, ref_idx = brute_force(queries, gallery, k)
+            np.testing.assert_array_equal(idx, ref_idx, err_msg=f"bits={bits} k={k}")
+            np.testing.assert_array_equal(dist, ref_dist)
+            for a, b in zip((dist, idx), slow.search(queries, k), strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_numba_all_equal_codes_and_large_gallery_take_the_first_items():
+    pytest.importorskip("numba")
+    index = HammingIndex(48, backend="numba")
+    index.add(np.zeros((50_000, 48), dtype=bool))
+    dist, idx = index.search(np.zeros((2, 48), dtype=bool), 1000)
+    np.testing.assert_array_equal(idx, np.broadcast_to(np.arange(1000), (2, 1000)))
+    assert not dist.any()
+    gallery = random_codes(40_000, 24, seed=5)  # many ties at each distance, with a prior
+    queries = random_codes(6, 24, seed=6)
+    index = HammingIndex(24, backend="numba")
+    index.add(gallery)
+    reference = HammingIndex(24, backend="numpy")
+    reference.add(gallery)
+    for a, b in zip(index.search(queries, 1000), reference.search(queries, 1000), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_numba_a_too_small_start_threshold_is_scanned_again():
+    pytest.importorskip("numba")
+    bits, k = 32, 40
+    gallery = random_codes(3000, bits, seed=11)
+    queries = random_codes(5, bits, seed=12)
+    words = codes_to_words(gallery)
+    g_t = np.ascontiguousarray(words.T)
+    # a "sample" made of the queries themselves: every estimate is distance 0 (too small)
+    sample = np.ascontiguousarray(np.repeat(codes_to_words(queries), 20, axis=0).T)
+    chunks = lambda: iter([(0, g_t[:, :1000]), (1000, g_t[:, 1000:])])  # noqa: E731
+    dist, idx = index_module.numba_top_k(codes_to_words(queries), chunks, sample, 3000, k, bits)
+    ref_dist, ref_idx = brute_force(queries, gallery, k)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(dist, ref_dist)
+
+
+def test_auto_backend_falls_back_to_numpy_without_numba(monkeypatch):
+    monkeypatch.setattr(index_module, "numba_available", lambda: False)
+    assert HammingIndex(8).backend == "numpy"
+    with pytest.raises(ImportError, match="pip install numba"):
+        HammingIndex(8, backend="numba")

@@ -6,14 +6,24 @@
 ordered by (Hamming distance, insertion index): ties keep insertion order, exactly
 as a stable sort of the distances would (SSDH's MATLAB ``sort``).
 
-Search, per batch of queries (the batch is sized so that its distance matrix and
-results stay within ``max_batch_bytes``):
+Backends (all give identical results; ``"auto"``, the default, is numba when installed):
 
-1. distances: ``bitwise_count(q ^ g)`` summed over words, in gallery chunks;
-2. per query, the threshold d*, the smallest distance with #(dist <= d*) >= k, found
-   by bisection over 0..bits with counting passes;
-3. the items with d < d* and the first ``k - #(d < d*)`` items with d == d*, both in
-   gallery order, are ordered by distance with a stable counting sort.
+- ``"numba"``: a fused scan (``rol_hashing.retrieval._scan``), parallel over queries.
+  Each query keeps the exact top k of the items seen so far; its threshold d*
+  (the k-th distance so far) only shrinks, so after a short start almost every item
+  costs one vectorised xor + popcount + comparison, and the few closer items go to a
+  small buffer. The start threshold comes from 8192 evenly spaced gallery items (a
+  query whose estimate turns out too small is scanned again without it). The top k
+  are then ordered by distance with a counting sort, ties in gallery order.
+- ``"numpy"``: per batch of queries (sized so that the batch's distance matrix and
+  results stay within ``max_batch_bytes``): distances ``bitwise_count(q ^ g)`` summed
+  over words, in gallery chunks; per query d*, the smallest distance with
+  #(dist <= d*) >= k, found by bisection over 0..bits with counting passes; the items
+  with d < d* and the first ``k - #(d < d*)`` items with d == d*, in gallery order,
+  ordered by distance with a stable counting sort.
+- ``"faiss"`` keeps the codes in a ``faiss.IndexBinaryFlat`` (faiss-cpu is an optional
+  extra): faiss's k-th distance gives d*, and a range search up to d* supplies the tied
+  items, which are then taken in insertion order.
 
 No per-query O(N log N) sort is done. Asking for more results than items is a
 ValueError (k == N is allowed).
@@ -21,17 +31,12 @@ ValueError (k == N is allowed).
 Index files are ``.npz`` (read with ``allow_pickle=False``) holding the format name,
 ``format_version``, ``bits`` and the codes packed as in ``np.packbits``
 (``codes``: uint8 (N, ceil(bits/8))); they are written atomically.
-
-``backend="faiss"`` keeps the codes in a ``faiss.IndexBinaryFlat`` instead (faiss-cpu
-is an optional extra) and returns the same results: faiss's k-th distance gives d*,
-and a range search up to d* supplies the tied items, which are then taken in
-insertion order.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -49,10 +54,30 @@ from rol_hashing.retrieval.codes import (
 
 INDEX_FORMAT = "rol_hashing.hamming_index"
 INDEX_FORMAT_VERSION = 1
-BACKENDS = ("numpy", "faiss")
+BACKENDS = ("auto", "numba", "numpy", "faiss")
 
 # Elements of the uint64 XOR scratch buffer (8 bytes each): small enough to stay in cache.
 _XOR_CHUNK_ELEMENTS = 1 << 18
+
+
+def numba_available() -> bool:
+    """Whether the numba kernel (``backend="numba"``) can be used here."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str) -> str:
+    """``"auto"`` -> ``"numba"`` when numba imports, else ``"numpy"``; others unchanged."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "numba" if numba_available() else "numpy"
+    if backend == "numba" and not numba_available():
+        raise ImportError('HammingIndex(backend="numba") needs numba: pip install numba')
+    return backend
 
 
 def distance_dtype(bits: int) -> np.dtype:
@@ -122,13 +147,79 @@ def stable_top_k(distances: np.ndarray, k: int, bits: int) -> tuple[np.ndarray, 
     return cand_dist[order], candidates[order]
 
 
+# Gallery items sampled (evenly spaced) to estimate each query's k-th distance.
+_PRIOR_SAMPLE = 8192
+
+WordChunks = Callable[[], Iterator[tuple[int, np.ndarray]]]
+
+
+def numba_top_k(
+    q_words: np.ndarray,
+    chunks: WordChunks,
+    sample: np.ndarray | None,
+    n_total: int,
+    k: int,
+    bits: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact stable top-k with the numba kernel (``rol_hashing.retrieval._scan``).
+
+    Args:
+        q_words: uint64 (Q, W) queries.
+        chunks: returns a fresh iterator of (offset, gallery words transposed (W, n_c)
+            C-contiguous), the chunks in gallery order covering all ``n_total`` items.
+        sample: evenly spaced gallery words transposed (W, S) to bound each query's k-th
+            distance beforehand, or None to scan without a bound.
+        n_total: gallery size; k: results per query (<= n_total); bits: code length.
+
+    Returns:
+        distances int32 (Q, k) and indices int64 (Q, k), ordered by (distance, index).
+    """
+    import numba
+
+    from rol_hashing.retrieval import _scan
+
+    q_words = np.ascontiguousarray(q_words, dtype=np.uint64)
+    n_q = q_words.shape[0]
+    groups = max(1, min(n_q, numba.get_num_threads()))
+    distances = np.empty((n_q, k), dtype=np.int32)
+    indices = np.empty((n_q, k), dtype=np.int64)
+
+    def run(rows: np.ndarray, prior: np.ndarray) -> None:
+        q = q_words[rows]
+        state = _scan.new_state(q.shape[0], k, bits, min(n_total, 2 * k))
+        for offset, g_t in chunks():
+            _scan.scan(q, g_t, offset, k, groups, prior, *state)
+        bound, n_le, _, cand_idx, cand_dist, n_cand = state
+        # a prior below the k-th distance (rare: it is an estimate) -> scan again without it
+        ok = n_le >= k
+        dist, idx = distances[rows], indices[rows]
+        _scan.finish(k, bound, cand_idx, cand_dist, n_cand, dist, idx)
+        distances[rows], indices[rows] = dist, idx
+        if not ok.all():
+            run(rows[~ok], np.full(int((~ok).sum()), bits, dtype=np.int64))
+
+    prior = np.full(n_q, bits, dtype=np.int64)
+    if sample is not None and n_q:
+        _scan.prior_bound(q_words, sample, k, n_total, groups, prior)
+    run(np.arange(n_q), prior)
+    return distances, indices
+
+
+def _sample_rows(n_total: int, k: int) -> np.ndarray | None:
+    """Evenly spaced gallery rows for ``numba_top_k``'s prior, or None for small galleries."""
+    if n_total < max(4 * _PRIOR_SAMPLE, 32 * k):
+        return None
+    return np.linspace(0, n_total - 1, _PRIOR_SAMPLE).astype(np.int64)
+
+
 class HammingIndex:
     """Exact Hamming-distance k-NN over binary codes, ties broken by insertion order.
 
     Args:
         bits: code length.
-        backend: ``"numpy"`` (default) or ``"faiss"`` (needs ``pip install faiss-cpu``);
-            both give identical results.
+        backend: ``"auto"`` (default: ``"numba"`` when numba is installed, else
+            ``"numpy"``), ``"numba"``, ``"numpy"`` or ``"faiss"`` (needs ``pip install
+            faiss-cpu``); all give identical results.
         max_batch_bytes: memory bound for one batch of queries (its (Q_b, N) distance
             matrix plus its (Q_b, k) results).
 
@@ -138,10 +229,9 @@ class HammingIndex:
         >>> dist, idx = index.search(query_codes, k=1000)   # (Q, 1000) each
     """
 
-    def __init__(self, bits: int, backend: str = "numpy", max_batch_bytes: int = 32 << 20):
+    def __init__(self, bits: int, backend: str = "auto", max_batch_bytes: int = 32 << 20):
         self.bits = check_bits(bits)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        backend = resolve_backend(backend)
         if max_batch_bytes < 1:
             raise ValueError(f"max_batch_bytes must be positive, got {max_batch_bytes}")
         self.backend = backend
@@ -216,8 +306,12 @@ class HammingIndex:
         return self._iter_search(q_words, k)
 
     def batch_size(self, k: int) -> int:
-        """Queries per batch for k results: the (Q_b, N) distances + (Q_b, k) results fit."""
-        per_query = self.ntotal * distance_dtype(self.bits).itemsize + k * 12
+        """Queries per batch for k results: their scratch (numpy: (Q_b, N) distances;
+        numba: candidate buffers of 2k) and their (Q_b, k) results fit."""
+        if self.backend == "numba":
+            per_query = min(self.ntotal, 2 * k) * 12 + (self.bits + 1) * 8 + k * 12
+        else:
+            per_query = self.ntotal * distance_dtype(self.bits).itemsize + k * 12
         return max(1, self.max_batch_bytes // max(1, per_query))
 
     def save(self, path: PathLike) -> None:
@@ -235,7 +329,7 @@ class HammingIndex:
         cls,
         path: PathLike,
         bits: int | None = None,
-        backend: str = "numpy",
+        backend: str = "auto",
         max_batch_bytes: int = 32 << 20,
     ) -> HammingIndex:
         """Reads an index written by ``save``.
@@ -275,10 +369,20 @@ class HammingIndex:
         self, q_words: np.ndarray, k: int
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         step = self.batch_size(k)
-        search_batch = self._faiss_batch if self._faiss is not None else self._numpy_batch
+        search_batch = {
+            "faiss": self._faiss_batch,
+            "numba": self._numba_batch,
+            "numpy": self._numpy_batch,
+        }[self.backend]
         for start in range(0, q_words.shape[0], step):
             dist, idx = search_batch(q_words[start : start + step], k)
             yield start, dist, idx
+
+    def _numba_batch(self, q_words: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        g_t = self._words.T  # (W, N), C-contiguous: the words are stored column-major
+        rows = _sample_rows(self.ntotal, k)
+        sample = None if rows is None else np.ascontiguousarray(g_t[:, rows])
+        return numba_top_k(q_words, lambda: iter([(0, g_t)]), sample, self.ntotal, k, self.bits)
 
     def _numpy_batch(self, q_words: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         all_dist = hamming_distances(q_words, self._words, self.bits)
