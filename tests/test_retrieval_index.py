@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 import rol_hashing.retrieval.index as index_module
-from rol_hashing.retrieval import HammingIndex, codes_to_words, hamming_distances, pack_codes
+from rol_hashing.retrieval import (
+    HammingIndex,
+    MappedHammingIndex,
+    codes_to_words,
+    hamming_distances,
+    pack_codes,
+    save_packed,
+)
 from rol_hashing.retrieval.codes import atomic_savez
 from rol_hashing.retrieval.index import INDEX_FORMAT, stable_top_k
 
@@ -257,3 +264,40 @@ def test_auto_backend_falls_back_to_numpy_without_numba(monkeypatch):
     assert HammingIndex(8).backend == "numpy"
     with pytest.raises(ImportError, match="pip install numba"):
         HammingIndex(8, backend="numba")
+
+
+# ---- memory-mapped packed galleries ----------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ("numpy", "numba"))
+@pytest.mark.parametrize("bits", (12, 48, 70))
+def test_mapped_index_equals_in_memory(tmp_path, backend, bits, monkeypatch):
+    if backend == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(index_module, "_PRIOR_SAMPLE", 32)
+    gallery = _tied_codes(1500, bits, seed=bits)
+    queries = random_codes(8, bits, seed=3)
+    memory = HammingIndex(bits, backend="numpy")
+    memory.add(gallery)
+    path = tmp_path / "gallery.npy"
+    memory.save_packed(path)
+    assert os.listdir(tmp_path) == ["gallery.npy"]
+    packed = np.load(path)
+    assert packed.dtype == np.uint8 and packed.shape == (1500, (bits + 7) // 8)
+    mapped = HammingIndex.open_packed(path, bits, chunk_items=400, backend=backend)
+    assert isinstance(mapped._codes, np.memmap) and len(mapped) == 1500
+    for k in (1, 30, 399, 401, 1500):
+        for a, b in zip(mapped.search(queries, k), memory.search(queries, k), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"k={k}")
+
+
+def test_mapped_index_checks_the_file(tmp_path):
+    path = tmp_path / "g.npy"
+    save_packed(path, random_codes(10, 48))
+    with pytest.raises(ValueError, match=r"expected packed uint8 codes \(N, 2\)"):
+        MappedHammingIndex(path, bits=12)
+    index = MappedHammingIndex(path, bits=48)
+    with pytest.raises(ValueError, match="k=11 is larger"):
+        index.search(random_codes(1, 48), 11)
+    with pytest.raises(ValueError, match="queries: expected codes of 48 bits"):
+        index.search(random_codes(1, 12), 1)

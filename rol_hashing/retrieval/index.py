@@ -324,6 +324,22 @@ class HammingIndex:
             codes=words_to_packed(self.words, self.bits),
         )
 
+    def save_packed(self, path: PathLike) -> None:
+        """Writes the codes as a packed ``.npy`` (uint8 (N, ceil(bits/8))) for ``open_packed``."""
+        from rol_hashing.retrieval.mapped import save_packed
+
+        save_packed(path, self.words, self.bits)
+
+    @staticmethod
+    def open_packed(path: PathLike, bits: int, **kwargs: Any) -> Any:
+        """A ``MappedHammingIndex`` searching a packed ``.npy`` file memory-mapped, in chunks.
+
+        ``kwargs`` go to ``MappedHammingIndex`` (``chunk_items``, ``backend``, ...).
+        """
+        from rol_hashing.retrieval.mapped import MappedHammingIndex
+
+        return MappedHammingIndex(path, bits, **kwargs)
+
     @classmethod
     def load(
         cls,
