@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rol_hashing.data.fileio import check_relative
 from rol_hashing.data.images import check_files, list_images, validate_image
 from rol_hashing.data.record import DatasetRecord
 
@@ -41,7 +42,7 @@ def _read_split_file(path: Path) -> dict[str, list[str]]:
             ids = content[part]
             if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
                 raise ValueError(f"{path}: '{part}' must be a list of id strings")
-            parts[part] = ids
+            parts[part] = [check_relative(i, f"{path} '{part}'") for i in ids]
     return parts
 
 
@@ -58,7 +59,8 @@ def load_class_folders(
         raise FileNotFoundError(f"{root} does not exist; expected this layout:\n{LAYOUT}")
     listed = root / "classes.txt"
     if listed.is_file():
-        names = [n.strip() for n in listed.read_text(encoding="utf-8").splitlines() if n.strip()]
+        lines = listed.read_text(encoding="utf-8").splitlines()
+        names = [check_relative(n.strip(), str(listed)) for n in lines if n.strip()]
         missing = [n for n in names if not (root / n).is_dir()]
         if missing:
             raise FileNotFoundError(f"{listed} names classes without a folder: {missing}")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing.data.fileio import atomic_write_text, check_relative
 from rol_hashing.data.record import DatasetRecord
 
 if TYPE_CHECKING:
@@ -172,9 +172,16 @@ def load_split(path: str | Path, record: DatasetRecord | None = None) -> Split:
     missing = [k for k in ("dataset", "seed", *PARTS) if k not in content]
     if missing:
         raise ValueError(f"{path}: split file lacks {missing}")
+    for part in PARTS:
+        if not isinstance(content[part], list):
+            raise ValueError(f"{path}: '{part}' must be a list of ids")
+        for i in content[part]:
+            check_relative(i, f"{path} '{part}'")
+    if isinstance(content["seed"], bool) or not isinstance(content["seed"], int):
+        raise ValueError(f"{path}: 'seed' must be an integer")
     split = Split(
         dataset=str(content["dataset"]),
-        seed=int(content["seed"]),
+        seed=content["seed"],
         **{part: tuple(content[part]) for part in PARTS},
     )
     if record is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rol_hashing.data.fileio import read_id_list, resolve_root
+from rol_hashing.data.fileio import check_relative, read_id_list, resolve_root
 from rol_hashing.data.images import ImageError, check_files, image_size, read_mask, validate_image
 from rol_hashing.data.record import DatasetRecord
 
@@ -63,7 +63,7 @@ def class_names(devkit: Path) -> list[str]:
     listed = devkit / "classes.txt"
     if listed.is_file():
         names = [line.strip() for line in listed.read_text(encoding="utf-8").splitlines()]
-        return [n for n in names if n and n != "background"]
+        return [check_relative(n, str(listed)) for n in names if n and n != "background"]
     main = devkit / "ImageSets" / "Main"
     found = sorted(p.name[: -len("_trainval.txt")] for p in main.glob("*_trainval.txt"))
     if not found:
@@ -96,7 +96,7 @@ def _read_main_list(path: Path) -> dict[str, int]:
             continue
         if len(fields) != 2 or fields[1] not in ("1", "0", "-1"):
             raise ValueError(f"{path}:{number}: expected '<id> 1|0|-1', got {line!r}")
-        flags[fields[0]] = int(fields[1])
+        flags[check_relative(fields[0], f"{path}:{number}")] = int(fields[1])
     return flags
 
 

@@ -1,0 +1,174 @@
+"""Files from elsewhere: each unsafe or damaged input is refused with a clear error.
+
+Covered here: ``.keras`` models with code in them (safe_mode), ``.npz`` files with
+pickled objects or damaged bytes, YAML tags that call Python, and names inside data
+files (list files, ``classes.txt``, split files) that point outside their data root.
+The CIFAR restricted unpickler is tested in ``test_data_cifar.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import data_fixtures as fx
+import keras
+import numpy as np
+import pytest
+
+from rol_hashing.data.awa2 import load_awa2
+from rol_hashing.data.fileio import PathEscapeError, check_relative
+from rol_hashing.data.folders import load_class_folders
+from rol_hashing.data.splits import Split, load_split
+from rol_hashing.data.voc import load_voc2012, load_voc_segmentation
+from rol_hashing.retrieval.codes import load_codes, save_codes
+from rol_hashing.retrieval.index import HammingIndex
+from rol_hashing.saving import load_model
+from rol_hashing.training.config import ConfigError, load_run_config
+
+ESCAPES = ["../outside", "a/../../b", "/etc/passwd", "..", "C:/Windows", "~/x", "a\\..\\..\\b", ""]
+
+
+# ---- .keras, .npz, YAML ------------------------------------------------------------
+
+
+def test_keras_file_with_a_lambda_layer_is_refused(tmp_path):
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Lambda(lambda x: x * 2.0)(inputs)
+    path = tmp_path / "evil.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(ValueError, match="safe_mode"):
+        load_model(path)
+
+
+def test_keras_file_that_is_not_a_model_is_an_error(tmp_path):
+    path = tmp_path / "junk.keras"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises((ValueError, OSError)):
+        load_model(path)
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        load_model(tmp_path / "absent.keras")
+
+
+def _pickled_npz(path: Path, fmt: str) -> None:
+    np.savez(
+        path,
+        format=np.array(fmt),
+        format_version=np.array(1),
+        bits=np.array(12),
+        codes=np.array([{"a": 1}], dtype=object),
+        labels=np.zeros(1),
+        ids=np.zeros(1),
+    )
+
+
+def test_npz_with_pickled_objects_is_refused(tmp_path):
+    _pickled_npz(tmp_path / "index.npz", "rol_hashing.hamming_index")
+    with pytest.raises(ValueError, match="Object arrays cannot be loaded"):
+        HammingIndex.load(tmp_path / "index.npz")
+    _pickled_npz(tmp_path / "codes.npz", "rol_hashing.codes")
+    with pytest.raises(ValueError, match="Object arrays cannot be loaded"):
+        load_codes(tmp_path / "codes.npz")
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "bitflip", "text"])
+def test_damaged_npz_is_a_value_error_naming_the_file(tmp_path, damage):
+    rng = np.random.default_rng(0)
+    good = tmp_path / "codes.npz"
+    save_codes(good, rng.random((20, 12)) > 0.5, np.arange(20), np.arange(20) % 3)
+    index = HammingIndex(12)
+    index.add(rng.random((20, 12)) > 0.5)
+    index.save(tmp_path / "index.npz")
+    for name in ("codes.npz", "index.npz"):
+        raw = (tmp_path / name).read_bytes()
+        data = {
+            "empty": b"",
+            "truncated": raw[: len(raw) // 2],
+            "bitflip": raw[:150] + bytes([raw[150] ^ 0x55]) + raw[151:],
+            "text": b"hello, not an npz\n",
+        }[damage]
+        bad = tmp_path / f"bad_{name}"
+        bad.write_bytes(data)
+        loader = load_codes if name == "codes.npz" else HammingIndex.load
+        with pytest.raises(ValueError, match=f"bad_{name}"):
+            loader(bad)
+
+
+def test_run_config_yaml_with_python_tags_is_refused(tmp_path):
+    (tmp_path / "config.yaml").write_text("dataset: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_run_config(tmp_path)
+
+
+# ---- names inside data files stay inside the data root ---------------------------
+
+
+@pytest.mark.parametrize("name", ESCAPES)
+def test_check_relative_refuses_escapes(name):
+    with pytest.raises(PathEscapeError, match="relative paths inside the data root"):
+        check_relative(name, "somewhere.txt")
+
+
+@pytest.mark.parametrize("name", ["2008_000001", "cat/001.jpg", "data_batch_1/7", "a..b/c"])
+def test_check_relative_keeps_plain_names(name):
+    assert check_relative(name, "x") == name
+
+
+def test_voc_list_ids_cannot_escape(tmp_path):
+    devkit = fx.write_voc_devkit(tmp_path)
+    seg = devkit / "ImageSets" / "Segmentation" / "trainval.txt"
+    seg.write_text(seg.read_text() + "../../../../etc/passwd\n")
+    with pytest.raises(PathEscapeError, match="trainval.txt"):
+        load_voc_segmentation(tmp_path)
+    main = devkit / "ImageSets" / "Main" / "cat_trainval.txt"
+    main.write_text(main.read_text() + "/etc/passwd 1\n")
+    with pytest.raises(PathEscapeError, match="cat_trainval.txt"):
+        load_voc2012(tmp_path)
+
+
+def test_voc_and_awa2_class_names_cannot_escape(tmp_path):
+    devkit = fx.write_voc_devkit(tmp_path / "voc")
+    (devkit / "classes.txt").write_text("background\ncat\n../../elsewhere\n")
+    with pytest.raises(PathEscapeError, match="classes.txt"):
+        load_voc2012(tmp_path / "voc")
+    folder = fx.write_awa2(tmp_path / "awa")
+    (folder / "classes.txt").write_text("1\tantelope\n2\t../../../tmp\n")
+    with pytest.raises(PathEscapeError, match="classes.txt"):
+        load_awa2(tmp_path / "awa")
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp"])
+def test_class_folder_names_cannot_escape(tmp_path, name):
+    root = fx.write_class_folders(tmp_path / "root", per_class=2)
+    (tmp_path / "outside").mkdir()
+    fx.write_jpeg(tmp_path / "outside" / "x.jpg", np.zeros((8, 8, 3), np.uint8))
+    (root / "classes.txt").write_text(f"cat\n{name}\n")
+    with pytest.raises(PathEscapeError, match="classes.txt"):
+        load_class_folders(root)
+
+
+def test_class_folder_split_file_ids_cannot_escape(tmp_path):
+    split = {"train": ["cat/000.jpg", "../outside/x.jpg"], "query": ["dog/000.jpg"]}
+    root = fx.write_class_folders(tmp_path / "root", per_class=2, split=split)
+    with pytest.raises(PathEscapeError, match="split.json 'train'"):
+        load_class_folders(root)
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../../x"])
+def test_saved_split_ids_cannot_escape(tmp_path, name):
+    path = tmp_path / "split.json"
+    Split("folders", 0, ("a/1.jpg",), ("a/2.jpg",), ("a/3.jpg",)).save(path)
+    content = json.loads(path.read_text())
+    content["gallery"].append(name)
+    path.write_text(json.dumps(content))
+    with pytest.raises(PathEscapeError, match="'gallery'"):
+        load_split(path)
+
+
+def test_split_file_with_wrong_types_is_a_value_error(tmp_path):
+    path = tmp_path / "split.json"
+    base = {"format": 1, "dataset": "x", "seed": 0, "train": [], "query": [], "gallery": []}
+    for change in ({"seed": [1]}, {"train": "a/1.jpg"}, {"query": [["nested"]]}):
+        path.write_text(json.dumps({**base, **change}))
+        with pytest.raises(ValueError, match="split.json"):
+            load_split(path)
