@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,7 +260,8 @@ def read_npz(
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        # empty, truncated, bit-flipped or pickled files all end up here
         if isinstance(err, FileNotFoundError):
             raise
         raise ValueError(f"{path}: not a readable {fmt} .npz file ({err})") from err

@@ -79,7 +79,11 @@ def cached_masks(
     key_path = cache_dir / f"{name}.json"
     key = _cache_key(segmentation_path, ids, input_size, size)
     if array_path.is_file() and key_path.is_file() and key_path.read_text() == key:
-        masks = np.load(array_path, allow_pickle=False)
+        try:
+            masks = np.load(array_path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:  # a damaged cache is recomputed
+            print(f"mask cache: {array_path} does not load ({err}); recomputing")
+            masks = np.zeros(0)
         if masks.shape == (len(ids), size, size, 1):
             print(f"mask cache: reusing {array_path}")
             return masks
