@@ -24,6 +24,7 @@ contiguous row); queries are (Q, W) uint64.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
@@ -31,7 +32,7 @@ from numba.extending import intrinsic
 # stay in L1/L2 while all queries of the group pass over them.
 CHUNK = 4096
 # Items whose minimum distance is checked at once against the bound.
-BLOCK = 32
+BLOCK = 64
 
 
 @intrinsic
@@ -42,6 +43,18 @@ def _popcount(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.ctpop(args[0])
+
+    return x(x), codegen
+
+
+@intrinsic
+def _trailing_zeros(typingctx, x):
+    """LLVM's cttz: the index of the lowest set bit (x != 0)."""
+    if not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
 
     return x(x), codegen
 
@@ -161,8 +174,15 @@ def scan(q, g_t, offset, k, n_groups, prior, bound, n_le, hist, cand_idx, cand_d
                             continue
                     if _block_distances(q, qi, g_t, b0, b1, acc) >= thr:
                         continue
+                    # the items below the threshold as a bit mask (vectorised), then one
+                    # step per such item
+                    mask = np.uint64(0)
                     for j in range(b1 - b0):
-                        if acc[j] >= thr:
+                        mask |= np.uint64(acc[j] < thr) << np.uint64(j)
+                    while mask:
+                        j = _trailing_zeros(mask)
+                        mask &= mask - np.uint64(1)
+                        if acc[j] >= thr:  # the threshold shrank meanwhile
                             continue
                         d = np.int64(acc[j])
                         if nc == cap:

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): retrieval and training costs against the alternatives."""
