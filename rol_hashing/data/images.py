@@ -23,6 +23,11 @@ ALPHA_BACKGROUND = (255, 255, 255)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
+# Formats PIL may decode, whatever a file's suffix says: the common raster formats a
+# folder from the web holds (a ".jpg" is often a PNG or WebP). Others are refused,
+# notably EPS (PIL would run Ghostscript on it) and rarely used, little-fuzzed plugins.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")  # JPEG includes MPO
+
 
 class ImageError(ValueError):
     """An image or mask file that cannot be used; the message names the file."""
@@ -45,11 +50,13 @@ def voc_palette(num_colors: int = 256) -> np.ndarray:
 def _open_checked(path: Path, max_pixels: int) -> Image.Image:
     """Opens ``path`` lazily, refusing unreadable files and decompression bombs."""
     try:
-        image = Image.open(path)
+        image = Image.open(path, formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as err:
         raise ImageError(f"{path}: refused, too many pixels (decompression bomb?): {err}") from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise ImageError(f"{path}: not a readable image ({err})") from None
+        raise ImageError(
+            f"{path}: not a readable image ({err}; accepted formats: {', '.join(ACCEPTED_FORMATS)})"
+        ) from None
     width, height = image.size
     if width * height > max_pixels:
         image.close()
