@@ -160,16 +160,33 @@ def load_last_checkpoint(run: RunDir) -> tuple[keras.Model, int] | None:
     return None
 
 
+def _row_epoch(row: list[str], width: int) -> int | None:
+    """The 0-based epoch of a complete CSV row; None for a partial or unreadable one."""
+    if len(row) != width:
+        return None
+    try:
+        return int(float(row[0]))
+    except ValueError:
+        return None
+
+
 def truncate_log(run: RunDir, epochs_done: int) -> None:
-    """Drops CSV rows of epochs after ``epochs_done`` (0-based ``epoch`` column < done)."""
+    """Keeps the CSV rows of epochs before ``epochs_done`` (0-based ``epoch`` column < done).
+
+    Rows of later epochs (logged before a kill, without their checkpoint) and partial
+    rows (a kill mid-write) are dropped, so a resumed run logs every epoch once.
+    """
     if not run.log.is_file():
+        return
+    if epochs_done == 0:  # nothing kept: start a fresh log (even a half-written header goes)
+        run.log.unlink()
         return
     with open(run.log, newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
         return
     header, body = rows[0], rows[1:]
-    kept = [r for r in body if r and int(float(r[0])) < epochs_done]
+    kept = [r for r in body if (e := _row_epoch(r, len(header))) is not None and e < epochs_done]
     if len(kept) != len(body):
         lines = [",".join(header)] + [",".join(r) for r in kept]
         atomic_write_text(run.log, "\n".join(lines) + "\n")
