@@ -14,6 +14,7 @@ import os
 import sys
 
 from rol_hashing import __version__
+from rol_hashing.data.fileio import NoSpaceError
 
 # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,7 +28,14 @@ class CLIError(Exception):
 
 
 # Errors that mean bad input or a bad environment, not a bug: one line, exit 2.
-USER_ERRORS = (CLIError, FileNotFoundError, FileExistsError, PermissionError, ValueError)
+USER_ERRORS = (
+    CLIError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    NoSpaceError,
+    ValueError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

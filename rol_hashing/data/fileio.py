@@ -37,6 +37,10 @@ def resolve_root(root: str | Path, inner: str, marker: str, layout: str) -> Path
     raise FileNotFoundError(f"{root} {state}; expected this layout:\n{layout}")
 
 
+class NoSpaceError(OSError):
+    """An output folder's disk has too little free space for what is about to be written."""
+
+
 class PathEscapeError(ValueError):
     """A name read from a data file would point outside its data root."""
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import keras
 
-from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing.data.fileio import NoSpaceError, atomic_write_text
 from rol_hashing.saving import load_model
 
 CHECKPOINT_RE = re.compile(r"^epoch_(\d{3,})\.keras$")
@@ -83,7 +83,7 @@ def prepare_run_dir(path: str | Path, min_free_bytes: int = MIN_FREE_BYTES) -> R
 
     Raises:
         PermissionError: the folder cannot be created or written.
-        OSError: less than ``min_free_bytes`` free on its disk.
+        NoSpaceError: (an OSError) less than ``min_free_bytes`` free on its disk.
     """
     path = Path(path)
     try:
@@ -95,7 +95,7 @@ def prepare_run_dir(path: str | Path, min_free_bytes: int = MIN_FREE_BYTES) -> R
         raise PermissionError(f"run folder {path} is not writable: {err}") from err
     free = shutil.disk_usage(path).free
     if free < min_free_bytes:
-        raise OSError(
+        raise NoSpaceError(
             f"run folder {path} has {free / 2**20:.0f} MiB free; training needs at least "
             f"{min_free_bytes / 2**20:.0f} MiB for checkpoints and logs"
         )
