@@ -172,3 +172,25 @@ def test_split_file_with_wrong_types_is_a_value_error(tmp_path):
         path.write_text(json.dumps({**base, **change}))
         with pytest.raises(ValueError, match="split.json"):
             load_split(path)
+
+
+# ---- VGG16 .h5 weight files from elsewhere -----------------------------------------
+
+
+def test_damaged_or_odd_weight_files_are_value_errors(tmp_path):
+    import h5py
+
+    from rol_hashing.models import build_vgg16, load_vgg16_imagenet_weights
+
+    model = build_vgg16("D", input_size=32, width=0.125)
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(200))
+    with pytest.raises(ValueError, match="junk.h5.*not a readable Keras HDF5"):
+        load_vgg16_imagenet_weights(model, junk)
+    odd = tmp_path / "odd.h5"
+    with h5py.File(odd, "w") as f:
+        group = f.create_group("block1_conv1")
+        group.attrs["weight_names"] = [b"kernel"]
+        group.create_dataset("kernel", data=np.array([b"not", b"numbers"]))
+    with pytest.raises(ValueError, match="odd.h5: layer 'block1_conv1' holds weights that are"):
+        load_vgg16_imagenet_weights(model, odd)

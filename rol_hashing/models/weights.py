@@ -56,7 +56,25 @@ def default_weights_path(include_top: bool, weights_dir: str | Path = WEIGHTS_DI
 
 
 def _read_h5_layers(path: Path) -> dict[str, list[np.ndarray]]:
-    """Reads ``{layer_name: [kernel, bias, ...]}`` from a legacy Keras HDF5 file."""
+    """Reads ``{layer_name: [kernel, bias, ...]}`` from a legacy Keras HDF5 file.
+
+    Raises:
+        ValueError: naming ``path`` when it is not such a file (damaged, another
+            layout, or weights that are not plain numeric arrays).
+    """
+    try:
+        out = _read_h5_layers_unchecked(path)
+    except (OSError, KeyError, TypeError, ValueError, AttributeError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: not a readable Keras HDF5 weights file ({err})") from None
+    for name, arrays in out.items():
+        if any(a.dtype.kind not in "fiu" for a in arrays):
+            raise ValueError(f"{path}: layer {name!r} holds weights that are not numeric arrays")
+    return out
+
+
+def _read_h5_layers_unchecked(path: Path) -> dict[str, list[np.ndarray]]:
     with h5py.File(path, "r") as f:
         root = f.get("model_weights", f)
         names = [
