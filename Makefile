@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install test test-fast lint demo describe clean
+.PHONY: install test test-fast lint demo describe clean bench
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -97,3 +97,12 @@ table2: install
 # go to results/notebooks/ (the committed notebooks stay without outputs).
 notebooks: install
 	$(CLI) notebooks --out results/notebooks
+
+# ---- benchmarks -------------------------------------------------------------
+# make bench [BENCH_SIZES="59000 1000000 10000000"]  ->  appends to benchmarks/results.md
+BENCH_SIZES ?= 59000 1000000 10000000
+BENCH_EXTRA ?=
+
+bench: install
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	$(PY) -m benchmarks.run_all --sizes $(BENCH_SIZES) $(BENCH_EXTRA)
