@@ -301,3 +301,19 @@ def test_mapped_index_checks_the_file(tmp_path):
         index.search(random_codes(1, 48), 11)
     with pytest.raises(ValueError, match="queries: expected codes of 48 bits"):
         index.search(random_codes(1, 12), 1)
+
+
+def test_numba_searches_from_several_threads_at_once():
+    pytest.importorskip("numba")
+    from concurrent.futures import ThreadPoolExecutor
+
+    gallery = random_codes(5000, 48, seed=21)
+    queries = random_codes(40, 48, seed=22)
+    index = HammingIndex(48, backend="numba")
+    index.add(gallery)
+    expected = index.search(queries, 30)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: index.search(queries, 30), range(8)))
+    for result in results:
+        for a, b in zip(result, expected, strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -36,6 +36,7 @@ Index files are ``.npz`` (read with ``allow_pickle=False``) holding the format n
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -147,6 +148,9 @@ def stable_top_k(distances: np.ndarray, k: int, bits: int) -> tuple[np.ndarray, 
     return cand_dist[order], candidates[order]
 
 
+# numba's default threading layer (workqueue) must not run two parallel kernels at once.
+_NUMBA_LOCK = threading.Lock()
+
 # Gallery items sampled (evenly spaced) to estimate each query's k-th distance.
 _PRIOR_SAMPLE = 8192
 
@@ -187,20 +191,23 @@ def numba_top_k(
     def run(rows: np.ndarray, prior: np.ndarray) -> None:
         q = q_words[rows]
         state = _scan.new_state(q.shape[0], k, bits, min(n_total, 2 * k))
-        for offset, g_t in chunks():
-            _scan.scan(q, g_t, offset, k, groups, prior, *state)
+        with _NUMBA_LOCK:
+            for offset, g_t in chunks():
+                _scan.scan(q, g_t, offset, k, groups, prior, *state)
         bound, n_le, _, cand_idx, cand_dist, n_cand = state
-        # a prior below the k-th distance (rare: it is an estimate) -> scan again without it
-        ok = n_le >= k
-        dist, idx = distances[rows], indices[rows]
+        dist = np.empty((q.shape[0], k), dtype=np.int32)
+        idx = np.empty((q.shape[0], k), dtype=np.int64)
         _scan.finish(k, bound, cand_idx, cand_dist, n_cand, dist, idx)
         distances[rows], indices[rows] = dist, idx
-        if not ok.all():
-            run(rows[~ok], np.full(int((~ok).sum()), bits, dtype=np.int64))
+        # a prior below the k-th distance (rare: it is an estimate) -> scan again without it
+        missed = n_le < k
+        if missed.any():
+            run(rows[missed], np.full(int(missed.sum()), bits, dtype=np.int64))
 
     prior = np.full(n_q, bits, dtype=np.int64)
     if sample is not None and n_q:
-        _scan.prior_bound(q_words, sample, k, n_total, groups, prior)
+        with _NUMBA_LOCK:
+            _scan.prior_bound(q_words, sample, k, n_total, groups, prior)
     run(np.arange(n_q), prior)
     return distances, indices
 
