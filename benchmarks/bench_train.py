@@ -89,8 +89,21 @@ def child(mode: str, work: Path, epochs: int) -> dict[str, Any]:
         "train_images": info.get("train_images"),
         "total_seconds": total,
         "setup_seconds": total - sum(clock.seconds),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, MB: VmHWM on Linux (``ru_maxrss`` survives
+    exec, so a child started by a large parent would report the parent's peak)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _spawn(mode: str, work: Path, epochs: int) -> dict[str, Any]:
