@@ -245,6 +245,15 @@ def demo_config(data: Path, runs: Path, backbone: Path, sizes: DemoSizes, seed: 
     return load_config(EXPERIMENT, "cpu", overrides)
 
 
+def last_train_accuracy(log_csv: Path) -> float:
+    """The classifier's training accuracy in the last epoch of a run's ``log.csv``."""
+    import csv
+
+    with open(log_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return float(rows[-1]["class_accuracy"]) if rows else float("nan")
+
+
 def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[str, Any]:
     """All stages for one seed; returns its numbers, run folders and stage timings."""
     import keras
@@ -268,6 +277,7 @@ def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[
     seg_metrics = json.loads((seg_run.path / "metrics.json").read_text())
     maps: dict[str, dict[int, float]] = {m: {} for m in METHODS}
     run_dirs: dict[str, dict[int, str]] = {m: {} for m in METHODS}
+    train_acc: dict[str, dict[int, float]] = {m: {} for m in METHODS}
     for bits in sizes.bits:
         for method in METHODS:
             with clock(f"{method}-{bits}b"):
@@ -275,6 +285,7 @@ def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[
                 run = train_hashing(config, method, bits, overwrite=True, verbose=verbose)
                 metrics = evaluate_run(run.path, verbose=0)
             maps[method][bits] = float(metrics["map_at_k"])
+            train_acc[method][bits] = last_train_accuracy(run.log)
             run_dirs[method][bits] = str(run.path)
             print(
                 f"[demo] seed {seed}: {method} {bits} bits MAP@{metrics['top_k']} "
@@ -284,6 +295,7 @@ def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[
     return {
         "seed": seed,
         "map": maps,
+        "train_accuracy": train_acc,
         "top_k": int(metrics["top_k"]),
         "num_queries": int(metrics["num_queries"]),
         "num_gallery": int(metrics["num_gallery"]),
@@ -332,6 +344,16 @@ def summarize(per_seed: list[dict[str, Any]], sizes: DemoSizes) -> dict[str, Any
     table = {
         m: {str(b): _mean_std([s["map"][m][b] for s in per_seed]) for b in bits} for m in METHODS
     }
+    train_acc = {
+        m: {
+            str(b): _mean_std(
+                [s["train_accuracy"][m][b] for s in per_seed if "train_accuracy" in s]
+            )
+            for b in bits
+        }
+        for m in METHODS
+        if all("train_accuracy" in s for s in per_seed)
+    }
     verdicts = {
         str(b): verdict(
             [s["map"]["ssdh"][b] for s in per_seed], [s["map"]["rol"][b] for s in per_seed]
@@ -349,6 +371,7 @@ def summarize(per_seed: list[dict[str, Any]], sizes: DemoSizes) -> dict[str, Any
         "num_queries": per_seed[0]["num_queries"],
         "num_gallery": per_seed[0]["num_gallery"],
         "map": table,
+        "train_accuracy": train_acc,
         "seg_mean_iou": _mean_std([s["seg_mean_iou"] for s in per_seed]),
         "pretrain_val_accuracy": _mean_std([s["pretrain"]["val_accuracy"] for s in per_seed]),
         "stage_seconds": {
@@ -400,6 +423,20 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
         "",
         *(f"- {b} bits: {summary['verdict'][str(b)]}" for b in bits),
         "",
+        *(
+            [
+                "Training accuracy of the classifier in the last epoch (same schedule for both): "
+                + "; ".join(
+                    f"{m.upper()} {b} bits {_pm(summary['train_accuracy'][m][str(b)], n)}"
+                    for m in METHODS
+                    for b in bits
+                )
+                + ".",
+                "",
+            ]
+            if summary.get("train_accuracy")
+            else []
+        ),
         "## Stage times (seconds per seed)",
         "",
         "| stage | seconds |",
