@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from benchmarks import bench_map, bench_search, run_all
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks/ is not installed; `pytest` alone misses it
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import bench_map, bench_search, run_all  # noqa: E402
 
 
 def test_search_benchmark_methods_agree_with_ours():
