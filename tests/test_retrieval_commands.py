@@ -75,8 +75,11 @@ def _listing(folder: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_evaluate_writes_metrics_consistent_with_map(tiny_runs):
-    run = tiny_runs["runs"]["ssdh"]
+def test_evaluate_writes_metrics_consistent_with_map(tiny_runs, tmp_path):
+    # A copy without cached codes: other tests (notebooks, search) may encode first.
+    run = _copy_run(tiny_runs["runs"]["ssdh"], tmp_path)
+    for name in (QUERY_CODES, GALLERY_CODES, METRICS_JSON, METRICS_MD):
+        (run / name).unlink(missing_ok=True)
     metrics = evaluate_run(run, verbose=0)
     saved = json.loads((run / METRICS_JSON).read_text())
     assert saved == metrics
