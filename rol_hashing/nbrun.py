@@ -72,6 +72,31 @@ def count_figures(nb: nbformat.NotebookNode) -> int:
     )
 
 
+def save_figures(nb: nbformat.NotebookNode, folder: str | Path, prefix: str) -> list[Path]:
+    """Writes each PNG output of an executed notebook to ``<folder>/<prefix>_<n>.png``.
+
+    Figures are numbered from 1 in notebook order; returns the written paths.
+    """
+    import base64
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}).get("image/png")
+            if data is None:
+                continue
+            path = folder / f"{prefix}_{len(written) + 1}.png"
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(base64.b64decode(data))
+            tmp.replace(path)
+            written.append(path)
+    return written
+
+
 def strip_outputs(path: str | Path) -> None:
     """Removes outputs and execution counts in place (what git keeps)."""
     path = Path(path)

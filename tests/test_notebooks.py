@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rol_hashing.nbrun import count_figures, execute
+from rol_hashing.cli.main import main
+from rol_hashing.nbrun import count_figures, execute, save_figures
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -38,6 +39,22 @@ def test_rol_masks_notebook_runs(tiny_runs, tmp_path):
     )
     _check_executed(nb, min_figures=2)
     assert (tmp_path / "rol_masks.ipynb").is_file()
+    written = save_figures(nb, tmp_path / "figures", "rol_masks")
+    assert [p.name for p in written] == [
+        f"rol_masks_{n}.png" for n in range(1, count_figures(nb) + 1)
+    ]
+    from PIL import Image
+
+    for path in written:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 50
+
+
+def test_notebooks_command_names_the_missing_run(tmp_path, capsys):
+    missing = tmp_path / "nope"
+    assert main(["notebooks", "--ssdh-run", str(missing), "--rol-run", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}/model.keras not found" in err and "make demo" in err
 
 
 @pytest.mark.slow

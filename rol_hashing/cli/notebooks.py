@@ -15,15 +15,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="execute the notebooks (ROL masks, top-10 retrievals) against trained runs",
         description="Runs notebooks/*.ipynb with the given runs; executed copies go to --out.",
     )
-    p.add_argument("--ssdh-run", default="runs/demo/seed0/generated-ssdh-12b")
-    p.add_argument("--rol-run", default="runs/demo/seed0/generated-rol-12b")
+    p.add_argument("--ssdh-run", default="runs/demo/seed0/runs/generated-ssdh-48b")
+    p.add_argument("--rol-run", default="runs/demo/seed0/runs/generated-rol-48b")
     p.add_argument("--notebooks-dir", default="notebooks")
-    p.add_argument("--out", default="results/notebooks", help="folder for executed copies")
+    p.add_argument(
+        "--out",
+        default="results/notebooks",
+        help="folder for executed copies; their figures go to <out>/figures/ as PNG",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rol_hashing.nbrun import count_figures, execute
+    from rol_hashing.nbrun import execute, save_figures
 
     for run_dir in (args.ssdh_run, args.rol_run):
         if not (Path(run_dir) / "model.keras").is_file():
@@ -38,5 +42,6 @@ def run(args: argparse.Namespace) -> int:
     for name in NOTEBOOKS:
         out = Path(args.out) / name
         nb = execute(Path(args.notebooks_dir) / name, params[name], out_path=out, cwd=Path.cwd())
-        print(f"{name}: {count_figures(nb)} figures -> {out}")
+        figures = save_figures(nb, Path(args.out) / "figures", Path(name).stem)
+        print(f"{name}: {len(figures)} figures -> {out} and {Path(args.out) / 'figures'}/")
     return 0
