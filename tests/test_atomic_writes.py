@@ -149,3 +149,37 @@ def test_checkpoint_killed_mid_write_still_loads(tmp_path):
         final = load_model(run.model)
         assert final.get_layer("out").get_weights()[1][0] in (epoch - 1, epoch - 2)
     assert mid_write >= 1
+
+
+# ---- the helpers themselves ----------------------------------------------------------
+
+
+def test_atomic_open_gives_umask_permissions_and_replaces(tmp_path):
+    from rol_hashing.atomic import atomic_open, default_file_mode
+
+    target = tmp_path / "table.md"
+    target.write_text("old")
+    old_umask = os.umask(0o022)
+    try:
+        with atomic_open(target, "w") as handle:
+            handle.write("new")
+        assert default_file_mode() == 0o644
+    finally:
+        os.umask(old_umask)
+    assert target.read_text() == "new"
+    assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["table.md"]
+
+
+def test_atomic_open_keeps_the_old_file_on_error(tmp_path):
+    from rol_hashing.atomic import atomic_open
+
+    target = tmp_path / "codes.npz"
+    target.write_bytes(b"previous")
+    with pytest.raises(RuntimeError, match="writer failed"), atomic_open(target) as handle:
+        handle.write(b"half")
+        raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["codes.npz"]
+    with pytest.raises(ValueError, match="mode 'w' or 'wb'"), atomic_open(target, "a"):
+        pass

@@ -9,10 +9,10 @@ are the user's own choice and are taken as given.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
+
+from rol_hashing.atomic import atomic_open
 
 
 def resolve_root(root: str | Path, inner: str, marker: str, layout: str) -> Path:
@@ -87,15 +87,5 @@ def read_id_list(path: Path, layout: str) -> list[str]:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Writes ``text`` to ``path`` via a temporary file in the same folder, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as handle:
+        handle.write(text)

@@ -20,13 +20,14 @@ atomically (a temporary file in the same folder, then ``os.replace``).
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from rol_hashing.atomic import atomic_open
 
 CODES_FORMAT = "rol_hashing.codes"
 CODES_FORMAT_VERSION = 1
@@ -237,19 +238,8 @@ def load_codes(path: PathLike, bits: int | None = None) -> EncodedSet:
 
 def atomic_savez(path: PathLike, **arrays: np.ndarray) -> None:
     """``np.savez`` to exactly ``path`` via a temporary file in the same folder + os.replace."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def read_npz(

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import keras
 
+from rol_hashing.atomic import atomic_path
 from rol_hashing.data.fileio import NoSpaceError, atomic_write_text
 from rol_hashing.saving import load_model
 
@@ -106,18 +107,8 @@ def prepare_run_dir(path: str | Path, min_free_bytes: int = MIN_FREE_BYTES) -> R
 
 def atomic_save_model(model: keras.Model, path: str | Path) -> None:
     """``model.save`` to a temporary ``.keras`` file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def checkpoint_path(run: RunDir, epoch: int) -> Path:
