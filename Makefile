@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install test test-fast lint demo describe clean bench
+.PHONY: install test test-fast test-extras lint demo describe clean bench
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest tests -m "not slow"
+
+# The optional backends' tests (faiss, Milvus Lite): skipped by `make test` unless
+# these extras are installed; this installs them (benchmarks/requirements.txt) and runs them.
+test-extras: install
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	$(PY) -m pytest tests/test_retrieval_milvus.py tests/test_retrieval_index.py -rs
 
 lint: install
 	$(VENV)/bin/ruff check rol_hashing tests benchmarks
