@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import keras
@@ -39,12 +40,21 @@ class Examples:
     class_names: list[str]
 
 
-def load_record(run_dir: str | Path) -> DatasetRecord:
-    """The data set a hashing run was trained on (from its config)."""
+@lru_cache(maxsize=4)
+def _load_dataset(dataset: str, data_root: str) -> DatasetRecord:
     from rol_hashing.data.registry import get_dataset_spec
 
+    return get_dataset_spec(dataset).load(data_root)
+
+
+def load_record(run_dir: str | Path) -> DatasetRecord:
+    """The data set a hashing run was trained on (from its config).
+
+    Loaded (and its images checked) once per data set and root in a process: the
+    notebooks ask for it for every figure.
+    """
     config = open_hashing_run(run_dir).config
-    return get_dataset_spec(config.dataset).load(config.data_root)
+    return _load_dataset(config.dataset, str(Path(config.data_root).resolve()))
 
 
 def load_examples(run_dir: str | Path, count: int = 6, part: str = "gallery", seed: int = 0):

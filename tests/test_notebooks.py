@@ -70,3 +70,13 @@ def test_top10_notebook_runs(tiny_runs, tmp_path):
     )
     # 1 query + the precision curves + 1 win + 1 loss
     _check_executed(nb, min_figures=4)
+
+
+@pytest.mark.slow
+def test_analysis_loads_a_data_set_once(tiny_runs):
+    from rol_hashing import analysis
+
+    ssdh, rol = tiny_runs["runs"]["ssdh"], tiny_runs["runs"]["rol"]
+    record = analysis.load_record(ssdh)
+    assert analysis.load_record(rol) is record  # same data set and root: not re-read
+    assert len(record.paths) == 240
