@@ -23,14 +23,18 @@ def default_file_mode() -> int:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike, suffix: str = ".tmp", make_parents: bool = True
+) -> Iterator[Path]:
     """Yields a temporary path beside ``path``; on success fsyncs it and renames it to ``path``.
 
     For writers that want a file name (``model.save``). ``suffix`` is the temporary
     file's ending (Keras insists on ``.keras``). On any error the temporary file is removed.
+    ``make_parents=False``: a missing folder is a ``FileNotFoundError`` and nothing is made.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -46,16 +50,23 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
 
 @contextmanager
 def atomic_open(
-    path: str | os.PathLike, mode: str = "wb", encoding: str | None = None
+    path: str | os.PathLike,
+    mode: str = "wb",
+    encoding: str | None = None,
+    make_parents: bool = True,
 ) -> Iterator[IO]:
     """``open(path, mode)`` through a temporary file, renamed to ``path`` on success.
 
-    ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` defaults to UTF-8).
+    ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` defaults to UTF-8);
+    ``make_parents`` as in ``atomic_path``.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
     if mode == "w" and encoding is None:
         encoding = "utf-8"
-    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding) as handle:
+    with (
+        atomic_path(path, make_parents=make_parents) as tmp,
+        open(tmp, mode, encoding=encoding) as handle,
+    ):
         yield handle
         handle.flush()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
 if str(REPO) not in sys.path:  # benchmarks/ is not installed; `pytest` alone misses it
     sys.path.insert(0, str(REPO))
 
@@ -48,3 +53,35 @@ def test_map_benchmark_and_goal_lines():
 def test_search_benchmark_codes_have_zero_padding():
     packed = bench_search.random_packed(100, 44, seed=0)
     assert not (packed[:, -1] & 0x0F).any()
+
+
+@pytest.mark.slow
+def test_gpu_check_smoke_runs_every_model_on_cpu(tmp_path):
+    """The GPU check at a tiny size on CPU: each model trains its steps in its own process."""
+    import subprocess
+
+    results = tmp_path / "results.md"
+    cmd = [
+        sys.executable,
+        str(BENCH / "gpu_check.py"),
+        "--input-size",
+        "32",
+        "--width",
+        "0.125",
+        "--batch",
+        "2",
+        "--steps",
+        "2",
+        "--results",
+        str(results),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [r["model"] for r in rows] == ["ssdh", "rol", "rol-cached"]
+    for row in rows:
+        assert "error" not in row, row
+        assert row["images_per_s"] > 0 and np.isfinite(row["loss"])
+    assert row["params_m"] > 0
+    text = results.read_text()
+    assert text.startswith("\n### GPU check") and text.count("| rol") == 2

@@ -238,7 +238,7 @@ def load_codes(path: PathLike, bits: int | None = None) -> EncodedSet:
 
 def atomic_savez(path: PathLike, **arrays: np.ndarray) -> None:
     """``np.savez`` to exactly ``path`` via a temporary file in the same folder + os.replace."""
-    with atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb", make_parents=False) as f:
         np.savez(f, **arrays)
 
 
