@@ -1,7 +1,12 @@
-"""The one shared test helper for layers and models (after keras-hub's TestCase)."""
+"""The one shared test helper: layers and models (after keras-hub's TestCase), and
+subprocesses killed on purpose."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -70,3 +75,23 @@ def run_model_saving_test(model: keras.Model, inputs, tmp_path: Path) -> keras.M
     )
     assert len(loaded.weights) == len(model.weights)
     return loaded
+
+
+@contextmanager
+def reaped(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """Yields ``proc``; afterwards it is killed if still running, waited for, pipes closed."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def sigkill(proc: subprocess.Popen) -> None:
+    """Kills ``proc`` with SIGKILL (no clean-up in the child) and checks that it died of it."""
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL

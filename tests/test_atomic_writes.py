@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import reaped, sigkill
 
 from rol_hashing.data.splits import load_split
 from rol_hashing.retrieval.codes import load_codes
@@ -72,7 +72,7 @@ def kill_mid_write(
             stderr=subprocess.PIPE,
             text=True,
         )
-        try:
+        with reaped(proc):
             _wait_for_first_write(proc)
             watch = watch or folder
             before = {p.name for p in watch.iterdir()}
@@ -80,14 +80,7 @@ def kill_mid_write(
                 assert _wait_for_temporary(watch, before), "no temporary file appeared"
             else:
                 time.sleep(float(rng.uniform(0.0, 0.4)))
-            proc.send_signal(signal.SIGKILL)
-            assert proc.wait(timeout=30) == -signal.SIGKILL
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
+            sigkill(proc)
         yield any(p.name not in before for p in watch.iterdir())
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+from helpers import reaped, sigkill
 
 from rol_hashing.cli.main import main
 from rol_hashing.data.generated import make_generated_dataset
@@ -78,17 +78,11 @@ def test_sigkill_mid_epoch_then_resume_finishes_every_epoch_once(data_root, tmp_
     runs = tmp_path / "runs"
     run = RunDir(runs / "generated-ssdh-12b")
     proc = _start(train_command(data_root, runs))
-    try:
+    with reaped(proc):
         _wait_for_line(proc, "Epoch 2/")  # epoch 1 is done and checkpointed, epoch 2 began
         assert (run.checkpoints / "epoch_001.keras").is_file()
         time.sleep(0.3)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+        sigkill(proc)
     # killed inside epoch 2: its checkpoint was never written
     assert [epoch for _, epoch in list_checkpoints(run)] == [1]
     assert not run.model.exists()
