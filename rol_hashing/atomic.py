@@ -15,11 +15,27 @@ from pathlib import Path
 from typing import IO
 
 
+def _process_umask() -> int:
+    """The umask, read from ``/proc/self/status`` where Linux has it.
+
+    Elsewhere it is set and restored (``os.umask`` is the only other way to read it),
+    which briefly gives 0 to files other threads create meanwhile.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
+
+
 def default_file_mode() -> int:
     """``0o666`` minus the process umask: the mode ``open(path, "w")`` would give."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_process_umask()
 
 
 @contextmanager

@@ -8,9 +8,12 @@ every cell with nbclient in a fresh kernel, and returns the executed notebook.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+
+from rol_hashing.atomic import atomic_open
 
 PARAMETERS_TAG = "parameters"
 
@@ -53,23 +56,23 @@ def execute(
     )
     client.execute()
     if out_path is not None:
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_name(f".{out_path.name}.tmp")
-        nbformat.write(nb, tmp)
-        tmp.replace(out_path)
+        with atomic_open(out_path, "w") as f:
+            nbformat.write(nb, f)
     return nb
+
+
+def _png_outputs(nb: nbformat.NotebookNode) -> Iterator[str]:
+    """The base64 PNG outputs of an executed notebook, in order."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for output in cell.get("outputs", []):
+                if "image/png" in output.get("data", {}):
+                    yield output["data"]["image/png"]
 
 
 def count_figures(nb: nbformat.NotebookNode) -> int:
     """Number of PNG images among the executed notebook's outputs."""
-    return sum(
-        1
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if "image/png" in output.get("data", {})
-    )
+    return sum(1 for _ in _png_outputs(nb))
 
 
 def save_figures(nb: nbformat.NotebookNode, folder: str | Path, prefix: str) -> list[Path]:
@@ -79,21 +82,12 @@ def save_figures(nb: nbformat.NotebookNode, folder: str | Path, prefix: str) -> 
     """
     import base64
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        for output in cell.get("outputs", []):
-            data = output.get("data", {}).get("image/png")
-            if data is None:
-                continue
-            path = folder / f"{prefix}_{len(written) + 1}.png"
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(base64.b64decode(data))
-            tmp.replace(path)
-            written.append(path)
+    for number, data in enumerate(_png_outputs(nb), start=1):
+        path = Path(folder) / f"{prefix}_{number}.png"
+        with atomic_open(path) as f:
+            f.write(base64.b64decode(data))
+        written.append(path)
     return written
 
 

@@ -19,6 +19,8 @@ import h5py
 import keras
 import numpy as np
 
+from rol_hashing.atomic import atomic_path
+
 WEIGHTS_DIR = Path("weights")
 IMAGENET_NOTOP = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_TOP = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
@@ -193,13 +195,11 @@ def save_vgg16_weights_h5(model: keras.Model, path: str | Path) -> Path:
     read it like the official files. Written to a temporary file, then renamed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     layers = [(n, _find_layer(model, n)) for n in VGG16_WEIGHT_LAYERS]
     layers = [(n, layer) for n, layer in layers if layer is not None and layer.weights]
     if not layers:
         raise ValueError(f"{model.name} has no VGG16 layer to save")
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["layer_names"] = [n.encode() for n, _ in layers]
         f.attrs["backend"] = keras.backend.backend().encode()
         f.attrs["keras_version"] = keras.__version__.encode()
@@ -209,5 +209,4 @@ def save_vgg16_weights_h5(model: keras.Model, path: str | Path) -> Path:
             group.attrs["weight_names"] = names
             for weight_name, value in zip(names, layer.get_weights(), strict=True):
                 group.create_dataset(weight_name.decode(), data=value)
-    tmp.replace(path)
     return path

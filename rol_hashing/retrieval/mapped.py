@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rol_hashing.atomic import atomic_open
 from rol_hashing.retrieval.codes import (
     PathLike,
     check_bits,
@@ -37,18 +38,8 @@ def save_packed(path: PathLike, codes: np.ndarray, bits: int | None = None) -> N
     words = codes_to_words(codes, bits)
     bits = int(np.asarray(codes).shape[1]) if bits is None else check_bits(bits)
     packed = words_to_packed(words, bits)
-    path = os.fspath(path)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            np.lib.format.write_array(f, packed, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, "wb", make_parents=False) as f:
+        np.lib.format.write_array(f, packed, allow_pickle=False)
 
 
 class MappedHammingIndex:

@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from rol_hashing.atomic import atomic_open
 from rol_hashing.data.fileio import atomic_write_text
 from rol_hashing.models import ReliabilityMask
 
@@ -89,8 +90,7 @@ def cached_masks(
             return masks
     print(f"mask cache: computing R for {len(ids)} images -> {array_path}")
     masks = compute_masks(segmentation_model, images, size, background_index)
-    tmp = array_path.with_name(f".{array_path.stem}.tmp.npy")
-    np.save(tmp, masks, allow_pickle=False)
-    tmp.replace(array_path)
+    with atomic_open(array_path) as f:
+        np.save(f, masks, allow_pickle=False)
     atomic_write_text(key_path, key)
     return masks

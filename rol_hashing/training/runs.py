@@ -17,7 +17,6 @@ any moment leaves the previous version loadable.
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ import keras
 
 from rol_hashing.atomic import atomic_path
 from rol_hashing.data.fileio import NoSpaceError, atomic_write_text
+from rol_hashing.retrieval.figures import save_figure
 from rol_hashing.saving import load_model
 
 CHECKPOINT_RE = re.compile(r"^epoch_(\d{3,})\.keras$")
@@ -223,9 +223,7 @@ def plot_curves(log_path: str | Path, out_png: str | Path, title: str = "") -> P
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    out_png = Path(out_png)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_png)
-    return out_png
+    try:
+        return save_figure(fig, out_png, dpi=100)
+    finally:
+        plt.close(fig)
