@@ -59,7 +59,7 @@ DATA_ROOT_ARG := $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 .PHONY: train-voc-seg train-seg train-hash
 
-# The segmentation stream on PASCAL-VOC2012 (SPEC 1.2).
+# The segmentation stream on PASCAL-VOC2012 (readings §1.2).
 train-voc-seg: install
 	$(CLI) train-seg --config experiments/voc2012.yaml --profile $(PROFILE) $(EXTRA)
 

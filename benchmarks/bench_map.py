@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import time_repeats
-from rol_hashing.metrics import mean_average_precision
+from rol_hashing.evaluation import mean_average_precision
 
 
 def clustered_codes(

@@ -1,10 +1,17 @@
-"""Loading the project's ``.keras`` files safely, with every custom class registered."""
+"""Loading the project's ``.keras`` files safely, with every custom class registered.
+
+Imports ``rol_hashing.models`` only (its layers, losses and metrics register on import).
+Checkpoints also hold the hashing optimiser, ``CaffeSGD``: the training code that loads
+them imports ``rol_hashing.training.optim``, which registers it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import keras
+
+import rol_hashing.models  # noqa: F401  (registers the layers, losses and metrics)
 
 
 def load_model(path: str | Path, compile: bool = False) -> keras.Model:
@@ -17,9 +24,6 @@ def load_model(path: str | Path, compile: bool = False) -> keras.Model:
     Raises:
         FileNotFoundError: the file is missing.
     """
-    import rol_hashing.models  # noqa: F401  (registers the layers and losses)
-    import rol_hashing.training.objectives  # noqa: F401  (optimizer, seg loss, metrics)
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")

@@ -1,8 +1,11 @@
-"""Plots of reliability masks and retrievals (matplotlib, no pyplot state).
+"""Every figure of the package (matplotlib, no pyplot state), in one colour scheme.
 
-Every function returns a ``matplotlib.figure.Figure``; ``save`` writes one to a
-PNG atomically. In a notebook, ``display(fig)`` shows it (after ``%matplotlib inline``).
-Images are uint8 RGB arrays (H, W, 3) as ``deprocess_vgg`` returns them.
+Reliability masks, feature energy, retrieval comparisons (the paper's Fig. 3), the
+search strip, precision curves, MAP against bits, Table 2, and training curves.
+Every ``plot_*`` function takes plain arrays and returns a
+``matplotlib.figure.Figure``; ``save`` writes one to a PNG atomically. In a notebook,
+``display(fig)`` shows it. Images are uint8 RGB arrays (H, W, 3) as ``deprocess_vgg``
+returns them.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from rol_hashing.retrieval.figures import save_figure
+from rol_hashing.io import save_figure
 
-RELEVANT, IRRELEVANT, UNKNOWN = "#1a9641", "#d7191c", "#999999"
+# The one colour scheme: relevance frames, and one colour per method.
+RELEVANT, IRRELEVANT, UNKNOWN, QUERY = "#1a9641", "#d7191c", "#999999", "#000000"
+METHOD_COLOURS = {"ssdh": "#4575b4", "rol": "#d73027"}
+RELEVANCE_MARKS = {True: "  \u2713", False: "  \u2717", None: ""}
 
 
 def save(fig: Figure, out_png: str | Path, dpi: int = 100) -> Path:
@@ -204,5 +210,92 @@ def plot_map_vs_bits(
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_search_strip(
+    query: np.ndarray,
+    results: Sequence[tuple[np.ndarray, int, int, bool | None]],
+    thumb_inches: float = 1.6,
+) -> Figure:
+    """The query, then each result as a thumbnail titled with its rank and distance and
+    framed green (relevant), red (not relevant) or grey (unknown).
+
+    Args:
+        query: (H, W, 3) uint8.
+        results: ``(image, rank, distance, relevant)`` per result, nearest first.
+    """
+    panels = [(query, "query", QUERY)]
+    for image, rank, distance, relevant in results:
+        title = f"#{rank}  d={distance}{RELEVANCE_MARKS[relevant]}"
+        panels.append((image, title, _relevance_colour(relevant)))
+    fig = Figure(figsize=(thumb_inches * len(panels), thumb_inches * 1.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (image, title, colour) in zip(axes, panels, strict=True):
+        ax.imshow(image)
+        ax.set_title(title, fontsize=8)
+        _off(ax)
+        _frame(ax, colour, width=4)
+    fig.tight_layout()
+    return fig
+
+
+def plot_table2(
+    ours: Mapping[str, Mapping[int, float]],
+    paper: Mapping[str, Mapping[int, float]],
+    names: Mapping[str, str],
+    ticks: Sequence[int],
+    title: str,
+) -> Figure:
+    """MAP (%) against code length per method: ours solid, the paper's dashed.
+
+    Args:
+        ours, paper: method -> {bits: MAP in percent}; a method missing from ``ours``
+            is not drawn.
+        names: method -> legend name.
+        ticks: the code lengths marked on the x axis.
+    """
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    for method, colour in METHOD_COLOURS.items():
+        mine = sorted(ours.get(method, {}).items())
+        if not mine:
+            continue
+        x, y = zip(*mine, strict=True)
+        ax.plot(x, y, "o-", color=colour, label=f"{names[method]}, ours")
+        theirs = sorted(paper.get(method, {}).items())
+        if theirs:
+            px, py = zip(*theirs, strict=True)
+            ax.plot(px, py, "s--", color=colour, alpha=0.6, label=f"{names[method]}, paper")
+    ax.set_xlabel("code length (bits)")
+    ax.set_ylabel("MAP (%)")
+    ax.set_xticks(sorted(ticks))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_curves(columns: Mapping[str, Sequence[float]], title: str = "") -> Figure:
+    """Every logged quantity of a ``log.csv`` (as columns) against the epoch: losses on
+    the left, metrics on the right; the 0-based ``epoch`` column is the x axis."""
+    columns = dict(columns)
+    epochs = [e + 1 for e in columns.pop("epoch", [])]
+    columns.pop("learning_rate", None)
+    losses = {k: v for k, v in columns.items() if "loss" in k}
+    others = {k: v for k, v in columns.items() if "loss" not in k}
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
+    for ax, group, label in ((axes[0], losses, "loss"), (axes[1], others, "metric")):
+        for key, values in sorted(group.items()):
+            ax.plot(epochs[: len(values)], values, marker="o", ms=3, label=key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if group:
+            ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -24,7 +24,7 @@ from helpers import reaped, sigkill
 from rol_hashing.data.splits import load_split
 from rol_hashing.retrieval.codes import load_codes
 from rol_hashing.retrieval.index import HammingIndex
-from rol_hashing.training.runs import RunDir, list_checkpoints, load_last_checkpoint
+from rol_hashing.training.run import Run, list_checkpoints, load_last_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "scripts" / "rewrite_loop.py"
@@ -129,7 +129,7 @@ def test_file_killed_mid_write_still_loads(tmp_path, kind):
 def test_checkpoint_killed_mid_write_still_loads(tmp_path):
     from rol_hashing.saving import load_model
 
-    run = RunDir(tmp_path)
+    run = Run(tmp_path)
     mid_write = 0
     for left_a_temporary in kill_mid_write("checkpoint", tmp_path, 3, 1, run.checkpoints):
         mid_write += left_a_temporary
@@ -148,7 +148,7 @@ def test_checkpoint_killed_mid_write_still_loads(tmp_path):
 
 
 def test_atomic_open_gives_umask_permissions_and_replaces(tmp_path):
-    from rol_hashing.atomic import atomic_open, default_file_mode
+    from rol_hashing.io import atomic_open, default_file_mode
 
     target = tmp_path / "table.md"
     target.write_text("old")
@@ -165,7 +165,7 @@ def test_atomic_open_gives_umask_permissions_and_replaces(tmp_path):
 
 
 def test_atomic_open_keeps_the_old_file_on_error(tmp_path):
-    from rol_hashing.atomic import atomic_open
+    from rol_hashing.io import atomic_open
 
     target = tmp_path / "codes.npz"
     target.write_bytes(b"previous")

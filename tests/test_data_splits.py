@@ -1,4 +1,4 @@
-"""Split rules (SPEC sec. 3): disjointness, per-class counts, saved-file reuse."""
+"""Split rules (readings §3): disjointness, per-class counts, saved-file reuse."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from rol_hashing.data.splits import (
     draw_split,
     load_split,
     make_or_load_split,
-    split_path_for,
 )
 
 
@@ -77,7 +76,7 @@ def test_too_small_class_is_an_error():
 def test_saved_split_is_written_atomically_and_reused(tmp_path):
     record = fake_record("folders", np.repeat(np.arange(2), 10))
     spec = dataclasses.replace(get_dataset_spec("folders"), train_size=4, query_size=2)
-    path = split_path_for(tmp_path / "results", "folders", seed=0)
+    path = tmp_path / "results" / "split_folders_seed0.json"
     first = make_or_load_split(record, spec, path, seed=0)
     content = json.loads(path.read_text())
     assert content["format"] == 1 and content["dataset"] == "folders" and content["seed"] == 0

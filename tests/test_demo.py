@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from rol_hashing.demo import QUICK, DemoSizes, results_markdown, summarize, verdict
+from rol_hashing.experiments.demo import QUICK, DemoSizes, results_markdown, summarize
+from rol_hashing.experiments.report import verdict
 
 
 def _seed_result(seed: int, ssdh: float, rol: float) -> dict:

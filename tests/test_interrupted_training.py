@@ -23,7 +23,7 @@ from helpers import reaped, sigkill
 from rol_hashing.cli.main import main
 from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.saving import load_model
-from rol_hashing.training.runs import RunDir, list_checkpoints
+from rol_hashing.training.run import Run, list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 4
@@ -76,7 +76,7 @@ def _wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float = 300.0) 
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_finishes_every_epoch_once(data_root, tmp_path):
     runs = tmp_path / "runs"
-    run = RunDir(runs / "generated-ssdh-12b")
+    run = Run(runs / "generated-ssdh-12b")
     proc = _start(train_command(data_root, runs))
     with reaped(proc):
         _wait_for_line(proc, "Epoch 2/")  # epoch 1 is done and checkpointed, epoch 2 began
@@ -124,5 +124,5 @@ def test_full_output_disk_is_refused_before_training(data_root, tmp_path, capsys
     assert main(_cli_args(data_root, runs)) == 2
     err = capsys.readouterr().err
     assert "1 MiB free; training needs at least 200 MiB" in err
-    run = RunDir(runs / "generated-ssdh-12b")
-    assert not list_checkpoints(run) and not run.log.exists() and not run.config.exists()
+    run = Run(runs / "generated-ssdh-12b")
+    assert not list_checkpoints(run) and not run.log.exists() and not run.config_file.exists()

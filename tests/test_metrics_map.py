@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rol_hashing.metrics import (
+from rol_hashing.evaluation import (
     average_precisions,
     mean_average_precision,
     precision_at_k,

@@ -8,7 +8,6 @@ from helpers import TINY, as_numpy, assert_outputs_equal, random_images, run_mod
 from rol_hashing.cli.main import main
 from rol_hashing.models import (
     ReliabilityMask,
-    binarize,
     build_hashing_model,
     build_segmentation_model,
     rol_feature_size,
@@ -81,13 +80,6 @@ def test_training_step_leaves_segmentation_frozen():
     for before, after in zip(seg_before, seg.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     assert not np.array_equal(fc_before, model.get_layer("fc1").get_weights()[0])
-
-
-def test_binarize():
-    h = np.array([[0.2, 0.5, 0.51, 0.9]], "float32")
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(binarize(h)), [[False, False, True, True]]
-    )
 
 
 def test_bad_arguments():

@@ -86,3 +86,16 @@ def test_bad_arguments():
         ReliabilityObjectLayer(resize="cubic")
     with pytest.raises(ValueError, match="outside the 3 classes"):
         ReliabilityObjectLayer(background_index=3)([_probs((1, 4, 4, 3)), np.ones((1, 2, 2, 1))])
+
+
+def test_rol_with_a_given_mask_multiplies_and_round_trips():
+    """The cached-mask form: the same layer kind, taking R at the feature grid."""
+    rng = np.random.default_rng(0)
+    r = rng.random((2, 4, 4, 1)).astype("float32")
+    f = rng.random((2, 4, 4, 5)).astype("float32")
+    layer = ReliabilityObjectLayer(mask_given=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer([r, f])), f * r)
+    clone = ReliabilityObjectLayer.from_config(layer.get_config())
+    assert clone.mask_given and clone.get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="at the features' grid"):
+        ReliabilityObjectLayer(mask_given=True)([r[:, :2, :2], f])

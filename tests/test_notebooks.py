@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from rol_hashing.cli.main import main
-from rol_hashing.nbrun import count_figures, execute, save_figures
+from rol_hashing.evaluation import compare
+from rol_hashing.notebooks import count_figures, execute, save_figures
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -74,9 +75,7 @@ def test_top10_notebook_runs(tiny_runs, tmp_path):
 
 @pytest.mark.slow
 def test_analysis_loads_a_data_set_once(tiny_runs):
-    from rol_hashing import analysis
-
     ssdh, rol = tiny_runs["runs"]["ssdh"], tiny_runs["runs"]["rol"]
-    record = analysis.load_record(ssdh)
-    assert analysis.load_record(rol) is record  # same data set and root: not re-read
+    record = compare.load_record(ssdh)
+    assert compare.load_record(rol) is record  # same data set and root: not re-read
     assert len(record.paths) == 240

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rol_hashing.metrics.map import average_precisions, mean_average_precision
+from rol_hashing.evaluation.map import average_precisions, mean_average_precision
 from rol_hashing.retrieval.codes import (
     codes_to_words,
     pack_codes,

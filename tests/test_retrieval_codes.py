@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from rol_hashing.io import atomic_savez
 from rol_hashing.retrieval import (
     binarize,
     codes_to_words,
@@ -17,7 +18,7 @@ from rol_hashing.retrieval import (
     words_to_codes,
     words_to_packed,
 )
-from rol_hashing.retrieval.codes import CODES_FORMAT, atomic_savez
+from rol_hashing.retrieval.codes import CODES_FORMAT
 
 BITS = (1, 7, 8, 12, 48, 63, 64, 65, 128)
 

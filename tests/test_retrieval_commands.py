@@ -19,16 +19,19 @@ import pytest
 from rol_hashing.cli.main import main
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import load_split
-from rol_hashing.metrics import mean_average_precision, ranking_metrics
-from rol_hashing.retrieval import HammingIndex, load_codes
-from rol_hashing.retrieval.codes import atomic_savez, pack_codes
-from rol_hashing.retrieval.evaluate import (
-    GALLERY_CODES,
-    METRICS_JSON,
-    METRICS_MD,
-    QUERY_CODES,
-    evaluate_run,
+from rol_hashing.evaluation import mean_average_precision, ranking_metrics
+from rol_hashing.evaluation.evaluate import METRICS_JSON, METRICS_MD, evaluate_run
+from rol_hashing.experiments.table2 import (
+    PAPER_TABLE2,
+    Table2Row,
+    paper_map,
+    run_table2,
+    write_table2,
 )
+from rol_hashing.io import atomic_savez
+from rol_hashing.retrieval import HammingIndex, load_codes
+from rol_hashing.retrieval.codes import pack_codes
+from rol_hashing.retrieval.encode import GALLERY_CODES, QUERY_CODES
 from rol_hashing.retrieval.index import INDEX_FORMAT
 from rol_hashing.retrieval.search import (
     INDEX_FILE,
@@ -38,13 +41,6 @@ from rol_hashing.retrieval.search import (
     build_index,
     load_gallery_index,
     search_image,
-)
-from rol_hashing.retrieval.table2 import (
-    PAPER_TABLE2,
-    Table2Row,
-    paper_map,
-    run_table2,
-    write_table2,
 )
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rol_hashing.retrieval import encode
+from rol_hashing.retrieval.encode import encode
 
 BITS = 12
 

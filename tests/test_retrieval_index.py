@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rol_hashing.retrieval.index as index_module
+from rol_hashing.io import atomic_savez
 from rol_hashing.retrieval import (
     HammingIndex,
     MappedHammingIndex,
@@ -16,7 +17,6 @@ from rol_hashing.retrieval import (
     pack_codes,
     save_packed,
 )
-from rol_hashing.retrieval.codes import atomic_savez
 from rol_hashing.retrieval.index import INDEX_FORMAT, stable_top_k
 
 
@@ -280,11 +280,11 @@ def test_mapped_index_equals_in_memory(tmp_path, backend, bits, monkeypatch):
     memory = HammingIndex(bits, backend="numpy")
     memory.add(gallery)
     path = tmp_path / "gallery.npy"
-    memory.save_packed(path)
+    save_packed(path, memory.words, bits)
     assert os.listdir(tmp_path) == ["gallery.npy"]
     packed = np.load(path)
     assert packed.dtype == np.uint8 and packed.shape == (1500, (bits + 7) // 8)
-    mapped = HammingIndex.open_packed(path, bits, chunk_items=400, backend=backend)
+    mapped = MappedHammingIndex(path, bits, chunk_items=400, backend=backend)
     assert isinstance(mapped._codes, np.memmap) and len(mapped) == 1500
     for k in (1, 30, 399, 401, 1500):
         for a, b in zip(mapped.search(queries, k), memory.search(queries, k), strict=True):

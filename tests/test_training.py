@@ -14,17 +14,21 @@ import yaml
 from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, ssdh_losses
-from rol_hashing.training.config import ConfigError, load_config, parse_config
+from rol_hashing.models.losses import MaskedSparseCrossEntropy
+from rol_hashing.models.metrics import PixelAccuracy
+from rol_hashing.training.config import (
+    ConfigError,
+    ExperimentConfig,
+    experiment_names,
+    find_experiment,
+    load_config,
+    parse_config,
+)
 from rol_hashing.training.hashing import train_hashing
 from rol_hashing.training.inputs import HashingInputs, epoch_order
 from rol_hashing.training.masks import compute_masks
-from rol_hashing.training.objectives import (
-    CaffeSGD,
-    MaskedSparseCrossEntropy,
-    PixelAccuracy,
-    step_learning_rate,
-)
-from rol_hashing.training.runs import prepare_run_dir, read_log
+from rol_hashing.training.optim import CaffeSGD, step_learning_rate
+from rol_hashing.training.run import Run, prepare_run_dir, read_log
 from rol_hashing.training.segmentation import train_segmentation
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +77,45 @@ def test_every_experiment_config_loads(path, profile):
         assert cfg.hashing.momentum == 0.9 and cfg.hashing.weight_decay == 5e-4
     else:
         assert cfg.model.input_size < 224 and cfg.model.width < 1.0
+
+
+def test_shipped_experiments_are_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no experiments/ here: the package data is used
+    assert set(experiment_names()) >= {"awa2", "cifar10", "folders", "generated", "voc2012"}
+    assert load_config("awa2").dataset == "awa2"
+    assert load_config("experiments/generated.yaml", "demo").profile == "demo"
+    assert find_experiment("voc2012").parent.name == "configs"
+    with pytest.raises(FileNotFoundError, match="shipped experiments: awa2"):
+        load_config("imagenet")
+
+
+def test_experiment_files_hold_only_what_differs_from_the_defaults():
+    """Every value at a file's top level differs from the dataclass default (``dataset``
+    aside: each file names its data set)."""
+    defaults = ExperimentConfig().to_dict()
+    for path in sorted((REPO / "experiments").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        data.pop("profiles", None)
+        data.pop("dataset")
+        for key, value in data.items():
+            if isinstance(value, dict):
+                for inner, v in value.items():
+                    assert v != defaults[key][inner], f"{path.name}: {key}.{inner}"
+            else:
+                assert value != defaults[key], f"{path.name}: {key}"
+
+
+def test_run_config_reads_the_old_vgg_key_and_knows_no_method(tmp_path):
+    config = ExperimentConfig().to_dict()
+    config["model"]["config"] = config["model"].pop("vgg")  # as saved before the rename
+    config["model"]["config"] = "D"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run = Run(tmp_path)
+    assert run.config.model.vgg == "D"
+    with pytest.raises(ValueError, match="not a hashing run folder.*'bits'"):
+        run.bits  # noqa: B018
+    (tmp_path / "train_info.json").write_text('{"method": "rol", "bits": 24}')
+    assert (Run(tmp_path).method, Run(tmp_path).bits) == ("rol", 24)
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -186,7 +229,10 @@ def test_hashing_run_learns_and_writes_its_folder(trained, method):
     ]
     model = keras.saving.load_model(run.model, safe_mode=True)
     assert not isinstance(model.input, dict)  # the live form, images in
-    assert yaml.safe_load(run.config.read_text())["hashing"]["epochs"] == 4
+    saved = yaml.safe_load(run.config_file.read_text())
+    assert saved["hashing"]["epochs"] == 4
+    assert (saved["method"], saved["bits"]) == (method, 12)  # evaluation reads these
+    assert (Run(run.path).method, Run(run.path).bits) == (method, 12)
     with open(run.log) as f:
         epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
     assert epochs == [0, 1, 2, 3]

@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_make_data(args: argparse.Namespace) -> int:
+    # lazy: the generator and loaders are imported only by the command that runs
     from rol_hashing.data.generated import make_generated_dataset, write_examples_png
 
     out = make_generated_dataset(
@@ -64,6 +65,7 @@ def run_make_data(args: argparse.Namespace) -> int:
 
 
 def run_data_summary(args: argparse.Namespace) -> int:
+    # lazy: as above
     from rol_hashing.data.registry import get_dataset_spec
     from rol_hashing.data.voc import load_voc_segmentation
 

@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Builds a model (untrained) and prints its layers as a markdown table.",
     )
     p.add_argument("--method", choices=("rol", "ssdh", "segmentation"), default="rol")
-    p.add_argument("--config", choices=("C", "D"), default="C", help="VGG16 configuration")
+    p.add_argument("--vgg", choices=("C", "D"), default="C", help="VGG16 configuration")
     p.add_argument("--input-size", type=int, default=224, help="square input side (paper: 224)")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier (paper: 1.0)")
     p.add_argument("--bits", type=int, default=48, help="code length")
@@ -25,14 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Builds the requested model and prints its table and parameter count."""
-    from rol_hashing.models import (
+    from rol_hashing.models import (  # lazy: Keras, not needed for --help
         build_hashing_model,
         build_segmentation_model,
         describe_model,
         format_table,
     )
 
-    seg = build_segmentation_model(args.seg_classes, args.config, args.input_size, args.width)
+    seg = build_segmentation_model(args.seg_classes, args.vgg, args.input_size, args.width)
     if args.method == "segmentation":
         model = seg
     else:
@@ -41,14 +41,12 @@ def run(args: argparse.Namespace) -> int:
             args.bits,
             args.num_classes,
             segmentation_model=seg if args.method == "rol" else None,
-            config=args.config,
+            vgg=args.vgg,
             input_size=args.input_size,
             width=args.width,
             rol_at=args.rol_at,
         )
-    print(
-        f"# {model.name}: VGG16 config {args.config}, input {args.input_size}, width {args.width}"
-    )
+    print(f"# {model.name}: VGG16 config {args.vgg}, input {args.input_size}, width {args.width}")
     print(format_table(describe_model(model)))
     print(f"\ntotal parameters: {model.count_params():,}")
     return 0

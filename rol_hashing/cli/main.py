@@ -3,7 +3,8 @@
 Each command lives in its own module under ``rol_hashing/cli/`` and exposes
 ``register(subparsers)``, which adds an ``argparse`` sub-parser whose ``func``
 default receives the parsed arguments and returns an exit code. Heavy imports
-(Keras, TensorFlow) happen inside those functions, so ``--help`` stays fast.
+(Keras, TensorFlow) happen inside those functions (each marked ``# lazy:``), so
+``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 
 from rol_hashing import __version__
-from rol_hashing.data.fileio import NoSpaceError
+from rol_hashing.io import NoSpaceError
 
 # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rol_hashing.nbrun import execute, save_figures
+    from rol_hashing.notebooks import execute, save_figures  # lazy: nbclient, Jupyter
 
     for run_dir in (args.ssdh_run, args.rol_run):
         if not (Path(run_dir) / "model.keras").is_file():

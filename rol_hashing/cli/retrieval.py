@@ -1,13 +1,14 @@
 """``rol-hashing evaluate``, ``index``, ``search`` and ``table2``: thin wrappers over
-``rol_hashing.retrieval.evaluate``, ``.search`` and ``.table2``."""
+``rol_hashing.evaluation.evaluate``, ``rol_hashing.retrieval.search`` and
+``rol_hashing.experiments.table2``. Each imports its module inside the command
+(``# lazy:``): they load TensorFlow, and ``--help`` should not."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-# Table 2's code lengths (rol_hashing.retrieval.table2.PAPER_BITS; not imported for --help).
-PAPER_BITS = (12, 24, 32, 48)
+from rol_hashing.constants import METHODS, PAPER_BITS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="MAP@1000 and friends of a trained hashing run",
         description="Encodes the run's query and gallery (codes cached in the run folder) "
-        "and writes metrics.json and metrics.md there (SPEC sec. 2).",
+        "and writes metrics.json and metrics.md there (readings §2).",
     )
     ev.add_argument("run", help="hashing run folder, e.g. runs/awa2-rol-48b")
     ev.add_argument("--top-k", type=int, help="k of MAP@k (default: 1000, capped at the gallery)")
@@ -53,10 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Trains missing runs, evaluates {ssdh, rol} x bits and writes "
         "results/table2_<dataset>[_<profile>].{md,csv,png} beside the paper's numbers.",
     )
-    t2.add_argument("--config", required=True, help="experiment YAML, e.g. experiments/awa2.yaml")
+    t2.add_argument(
+        "--config",
+        required=True,
+        help="experiment YAML or shipped name, e.g. experiments/awa2.yaml or awa2",
+    )
     t2.add_argument("--profile", default="paper", help="profile in the config: paper, cpu")
     t2.add_argument("--bits", type=int, nargs="+", default=list(PAPER_BITS))
-    t2.add_argument("--methods", nargs="+", choices=("ssdh", "rol"), default=["ssdh", "rol"])
+    t2.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     t2.add_argument("--data-root", help="override the config's data_root")
     t2.add_argument("--results-dir", default="results", help="where the table goes")
     t2.add_argument("--no-train", action="store_true", help="only evaluate existing runs")
@@ -65,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from rol_hashing.retrieval.evaluate import METRICS_JSON, evaluate_run
+    from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run  # lazy: TensorFlow
 
     evaluate_run(args.run, top_k=args.top_k, batch_size=args.batch_size, verbose=args.verbose)
     print(f"wrote {Path(args.run) / METRICS_JSON} and metrics.md")
@@ -73,14 +78,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from rol_hashing.retrieval.search import build_index
+    from rol_hashing.retrieval.search import build_index  # lazy: TensorFlow
 
     build_index(args.run, batch_size=args.batch_size, verbose=args.verbose)
     return 0
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from rol_hashing.retrieval.search import format_results, search_image
+    from rol_hashing.retrieval.search import format_results, search_image  # lazy: TensorFlow
 
     out = Path(args.out) if args.out else Path(args.run) / f"search_{Path(args.image).stem}.png"
     results = search_image(args.run, args.image, top=args.top, label=args.label, out_png=out)
@@ -90,7 +95,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_table2_command(args: argparse.Namespace) -> int:
-    from rol_hashing.retrieval.table2 import run_table2
+    from rol_hashing.experiments.table2 import run_table2  # lazy: TensorFlow
 
     result = run_table2(
         args.config,

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import argparse
 
+from rol_hashing.constants import METHODS
 from rol_hashing.training.strategy import STRATEGIES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="experiment YAML, e.g. experiments/awa2.yaml")
+    p.add_argument(
+        "--config",
+        required=True,
+        help="experiment YAML or shipped name, e.g. experiments/awa2.yaml or awa2",
+    )
     p.add_argument("--profile", default="paper", help="profile in the config: paper (default), cpu")
     p.add_argument("--data-root", help="override the config's data_root")
     p.add_argument("--runs-dir", help="override the config's runs_dir")
@@ -34,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seg = subparsers.add_parser(
         "train-seg",
         help="train the segmentation (PSP) stream",
-        description="AdaGrad training of the PSP segmentation model (SPEC 1.2).",
+        description="AdaGrad training of the PSP segmentation model (readings §1.2).",
     )
     _common(seg)
     seg.add_argument("--seg-data-root", help="override segmentation.data_root (a VOC devkit)")
@@ -42,10 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hsh = subparsers.add_parser(
         "train-hash",
         help="train an SSDH or ROL hashing model",
-        description="SGD training of the hashing stream (SPEC 1.4).",
+        description="SGD training of the hashing stream (readings §1.4).",
     )
     _common(hsh)
-    hsh.add_argument("--method", choices=("rol", "ssdh"), default="rol")
+    hsh.add_argument("--method", choices=METHODS, default="rol")
     hsh.add_argument("--bits", type=int, required=True, help="code length (12, 24, 32, 48)")
     hsh.add_argument("--segmentation-model", help="override hashing.segmentation_model")
     hsh.add_argument(
@@ -71,7 +76,7 @@ def _overrides(args: argparse.Namespace, section: str) -> dict:
 
 
 def _config(args: argparse.Namespace, section: str, extra: dict):
-    from rol_hashing.training.config import load_config
+    from rol_hashing.training.config import load_config  # lazy: --help without TensorFlow
 
     overrides = _overrides(args, section)
     overrides[section].update(extra)
@@ -79,7 +84,7 @@ def _config(args: argparse.Namespace, section: str, extra: dict):
 
 
 def run_seg(args: argparse.Namespace) -> int:
-    from rol_hashing.training.segmentation import train_segmentation
+    from rol_hashing.training.segmentation import train_segmentation  # lazy: as above
 
     extra = {"data_root": args.seg_data_root} if args.seg_data_root else {}
     config = _config(args, "segmentation", extra)
@@ -95,7 +100,7 @@ def run_seg(args: argparse.Namespace) -> int:
 
 
 def run_hash(args: argparse.Namespace) -> int:
-    from rol_hashing.training.hashing import train_hashing
+    from rol_hashing.training.hashing import train_hashing  # lazy: as above
 
     extra = {"segmentation_model": args.segmentation_model} if args.segmentation_model else {}
     config = _config(args, "hashing", extra)

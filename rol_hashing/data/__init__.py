@@ -1,4 +1,4 @@
-"""Data sets (SPEC sec. 3): loaders, the registry, splits, the tf.data pipeline, the generated set.
+"""Data sets (readings §3): loaders, the registry, splits, the tf.data pipeline, the generated set.
 
 Importing this package does not import TensorFlow; the pipeline names
 (``make_image_dataset``, ``make_segmentation_dataset``, ``preprocess_vgg``,
@@ -61,6 +61,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _PIPELINE_NAMES:
+        # lazy: the pipeline imports TensorFlow (seconds); the loaders do not need it
         from rol_hashing.data import pipeline
 
         return getattr(pipeline, name)

@@ -14,6 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+try:  # numpy >= 2
+    from numpy._core import multiarray, numeric
+except ImportError:  # numpy 1.x
+    from numpy.core import multiarray, numeric  # type: ignore[no-redef]
+
 from rol_hashing.data.record import DatasetRecord
 
 BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
@@ -43,10 +48,6 @@ class UnsafePickleError(pickle.UnpicklingError, ValueError):
 
 
 def _allowed_globals() -> dict[tuple[str, str], object]:
-    try:  # numpy >= 2
-        from numpy._core import multiarray, numeric
-    except ImportError:  # numpy 1.x
-        from numpy.core import multiarray, numeric  # type: ignore[no-redef]
     allowed: dict[tuple[str, str], object] = {}
     for module in ("numpy.core", "numpy._core"):
         allowed[(f"{module}.multiarray", "_reconstruct")] = multiarray._reconstruct

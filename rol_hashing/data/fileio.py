@@ -1,4 +1,4 @@
-"""Small file helpers shared by the loaders: root resolution, list files, atomic writes.
+"""Small file helpers shared by the loaders: root resolution, list files, safe names.
 
 Names read from inside a data set (list-file ids, class names, split-file ids) are
 paths relative to its root and must stay inside it: ``check_relative`` refuses an
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from rol_hashing.atomic import atomic_open
 
 
 def resolve_root(root: str | Path, inner: str, marker: str, layout: str) -> Path:
@@ -35,10 +33,6 @@ def resolve_root(root: str | Path, inner: str, marker: str, layout: str) -> Path
             return candidate
     state = "does not exist" if not root.exists() else f"has no {inner}/{marker}"
     raise FileNotFoundError(f"{root} {state}; expected this layout:\n{layout}")
-
-
-class NoSpaceError(OSError):
-    """An output folder's disk has too little free space for what is about to be written."""
 
 
 class PathEscapeError(ValueError):
@@ -83,9 +77,3 @@ def read_id_list(path: Path, layout: str) -> list[str]:
         if fields:
             ids.append(check_relative(fields[0], str(path)))
     return ids
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Writes ``text`` to ``path`` via a temporary file in the same folder, fsync, rename."""
-    with atomic_open(path, "w") as handle:
-        handle.write(text)

@@ -29,18 +29,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing.constants import IGNORE_LABEL
 from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.images import voc_palette
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.splits import draw_split
+from rol_hashing.data.voc import load_voc_segmentation
+from rol_hashing.io import atomic_write_text
 
 # In preference order; a set of N classes uses the first N, sorted by name.
 SHAPES = ("disk", "square", "triangle", "cross", "ring", "star", "hexagon", "crescent")
 FORMAT = 1
 SUPERSAMPLE = 4
 JPEG_QUALITY = 90
-IGNORE_LABEL = 255
 LAYOUT = """\
   <root>/meta.json, <root>/classes.txt
   <root>/VOCdevkit/VOC2012/          (segmentation stream, VOC format)
@@ -381,8 +382,6 @@ def write_examples_png(
     root: str | Path, out_png: str | Path, count: int = 6, per_row: int = 3, scale: int = 2
 ) -> Path:
     """Tiles ``count`` segmentation images beside their coloured masks into one PNG."""
-    from rol_hashing.data.voc import load_voc_segmentation
-
     record = load_voc_segmentation(Path(root), split="trainval")
     palette = voc_palette()
     tiles = []

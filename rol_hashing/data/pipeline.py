@@ -1,7 +1,7 @@
 """tf.data input pipeline: decode, resize to 256, centre-crop 224, VGG preprocessing.
 
 Every image, whether a file (decoded by PIL, see ``images.py``) or a row of an
-in-memory array (CIFAR-10), goes through the same steps (SPEC sec. 1, paper
+in-memory array (CIFAR-10), goes through the same steps (readings §1, paper
 sec. 4.2):
 
 1. ``(H, W, 3)`` uint8 RGB;

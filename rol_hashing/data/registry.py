@@ -15,7 +15,7 @@ from rol_hashing.data.record import DatasetRecord
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to load a data set and split it (SPEC sec. 3).
+    """How to load a data set and split it (readings §3).
 
     Attributes:
         name: registry key.

@@ -1,4 +1,4 @@
-"""Train / query / gallery splits (SPEC sec. 3): drawn once from a seed, saved, reused.
+"""Train / query / gallery splits (readings §3): drawn once from a seed, saved, reused.
 
 Rules: query and train never overlap; the gallery is every non-query image (so it
 contains the training images, as in SSDH and the paper's counts: CIFAR-10 59000,
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rol_hashing.data.fileio import atomic_write_text, check_relative
+from rol_hashing.data.fileio import check_relative
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.io import atomic_write_text
 
 if TYPE_CHECKING:
     from rol_hashing.data.registry import DatasetSpec
@@ -69,11 +70,6 @@ class Split:
     def save(self, path: str | Path) -> None:
         """Writes the split file atomically (temporary file, fsync, rename)."""
         atomic_write_text(path, self.to_json())
-
-
-def split_path_for(results_dir: str | Path, dataset: str, seed: int = 0) -> Path:
-    """The split file beside the results: ``<results>/splits/<dataset>_seed<seed>.json``."""
-    return Path(results_dir) / "splits" / f"{dataset}_seed{seed}.json"
 
 
 def _count(size: int | float, total: int) -> int:

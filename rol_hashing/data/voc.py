@@ -1,4 +1,4 @@
-"""PASCAL-VOC2012 devkit: the segmentation set (for PSP) and the hashing set (SPEC sec. 3).
+"""PASCAL-VOC2012 devkit: the segmentation set (for PSP) and the hashing set (readings §3).
 
 Hashing images are those with at least one positive label in
 ``ImageSets/Main/<class>_trainval.txt``, minus every image of
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rol_hashing.constants import IGNORE_LABEL
 from rol_hashing.data.fileio import check_relative, read_id_list, resolve_root
 from rol_hashing.data.images import ImageError, check_files, image_size, read_mask, validate_image
 from rol_hashing.data.record import DatasetRecord
@@ -38,7 +39,6 @@ VOC_CLASSES = (
     "train",
     "tvmonitor",
 )
-IGNORE_LABEL = 255
 LAYOUT = """\
   <root>/VOCdevkit/VOC2012/
     JPEGImages/<id>.jpg

@@ -1,24 +1,21 @@
-"""The paper's networks: VGG16 (C, D), PSP segmentation, the ROL, the SSDH head.
+"""The paper's networks: VGG16 (C, D), PSP segmentation, the ROL, the SSDH head, and
+their losses (SSDH's terms, the segmentation cross-entropy) and segmentation metrics.
 
 Only ``keras.ops`` and ``keras.layers`` are used here, so the models run under
 any Keras backend (TensorFlow by default, JAX for the GPU checks).
 """
 
 from rol_hashing.models.describe import LayerRow, describe_model, format_table
-from rol_hashing.models.hashing import (
-    METHODS,
-    ROL_TAPS,
-    binarize,
-    build_hashing_model,
-    rol_feature_size,
-)
+from rol_hashing.models.hashing import ROL_TAPS, build_hashing_model, rol_feature_size
 from rol_hashing.models.losses import (
+    MaskedSparseCrossEntropy,
     SSDHCodeLoss,
     classification_loss,
     ssdh_e1,
     ssdh_e2,
     ssdh_losses,
 )
+from rol_hashing.models.metrics import PixelAccuracy, mean_iou_metric
 from rol_hashing.models.psp import PSPBranch, build_segmentation_model, psp_geometry, psp_module
 from rol_hashing.models.rol import ReliabilityMask, ReliabilityObjectLayer, reliability_mask
 from rol_hashing.models.vgg import build_vgg16, vgg16_features, vgg16_top
@@ -35,15 +32,15 @@ from rol_hashing.models.weights import (
 __all__ = [
     "IMAGENET_NOTOP",
     "IMAGENET_TOP",
-    "METHODS",
     "ROL_TAPS",
     "LayerRow",
+    "MaskedSparseCrossEntropy",
     "PSPBranch",
+    "PixelAccuracy",
     "ReliabilityMask",
     "ReliabilityObjectLayer",
     "SSDHCodeLoss",
     "WeightLoadReport",
-    "binarize",
     "build_hashing_model",
     "build_segmentation_model",
     "build_vgg16",
@@ -53,6 +50,7 @@ __all__ = [
     "describe_model",
     "format_table",
     "load_vgg16_imagenet_weights",
+    "mean_iou_metric",
     "psp_geometry",
     "psp_module",
     "reliability_mask",

@@ -6,7 +6,7 @@ Dropout 0.5 -> fc2 (fc7) 4096 ReLU + Dropout 0.5 -> ``hash`` Dense(K, sigmoid)
 
 ``method="rol"``: the same, with the frozen segmentation stream run on the same
 image and the Reliability Object Layer multiplying ``block5_conv3`` (default;
-SPEC 1.3's reading of "the last feature map") or ``block5_pool``.
+the reading of "the last feature map" in docs/readings.md §1.3) or ``block5_pool``.
 
 With ``mask_input=True`` the model takes the reliability mask R as a second
 input ("mask", (B, h, w, 1) at the ROL's feature grid) instead of running the
@@ -17,13 +17,13 @@ weights move between the two forms by name.
 from __future__ import annotations
 
 import keras
-from keras import layers, ops
+from keras import layers
 
+from rol_hashing.constants import METHODS
 from rol_hashing.models.psp import build_segmentation_model
 from rol_hashing.models.rol import ReliabilityObjectLayer
 from rol_hashing.models.vgg import check_backbone_args, vgg16_features, vgg16_top
 
-METHODS = ("rol", "ssdh")
 ROL_TAPS = ("block5_conv3", "block5_pool")
 
 
@@ -51,7 +51,7 @@ def build_hashing_model(
     num_classes: int = 10,
     segmentation_model: keras.Model | None = None,
     multilabel: bool = False,
-    config: str = "C",
+    vgg: str = "C",
     input_size: int = 224,
     width: float = 1.0,
     rol_at: str = "block5_conv3",
@@ -70,7 +70,7 @@ def build_hashing_model(
             ``train-voc-seg``); it is embedded and frozen. None builds a fresh,
             untrained one of the same size (for inspection and tests only).
         multilabel: sigmoid classifier (multi-hot labels, VOC) instead of softmax.
-        config, input_size, width: the VGG16 backbone (SPEC 1.1).
+        vgg, input_size, width: the VGG16 backbone (readings §1.1).
         rol_at: "block5_conv3" (default) or "block5_pool".
         mask_input: take R as an input "mask" instead of running the stream.
         background_index: background channel of the segmentation output.
@@ -81,20 +81,21 @@ def build_hashing_model(
         {"hash": (B, bits) sigmoid, "class": (B, num_classes) probabilities}.
     """
     _check_hashing_args(method, bits, num_classes, rol_at)
-    check_backbone_args(config, input_size, width)
+    check_backbone_args(vgg, input_size, width)
     image = keras.Input((input_size, input_size, 3), name="image")
     inputs: keras.KerasTensor | dict = image
-    taps = vgg16_features(image, config, width, stop_at=rol_at)
+    taps = vgg16_features(image, vgg, width, stop_at=rol_at)
     x = taps[rol_at]
     if method == "rol":
         if mask_input:
             side = rol_feature_size(input_size, rol_at)
             mask = keras.Input((side, side, 1), name="mask")
             inputs = {"image": image, "mask": mask}
-            x = layers.Multiply(name="rol")([x, mask])
+            rol = ReliabilityObjectLayer(background_index, mask_given=True, name="rol")
+            x = rol([mask, x])
         else:
             seg = segmentation_model or build_segmentation_model(
-                config=config, input_size=input_size, width=width
+                vgg=vgg, input_size=input_size, width=width
             )
             if tuple(seg.input_shape[1:3]) != (input_size, input_size):
                 raise ValueError(
@@ -113,8 +114,3 @@ def build_hashing_model(
         h
     )
     return keras.Model(inputs, {"hash": h, "class": c}, name=name or f"{method}_{bits}b")
-
-
-def binarize(h):
-    """Hash code of sigmoid activations: ``h > 0.5`` (SSDH's ``feat > 0.5``), boolean."""
-    return ops.greater(h, 0.5)

@@ -12,7 +12,7 @@ Table 1 of the paper, at input 224 and width 1 (a 28x28x512 input):
 Stack: Concatenate(block4_conv3, 4 branches) -> 28x28x1024. Table 1 prints
 "Up-sample x2" and "x4" for bins 2 and 4; from 2x2 and 4x4 maps those cannot
 reach 28x28, and only x14 and x7 give the table's own 28x28x1024 stack, so we
-use x14 and x7 (SPEC 1.2). At other sizes the same rule derives everything:
+use x14 and x7 (readings §1.2). At other sizes the same rule derives everything:
 pool = floor(h / bin), out = floor(h / pool), up = ceil(h / out), crop = out*up - h.
 """
 
@@ -93,30 +93,30 @@ def psp_module(features: keras.KerasTensor, bins: tuple[int, ...] = PSP_BINS) ->
 
 def build_segmentation_model(
     num_classes: int = 21,
-    config: str = "C",
+    vgg: str = "C",
     input_size: int = 224,
     width: float = 1.0,
     name: str = "psp_segmentation",
 ) -> keras.Model:
     """VGG16 (to ``block4_conv3``) + PSP + head: the paper's local-level stream.
 
-    Head (SPEC 1.2): Conv 3x3 512*width + BN + ReLU, Conv 1x1 to ``num_classes``
+    Head (readings §1.2): Conv 3x3 512*width + BN + ReLU, Conv 1x1 to ``num_classes``
     (``seg_logits``), bilinear up-sampling x8, softmax over classes.
 
     Args:
         num_classes: classes including background at index 0 (VOC: 21).
-        config: VGG16 configuration, "C" (default) or "D".
+        vgg: VGG16 configuration, "C" (default) or "D".
         input_size: square input side S (224 in the paper), multiple of 32.
         width: channel multiplier (1.0 in the paper).
 
     Returns:
         Model (B, S, S, 3) preprocessed images -> (B, S, S, num_classes) probabilities.
     """
-    check_backbone_args(config, input_size, width)
+    check_backbone_args(vgg, input_size, width)
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2 (background + objects), got {num_classes}.")
     inputs = keras.Input((input_size, input_size, 3), name="image")
-    features = vgg16_features(inputs, config, width, stop_at="block4_conv3")["block4_conv3"]
+    features = vgg16_features(inputs, vgg, width, stop_at="block4_conv3")["block4_conv3"]
     x = psp_module(features)
     x = layers.Conv2D(
         scaled(SEG_HEAD_FILTERS, width), 3, padding="same", use_bias=False, name="psp_head_conv"

@@ -1,4 +1,4 @@
-"""The Reliability Object Layer (Sec. 3.3 of the paper, SPEC 1.3).
+"""The Reliability Object Layer (Sec. 3.3 of the paper, readings §1.3).
 
 Given segmentation probabilities P (B, H, W, N) and a feature map F (B, h, w, C):
 
@@ -104,14 +104,17 @@ class ReliabilityMask(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="rol_hashing")
 class ReliabilityObjectLayer(layers.Layer):
-    """ROL: ``layer([probs, features])`` returns ``features * R`` (SPEC 1.3).
+    """ROL: ``layer([probs, features])`` returns ``features * R`` (readings §1.3).
 
     Args:
         background_index: channel of the background class, dropped before the max.
         resize: how R reaches the feature grid: "area" (default) or "bilinear".
+        mask_given: the first input is R itself, already at the feature grid
+            ((B, h, w, 1), the cached-mask form), so only step 4 remains.
 
     Shapes:
-        probs (B, H, W, N), features (B, h, w, C) -> (B, h, w, C).
+        probs (B, H, W, N) (or R (B, h, w, 1) with ``mask_given``), features
+        (B, h, w, C) -> (B, h, w, C).
 
     Example:
         >>> rol = ReliabilityObjectLayer()
@@ -120,11 +123,18 @@ class ReliabilityObjectLayer(layers.Layer):
         (1, 4, 4, 5)
     """
 
-    def __init__(self, background_index: int = 0, resize: str = "area", **kwargs) -> None:
+    def __init__(
+        self,
+        background_index: int = 0,
+        resize: str = "area",
+        mask_given: bool = False,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         _check(background_index, resize)
         self.background_index = int(background_index)
         self.resize = resize
+        self.mask_given = bool(mask_given)
 
     def build(self, input_shape) -> None:
         probs_shape, features_shape = input_shape
@@ -133,6 +143,14 @@ class ReliabilityObjectLayer(layers.Layer):
                 f"ReliabilityObjectLayer expects [probs (B,H,W,N), features (B,h,w,C)], "
                 f"got shapes {probs_shape} and {features_shape}."
             )
+        if self.mask_given:
+            if tuple(probs_shape[1:]) != (*features_shape[1:3], 1):
+                raise ValueError(
+                    f"ReliabilityObjectLayer(mask_given=True) expects R (B,h,w,1) at the "
+                    f"features' grid, got shapes {probs_shape} and {features_shape}."
+                )
+            self.built = True
+            return
         n = probs_shape[-1]
         if n is not None and not 0 <= self.background_index < n:
             raise ValueError(
@@ -146,13 +164,21 @@ class ReliabilityObjectLayer(layers.Layer):
         return reliability_mask(probs, size, self.background_index, self.resize)
 
     def call(self, inputs):
-        probs, features = inputs
-        return features * ops.cast(self.mask(probs, features), features.dtype)
+        first, features = inputs
+        if self.mask_given:
+            return ops.multiply(features, first)
+        return features * ops.cast(self.mask(first, features), features.dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[1])
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update({"background_index": self.background_index, "resize": self.resize})
+        config.update(
+            {
+                "background_index": self.background_index,
+                "resize": self.resize,
+                "mask_given": self.mask_given,
+            }
+        )
         return config

@@ -36,15 +36,15 @@ def scaled(units: int, width: float) -> int:
     return max(1, int(round(units * width)))
 
 
-def kernel_size(layer_name: str, config: str) -> int:
-    """Kernel size (1 or 3) of a VGG16 conv layer in the given configuration."""
-    return 1 if config == "C" and layer_name in CONFIG_C_1X1 else 3
+def kernel_size(layer_name: str, vgg: str) -> int:
+    """Kernel size (1 or 3) of a VGG16 conv layer in configuration ``vgg``."""
+    return 1 if vgg == "C" and layer_name in CONFIG_C_1X1 else 3
 
 
-def check_backbone_args(config: str, input_size: int, width: float) -> None:
-    """Raises ValueError for an unknown config, an unusable input size or width."""
-    if config not in VALID_CONFIGS:
-        raise ValueError(f"VGG16 config must be one of {VALID_CONFIGS}, got {config!r}.")
+def check_backbone_args(vgg: str, input_size: int, width: float) -> None:
+    """Raises ValueError for an unknown VGG variant, an unusable input size or width."""
+    if vgg not in VALID_CONFIGS:
+        raise ValueError(f"VGG16 config (vgg) must be one of {VALID_CONFIGS}, got {vgg!r}.")
     if width <= 0:
         raise ValueError(f"width must be > 0 (1.0 is the paper's VGG16), got {width}.")
     if input_size < INPUT_STRIDE or input_size % INPUT_STRIDE:
@@ -57,7 +57,7 @@ def check_backbone_args(config: str, input_size: int, width: float) -> None:
 
 def vgg16_features(
     x: keras.KerasTensor,
-    config: str = "C",
+    vgg: str = "C",
     width: float = 1.0,
     stop_at: str = "block5_pool",
     kernel_initializer: str = "glorot_uniform",
@@ -66,7 +66,7 @@ def vgg16_features(
 
     Args:
         x: (B, S, S, 3) preprocessed images.
-        config: "C" or "D".
+        vgg: the VGG16 configuration, "C" or "D".
         width: channel multiplier (1.0 in the paper).
         stop_at: name of the last layer to build (e.g. "block4_conv3" for PSP).
         kernel_initializer: of every conv layer (Keras' default; "he_normal" lets the
@@ -81,7 +81,7 @@ def vgg16_features(
     for block, n_convs, filters in VGG16_BLOCKS:
         for i in range(1, n_convs + 1):
             name = f"block{block}_conv{i}"
-            k = kernel_size(name, config)
+            k = kernel_size(name, vgg)
             x = layers.Conv2D(
                 scaled(filters, width),
                 k,
@@ -136,7 +136,7 @@ def vgg16_top(
 
 
 def build_vgg16(
-    config: str = "C",
+    vgg: str = "C",
     input_size: int = 224,
     width: float = 1.0,
     include_top: bool = False,
@@ -147,7 +147,7 @@ def build_vgg16(
     """Builds VGG16 (config C or D) as a functional model.
 
     Args:
-        config: "C" (three 1x1 layers, the paper's default) or "D" (all 3x3, as
+        vgg: "C" (three 1x1 layers, the paper's default) or "D" (all 3x3, as
             ``keras.applications.VGG16``).
         input_size: side S of the square input (224 in the paper).
         width: channel multiplier (1.0 in the paper); fc1/fc2 scale with it.
@@ -166,10 +166,10 @@ def build_vgg16(
         >>> model.output.shape
         (None, 2, 2, 128)
     """
-    check_backbone_args(config, input_size, width)
+    check_backbone_args(vgg, input_size, width)
     inputs = keras.Input((input_size, input_size, 3), name="image")
-    x = vgg16_features(inputs, config, width, kernel_initializer=kernel_initializer)["block5_pool"]
+    x = vgg16_features(inputs, vgg, width, kernel_initializer=kernel_initializer)["block5_pool"]
     if include_top:
         x = vgg16_top(x, width, kernel_initializer=kernel_initializer)
         x = layers.Dense(classes, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, x, name=name or f"vgg16_{config.lower()}")
+    return keras.Model(inputs, x, name=name or f"vgg16_{vgg.lower()}")

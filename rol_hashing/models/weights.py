@@ -19,18 +19,14 @@ import h5py
 import keras
 import numpy as np
 
-from rol_hashing.atomic import atomic_path
+from rol_hashing.io import atomic_path
+from rol_hashing.models.vgg import VGG16_BLOCKS
 
 WEIGHTS_DIR = Path("weights")
 IMAGENET_NOTOP = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_TOP = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
 VGG16_WEIGHT_LAYERS = tuple(
-    [
-        f"block{b}_conv{i}"
-        for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
-        for i in range(1, n + 1)
-    ]
-    + ["fc1", "fc2"]
+    [f"block{b}_conv{i}" for b, n, _ in VGG16_BLOCKS for i in range(1, n + 1)] + ["fc1", "fc2"]
 )
 
 

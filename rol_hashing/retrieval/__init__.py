@@ -6,13 +6,13 @@
 - ``mapped``: ``MappedHammingIndex``/``save_packed``, the same search over a
   memory-mapped packed ``.npy`` gallery, chunk by chunk (larger than memory).
 - ``milvus``: ``export_to_milvus``/``milvus_search`` (optional extra: pymilvus).
-- ``encode``: run a hashing model over a data set (imports Keras on first call).
+- ``relevance``: ``Relevance``, the one relevance rule (same class, or a shared label).
 
-On trained run folders (imported from their modules, not re-exported here):
+Imported from their modules, not re-exported here (they import Keras/TensorFlow):
 
-- ``evaluate``: ``encode_split``, ``evaluate_run`` (``metrics.json``/``metrics.md``);
-- ``search``: ``build_index``, ``search_image``, ``write_strip_png``;
-- ``table2``: ``PAPER_TABLE2``, ``run_table2`` (the paper's Table 2 for one data set).
+- ``encode``: ``encode`` (a hashing model over any batches), ``encode_split`` (a
+  trained run's query and gallery codes, cached in the run folder);
+- ``search``: ``build_index``, ``search_image``, ``write_strip_png``.
 """
 
 from rol_hashing.retrieval.codes import (
@@ -26,17 +26,17 @@ from rol_hashing.retrieval.codes import (
     words_to_codes,
     words_to_packed,
 )
-from rol_hashing.retrieval.encode import encode
 from rol_hashing.retrieval.index import HammingIndex, hamming_distances
 from rol_hashing.retrieval.mapped import MappedHammingIndex, save_packed
+from rol_hashing.retrieval.relevance import Relevance
 
 __all__ = [
     "EncodedSet",
     "HammingIndex",
     "MappedHammingIndex",
+    "Relevance",
     "binarize",
     "codes_to_words",
-    "encode",
     "hamming_distances",
     "load_codes",
     "pack_codes",

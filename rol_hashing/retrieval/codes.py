@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rol_hashing.atomic import atomic_open
+from rol_hashing.io import atomic_savez
 
 CODES_FORMAT = "rol_hashing.codes"
 CODES_FORMAT_VERSION = 1
@@ -234,12 +234,6 @@ def load_codes(path: PathLike, bits: int | None = None) -> EncodedSet:
         raise ValueError(f"{os.fspath(path)}: expected {bits}-bit codes, file holds {stored_bits}")
     codes = unpack_codes(data["codes"], stored_bits)
     return EncodedSet(codes, data["labels"], data["ids"])
-
-
-def atomic_savez(path: PathLike, **arrays: np.ndarray) -> None:
-    """``np.savez`` to exactly ``path`` via a temporary file in the same folder + os.replace."""
-    with atomic_open(path, "wb", make_parents=False) as f:
-        np.savez(f, **arrays)
 
 
 def read_npz(

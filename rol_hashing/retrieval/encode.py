@@ -1,13 +1,43 @@
-"""Encoding a data set with a hashing model: activations -> bool codes, labels, ids."""
+"""Encoding with a hashing model: activations -> bool codes, labels, ids.
+
+- ``encode``: any model over any batches (``h > 0.5``, SSDH's rule).
+- ``encode_split``/``encode_parts``: a trained run's query and gallery, cached in the
+  run folder::
+
+    codes_query.npz     query codes, labels and ids (``save_codes``)
+    codes_gallery.npz   gallery codes, labels and ids
+
+  The caches are reused while they are newer than ``model.keras`` and hold exactly the
+  split's ids; otherwise they are encoded again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import keras
 import numpy as np
 
-from rol_hashing.retrieval.codes import EncodedSet, as_id_array, binarize, check_bits
+from rol_hashing.data.pipeline import make_image_dataset
+from rol_hashing.retrieval.codes import (
+    EncodedSet,
+    as_id_array,
+    binarize,
+    check_bits,
+    load_codes,
+    save_codes,
+)
+from rol_hashing.saving import load_model
+from rol_hashing.training.run import Run, check_split_parts, open_hashing_run
+
+if TYPE_CHECKING:
+    from rol_hashing.data.record import DatasetRecord
+    from rol_hashing.data.splits import Split
+
+QUERY_CODES = "codes_query.npz"
+GALLERY_CODES = "codes_gallery.npz"
 
 HASH_OUTPUT = "hash"
 
@@ -32,8 +62,6 @@ def encode(
     Returns:
         ``EncodedSet`` with codes bool (N, bits), labels (N,) or (N, C), ids (N,).
     """
-    import keras
-
     if bits is not None:
         bits = check_bits(bits)
     try:
@@ -103,3 +131,66 @@ def _to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "numpy"):
         return np.asarray(x.numpy())
     return np.asarray(x)
+
+
+def encode_split(
+    run_dir: str | Path, batch_size: int = 64, verbose: int = 1
+) -> tuple[EncodedSet, EncodedSet]:
+    """Codes of the run's query and gallery images, cached in the run folder.
+
+    Returns:
+        (query, gallery) ``EncodedSet``s: codes bool (N, bits), labels (N,) int64 or
+        (N, C) uint8 multi-hot, ids (N,) str (the record's ids, in split order).
+    """
+    run = open_hashing_run(run_dir)
+    _, record, split = run.load_data()
+    check_split_parts(split, run.split)
+    query, gallery, _ = encode_parts(run, record, split, batch_size, verbose)
+    return query, gallery
+
+
+def encode_parts(
+    run: Run, record: DatasetRecord, split: Split, batch_size: int, verbose: int
+) -> tuple[EncodedSet, EncodedSet, bool]:
+    """(query, gallery, reused): cached codes where valid, else one pass of the model."""
+    parts = {"query": split.query, "gallery": split.gallery}
+    files = {"query": run.path / QUERY_CODES, "gallery": run.path / GALLERY_CODES}
+    cached = {part: _cached_codes(files[part], run, parts[part]) for part in parts}
+    if all(c is not None for c in cached.values()):
+        return cached["query"], cached["gallery"], True
+
+    model = load_model(run.model)
+    indices = split.indices(record)
+    ids = np.asarray(record.ids)
+    out = {}
+    for part in parts:
+        if cached[part] is not None:
+            out[part] = cached[part]
+            continue
+        if verbose:
+            print(f"encoding {len(parts[part])} {part} images with {run.model}")
+        dataset = make_image_dataset(
+            record,
+            getattr(indices, part),
+            run.config.model.input_size,
+            batch_size,
+            with_index=True,
+        )
+        encoded = encode(model, dataset, bits=run.bits, verbose=verbose)
+        labels = encoded.labels.astype(np.uint8) if record.multilabel else encoded.labels
+        out[part] = EncodedSet(encoded.codes, labels, ids[encoded.ids.astype(np.int64)])
+        save_codes(files[part], out[part].codes, out[part].ids, out[part].labels)
+    return out["query"], out["gallery"], False
+
+
+def _cached_codes(path: Path, run: Run, ids: tuple[str, ...]) -> EncodedSet | None:
+    """The codes at ``path`` if newer than the model, of the run's bits and ``ids``."""
+    if not path.is_file() or path.stat().st_mtime_ns <= run.model.stat().st_mtime_ns:
+        return None
+    try:
+        encoded = load_codes(path, bits=run.bits)
+    except ValueError:  # another version or code length: a cache, so encode again
+        return None
+    if encoded.ids.dtype.kind != "U" or encoded.ids.tolist() != list(ids):
+        return None
+    return encoded

@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
+from rol_hashing.io import atomic_savez
 from rol_hashing.retrieval.codes import (
     PathLike,
-    atomic_savez,
     check_bits,
     codes_to_words,
     num_bytes,
@@ -64,7 +64,7 @@ _XOR_CHUNK_ELEMENTS = 1 << 18
 def numba_available() -> bool:
     """Whether the numba kernel (``backend="numba"``) can be used here."""
     try:
-        import numba  # noqa: F401
+        import numba  # noqa: F401  (lazy: only asks whether the optional kernel can load)
     except ImportError:
         return False
     return True
@@ -178,6 +178,7 @@ def numba_top_k(
     Returns:
         distances int32 (Q, k) and indices int64 (Q, k), ordered by (distance, index).
     """
+    # lazy: numba and its kernels take ~1 s to load; only the numba backend needs them
     import numba
 
     from rol_hashing.retrieval import _scan
@@ -331,22 +332,6 @@ class HammingIndex:
             codes=words_to_packed(self.words, self.bits),
         )
 
-    def save_packed(self, path: PathLike) -> None:
-        """Writes the codes as a packed ``.npy`` (uint8 (N, ceil(bits/8))) for ``open_packed``."""
-        from rol_hashing.retrieval.mapped import save_packed
-
-        save_packed(path, self.words, self.bits)
-
-    @staticmethod
-    def open_packed(path: PathLike, bits: int, **kwargs: Any) -> Any:
-        """A ``MappedHammingIndex`` searching a packed ``.npy`` file memory-mapped, in chunks.
-
-        ``kwargs`` go to ``MappedHammingIndex`` (``chunk_items``, ``backend``, ...).
-        """
-        from rol_hashing.retrieval.mapped import MappedHammingIndex
-
-        return MappedHammingIndex(path, bits, **kwargs)
-
     @classmethod
     def load(
         cls,
@@ -443,7 +428,7 @@ def _faiss_bytes(words: np.ndarray, bits: int) -> np.ndarray:
 
 def _new_faiss_index(bits: int) -> Any:
     try:
-        import faiss
+        import faiss  # lazy: an optional extra (pip install faiss-cpu)
     except ImportError as err:
         raise ImportError(
             'HammingIndex(backend="faiss") needs faiss: pip install faiss-cpu'

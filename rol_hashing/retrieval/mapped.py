@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rol_hashing.atomic import atomic_open
+from rol_hashing.io import atomic_open
 from rol_hashing.retrieval.codes import (
     PathLike,
     check_bits,

@@ -31,7 +31,7 @@ def _client(uri_or_client: Any) -> Any:
     if not isinstance(uri_or_client, str):
         return uri_or_client
     try:
-        from pymilvus import MilvusClient
+        from pymilvus import MilvusClient  # lazy: an optional extra
     except ImportError as err:
         raise ImportError(
             'Milvus export needs pymilvus: pip install "pymilvus<2.6" '
@@ -70,7 +70,7 @@ def export_to_milvus(
         bits: code length (needed unless codes are bool).
         batch_size: rows per insert call.
     """
-    from pymilvus import DataType, MilvusClient
+    from pymilvus import DataType, MilvusClient  # lazy: an optional extra
 
     packed, bits = _packed(codes, bits)
     ids = as_id_array(ids)

@@ -21,17 +21,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rol_hashing import viz
 from rol_hashing.data.images import decode_image
-from rol_hashing.retrieval.codes import atomic_savez, check_bits, read_npz
-from rol_hashing.retrieval.evaluate import (
-    HashingRun,
-    check_split_parts,
-    encode_parts,
-    load_run_data,
-    open_hashing_run,
-)
-from rol_hashing.retrieval.figures import save_figure
+from rol_hashing.data.pipeline import load_rgb, preprocess_image
+from rol_hashing.io import atomic_savez, save_figure
+from rol_hashing.retrieval.codes import check_bits, read_npz
+from rol_hashing.retrieval.encode import encode, encode_parts
 from rol_hashing.retrieval.index import HammingIndex
+from rol_hashing.retrieval.relevance import Relevance
+from rol_hashing.saving import load_model
+from rol_hashing.training.run import Run, check_split_parts, open_hashing_run
 
 if TYPE_CHECKING:
     from rol_hashing.data.record import DatasetRecord
@@ -40,9 +39,6 @@ INDEX_FILE = "index.npz"
 ITEMS_FILE = "index_items.npz"
 ITEMS_FORMAT = "rol_hashing.index_items"
 ITEMS_FORMAT_VERSION = 1
-
-BORDER_COLOURS = {True: "#1a9850", False: "#d73027", None: "#999999"}
-RELEVANCE_MARKS = {True: "  \u2713", False: "  \u2717", None: ""}
 
 
 @dataclass(frozen=True)
@@ -108,11 +104,11 @@ def build_index(run_dir: str | Path, batch_size: int = 64, verbose: int = 1) -> 
     """Encodes (or reuses) the run's gallery codes and saves ``index.npz`` and
     ``index_items.npz`` in the run folder; returns the path of ``index.npz``."""
     run = open_hashing_run(run_dir)
-    _, record, split = load_run_data(run)
+    _, record, split = run.load_data()
     return _build_index(run, record, split, batch_size, verbose)
 
 
-def _build_index(run: HashingRun, record, split, batch_size: int, verbose: int) -> Path:
+def _build_index(run: Run, record, split, batch_size: int, verbose: int) -> Path:
     check_split_parts(split, run.split)
     _, gallery, _ = encode_parts(run, record, split, batch_size, verbose)
     index = HammingIndex(run.bits)
@@ -159,7 +155,7 @@ def load_gallery_index(run_dir: str | Path, bits: int | None = None) -> GalleryI
     return GalleryIndex(index, items["ids"], items["labels"])
 
 
-def _fresh_index(run: HashingRun, record, split, verbose: int) -> GalleryIndex:
+def _fresh_index(run: Run, record, split, verbose: int) -> GalleryIndex:
     """The saved index, built first when missing or older than ``model.keras``."""
     index_path = run.path / INDEX_FILE
     if not index_path.is_file() or index_path.stat().st_mtime_ns <= run.model.stat().st_mtime_ns:
@@ -169,9 +165,6 @@ def _fresh_index(run: HashingRun, record, split, verbose: int) -> GalleryIndex:
 
 def encode_image(model, image_path: str | Path, input_size: int, bits: int) -> np.ndarray:
     """One image file -> its code, bool (bits,); ImageError names an unreadable file."""
-    from rol_hashing.data.pipeline import preprocess_image
-    from rol_hashing.retrieval.encode import encode
-
     x = np.asarray(preprocess_image(decode_image(image_path), input_size))[None]
     batch = (x, np.zeros(1, np.int64), np.zeros(1, np.int64))
     return encode(model, [batch], bits=bits, verbose=0).codes[0]
@@ -207,11 +200,11 @@ def query_label(
 
 
 def _relevant(query: np.ndarray | None, labels: np.ndarray) -> list[bool | None]:
+    """Relevance of result ``labels`` (k,) or (k, C) to the query's label (None: unknown)."""
     if query is None:
         return [None] * len(labels)
-    if query.ndim == 0:
-        return [bool(v) for v in labels == query]
-    return [bool(v) for v in np.any((labels != 0) & (query != 0), axis=1)]
+    relevance = Relevance(query[None], labels, 1, len(labels))
+    return [bool(v) for v in relevance(slice(None), np.arange(len(labels))[None])[0]]
 
 
 def search_image(
@@ -237,14 +230,12 @@ def search_image(
     Returns:
         ``top`` ``SearchResult``s, nearest first (ties in gallery order).
     """
-    from rol_hashing.saving import load_model
-
     run = open_hashing_run(run_dir)
     image_path = Path(image_path)
     if not image_path.is_file():
         raise FileNotFoundError(f"query image {image_path} not found")
     decode_image(image_path)  # a bad file fails here, before anything is built or written
-    _, record, split = load_run_data(run)
+    _, record, split = run.load_data()
     check_split_parts(split, run.split)
     check_top(top, len(split.gallery))
     q_label = query_label(record, image_path, label)
@@ -292,26 +283,10 @@ def write_strip_png(
 ) -> Path:
     """The query, then each result as a thumbnail titled with its rank and distance and
     framed green (relevant), red (not relevant) or grey (unknown); written atomically."""
-    from matplotlib.figure import Figure
-
-    from rol_hashing.data.pipeline import load_rgb
-
     query = decode_image(query_image_path)
     where = record.index_of([r.id for r in results])
-    panels = [(query, "query", "#000000")]
-    for r, i in zip(results, where, strict=True):
-        title = f"#{r.rank}  d={r.distance}{RELEVANCE_MARKS[r.relevant]}"
-        panels.append((load_rgb(record, int(i)), title, r.relevant))
-    fig = Figure(figsize=(thumb_inches * len(panels), thumb_inches * 1.2))
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (image, title, rel) in zip(axes, panels, strict=True):
-        colour = rel if isinstance(rel, str) else BORDER_COLOURS[rel]
-        ax.imshow(image)
-        ax.set_title(title, fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_edgecolor(colour)
-            spine.set_linewidth(4)
-    fig.tight_layout()
-    return save_figure(fig, out_png)
+    thumbs = [
+        (load_rgb(record, int(i)), r.rank, r.distance, r.relevant)
+        for r, i in zip(results, where, strict=True)
+    ]
+    return save_figure(viz.plot_search_strip(query, thumbs, thumb_inches), out_png)

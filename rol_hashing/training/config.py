@@ -12,7 +12,12 @@ override them (``paper`` = no change, ``cpu`` = small ``input_size`` and
       cpu: {model: {input_size: 64, width: 0.25, backbone_weights: none}}
 
 Loading validates every key and type: an unknown key or a wrong type is a
-``ConfigError`` naming the key (``hashing.epochs``) and the file.
+``ConfigError`` naming the key (``hashing.epochs``) and the file. The files hold only
+what differs from the dataclass defaults below; they ship as package data
+(``rol_hashing/experiments/configs/``, linked as the top-level ``experiments/``), so
+``find_experiment("awa2")`` finds one by name from any working directory.
+
+A hashing run's saved config also records its ``method`` and ``bits``.
 """
 
 from __future__ import annotations
@@ -21,11 +26,17 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from rol_hashing.constants import METHODS
+
 PROFILES_KEY = "profiles"
+# The experiment YAML files, shipped with the package.
+EXPERIMENTS_PACKAGE = "rol_hashing.experiments"
+EXPERIMENTS_FOLDER = "configs"
 
 
 class ConfigError(ValueError):
@@ -34,9 +45,9 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelConfig:
-    """The backbone and ROL (SPEC 1.1, 1.3)."""
+    """The backbone and ROL (readings §1.1, §1.3); ``vgg`` is the VGG16 configuration, C or D."""
 
-    config: str = "C"
+    vgg: str = "C"
     input_size: int = 224
     width: float = 1.0
     rol_at: str = "block5_conv3"
@@ -48,7 +59,7 @@ class ModelConfig:
 
 @dataclass
 class SegmentationConfig:
-    """The PSP stream's training (SPEC 1.2): AdaGrad, 40 epochs, batch 64."""
+    """The PSP stream's training (readings §1.2): AdaGrad, 40 epochs, batch 64."""
 
     data_root: str = "data/VOCdevkit/VOC2012"
     train_split: str = "trainval"
@@ -62,7 +73,7 @@ class SegmentationConfig:
 
 @dataclass
 class HashingConfig:
-    """The hashing stream's training (SPEC 1.4): SGD, 40 epochs, batch 40."""
+    """The hashing stream's training (readings §1.4): SGD, 40 epochs, batch 40."""
 
     epochs: int = 40
     batch_size: int = 40
@@ -88,6 +99,10 @@ class ExperimentConfig:
     runs_dir: str = "runs"
     split_file: str | None = None
     profile: str = "paper"
+    # Set by the hashing trainer and saved in the run's config.yaml: "ssdh" or "rol",
+    # and the code length. None in experiment files and segmentation runs.
+    method: str | None = None
+    bits: int | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
     hashing: HashingConfig = field(default_factory=HashingConfig)
@@ -164,20 +179,44 @@ def parse_config(
     return _build(ExperimentConfig, merged, "", source)
 
 
+def experiment_names() -> list[str]:
+    """The names of the experiment files shipped with the package (``awa2``, ...)."""
+    folder = resources.files(EXPERIMENTS_PACKAGE) / EXPERIMENTS_FOLDER
+    return sorted(f.name[: -len(".yaml")] for f in folder.iterdir() if f.name.endswith(".yaml"))
+
+
+def find_experiment(name_or_path: str | Path) -> Path:
+    """An experiment file: ``name_or_path`` itself when it is a file, else the shipped
+    ``<name>.yaml`` (``"awa2"`` or ``"experiments/awa2.yaml"`` from any folder).
+
+    Raises:
+        FileNotFoundError: neither exists; the message lists the shipped names.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    stem = path.name[: -len(".yaml")] if path.name.endswith(".yaml") else path.name
+    shipped = resources.files(EXPERIMENTS_PACKAGE) / EXPERIMENTS_FOLDER / f"{stem}.yaml"
+    if shipped.is_file():
+        return Path(str(shipped))
+    raise FileNotFoundError(
+        f"experiment config not found: {path} (shipped experiments: "
+        f"{', '.join(experiment_names())}; or give the path of a YAML file)"
+    )
+
+
 def load_config(
     path: str | Path, profile: str = "paper", overrides: dict | None = None
 ) -> ExperimentConfig:
     """Reads an experiment YAML file (safe loader) into an ``ExperimentConfig``.
 
+    ``path`` is a YAML file or the name of a shipped experiment (``find_experiment``).
+
     Raises:
         FileNotFoundError: the file is missing.
         ConfigError: bad YAML, an unknown key, a wrong type or an unknown profile.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"experiment config not found: {path} (the files are in experiments/*.yaml)"
-        )
+    path = find_experiment(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
@@ -197,4 +236,10 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    return _build(ExperimentConfig, data, "", str(path))
+    model = data.get("model") if isinstance(data, dict) else None
+    if isinstance(model, dict) and "config" in model and "vgg" not in model:
+        model["vgg"] = model.pop("config")  # runs saved before the key was renamed
+    config = _build(ExperimentConfig, data, "", str(path))
+    if config.method is not None and config.method not in METHODS:
+        raise ConfigError(f"{path}: 'method' must be one of {METHODS}, got {config.method!r}")
+    return config

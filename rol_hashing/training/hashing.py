@@ -1,4 +1,4 @@
-"""Training the hashing stream (``make train-hash DATASET=... BITS=...``), SPEC 1.4.
+"""Training the hashing stream (``make train-hash DATASET=... BITS=...``), readings §1.4.
 
 SGD with momentum 0.9 and Caffe-style weight decay 5e-4, learning rate 1e-3
 for 20 epochs then 1e-4, 40 epochs of batch 40 in the paper profile; loss =
@@ -10,32 +10,29 @@ The final ``model.keras`` is always the live form (images in, no mask input).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
 import keras
 
+from rol_hashing.clock import Stopwatch
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import make_or_load_split
+from rol_hashing.io import atomic_save_model, write_json
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
 from rol_hashing.models.losses import ssdh_losses
 from rol_hashing.saving import load_model
 from rol_hashing.training.backbone import load_backbone, resolve_backbone_weights
-from rol_hashing.training.common import Stopwatch, open_run, resume_or_build, write_json
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import HashingInputs
 from rol_hashing.training.loop import run_epochs
 from rol_hashing.training.masks import cached_masks
-from rol_hashing.training.objectives import CaffeSGD, step_learning_rate
-from rol_hashing.training.runs import RunDir, atomic_save_model, hashing_run_name
+from rol_hashing.training.optim import CaffeSGD, step_learning_rate
+from rol_hashing.training.run import Run, hashing_run_dir, open_run, resume_or_build
 from rol_hashing.training.strategy import get_strategy, strategy_scope
 
 SEG_COMMAND = "make train-voc-seg (rol-hashing train-seg --config experiments/<dataset>.yaml)"
-
-
-def hashing_run_dir(config: ExperimentConfig, method: str, bits: int) -> Path:
-    """``<runs_dir>/<dataset>-<method>-<bits>b``."""
-    return Path(config.runs_dir) / hashing_run_name(config.dataset, method, bits)
 
 
 def load_segmentation_model(path: str | Path) -> keras.Model:
@@ -62,7 +59,7 @@ def train_hashing(
     run_dir: str | Path | None = None,
     verbose: int | str = "auto",
     callbacks=(),
-) -> RunDir:
+) -> Run:
     """Trains an SSDH or ROL hashing model; returns the run folder.
 
     Args:
@@ -75,6 +72,7 @@ def train_hashing(
         strategy: None, "mirrored" or "multiworker" (``tf.distribute``).
         run_dir: default ``<runs_dir>/<dataset>-<method>-<bits>b``.
     """
+    config = dataclasses.replace(config, method=method, bits=bits)
     h, m = config.hashing, config.model
     clock = Stopwatch()
     spec = get_dataset_spec(config.dataset)
@@ -122,7 +120,7 @@ def train_hashing(
             len(record.class_names),
             segmentation_model=None if mask_input else seg,
             multilabel=record.multilabel,
-            config=m.config,
+            vgg=m.vgg,
             input_size=m.input_size,
             width=m.width,
             rol_at=m.rol_at,
@@ -173,7 +171,7 @@ def train_hashing(
     copy_weights_by_name(model, final)
     atomic_save_model(final, run.model)
     write_json(
-        run.path / "train_info.json",
+        run.train_info,
         {
             "dataset": config.dataset,
             "method": method,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
-from rol_hashing.training.runs import RunDir, plot_curves, save_checkpoint, truncate_log
+from rol_hashing.training.run import Run, plot_curves, save_checkpoint, truncate_log
 
 
 class TrainingDivergedError(RuntimeError):
@@ -30,6 +30,26 @@ class _LogLearningRate(keras.callbacks.Callback):
             )
 
 
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of ``model``, nested models' layers included, each once.
+
+    Depth first, a model's layers in its own order, each nested model right before its
+    own layers (the order the generators are reseeded in, so it must stay fixed).
+    """
+    seen: set[int] = set()
+    out: list[keras.layers.Layer] = []
+    stack = list(reversed(model.layers))
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        out.append(layer)
+        if isinstance(layer, keras.Model):
+            stack.extend(reversed(layer.layers))
+    return out
+
+
 def reseed_random_layers(model: keras.Model, seed: int, epoch: int) -> int:
     """Sets every SeedGenerator (dropout masks) to a state drawn from (seed, epoch).
 
@@ -37,7 +57,7 @@ def reseed_random_layers(model: keras.Model, seed: int, epoch: int) -> int:
     or not. Returns the number of generators reseeded.
     """
     generators = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in _all_layers(model):
         for value in vars(layer).values():
             if isinstance(value, keras.random.SeedGenerator):
                 generators.append(value)
@@ -51,7 +71,7 @@ def reseed_random_layers(model: keras.Model, seed: int, epoch: int) -> int:
 
 def run_epochs(
     model: keras.Model,
-    run: RunDir,
+    run: Run,
     epochs: int,
     start_epoch: int,
     make_dataset: Callable[[int], object],
@@ -111,5 +131,5 @@ def run_epochs(
                 f"in {run.checkpoints} is kept. Lower the learning rate and --resume."
             )
         save_checkpoint(model, run, epoch + 1)
-        plot_curves(run.log, run.curves, title or run.path.name)
+        plot_curves(run, title or run.path.name)
     return logs

@@ -17,8 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from rol_hashing.atomic import atomic_open
-from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing.io import atomic_open, atomic_write_text
 from rol_hashing.models import ReliabilityMask
 
 

@@ -1,4 +1,4 @@
-"""Training the segmentation stream (``make train-voc-seg``), SPEC 1.2.
+"""Training the segmentation stream (``make train-voc-seg``), readings §1.2.
 
 AdaGrad, per-pixel cross-entropy that ignores label 255, 40 epochs of batch 64
 on the VOC2012 segmentation images (train + val lists) in the paper profile.
@@ -13,26 +13,25 @@ from pathlib import Path
 
 import keras
 
+from rol_hashing.clock import Stopwatch
 from rol_hashing.data.pipeline import make_segmentation_dataset
 from rol_hashing.data.voc import load_voc_segmentation
+from rol_hashing.io import atomic_save_model, write_json
 from rol_hashing.models import build_segmentation_model
+from rol_hashing.models.losses import MaskedSparseCrossEntropy
+from rol_hashing.models.metrics import PixelAccuracy, mean_iou_metric
 from rol_hashing.training.backbone import load_backbone, resolve_backbone_weights
-from rol_hashing.training.common import Stopwatch, open_run, resume_or_build, write_json
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import epoch_order
 from rol_hashing.training.loop import run_epochs
-from rol_hashing.training.objectives import (
-    MaskedSparseCrossEntropy,
-    PixelAccuracy,
-    mean_iou_metric,
+from rol_hashing.training.run import (
+    SEG_METRICS_FILE,
+    Run,
+    open_run,
+    resume_or_build,
+    segmentation_run_dir,
 )
-from rol_hashing.training.runs import RunDir, atomic_save_model
 from rol_hashing.training.strategy import get_strategy, strategy_scope
-
-
-def segmentation_run_dir(config: ExperimentConfig) -> Path:
-    """``<runs_dir>/<segmentation.run_name>``."""
-    return Path(config.runs_dir) / config.segmentation.run_name
 
 
 def train_segmentation(
@@ -44,7 +43,7 @@ def train_segmentation(
     run_dir: str | Path | None = None,
     verbose: int | str = "auto",
     callbacks=(),
-) -> RunDir:
+) -> Run:
     """Trains the PSP segmentation model; returns the run folder (``model.keras`` inside).
 
     Raises:
@@ -61,7 +60,7 @@ def train_segmentation(
     weights = resolve_backbone_weights(m.backbone_weights, needs_top=False)
 
     def build() -> keras.Model:
-        model = build_segmentation_model(num_classes, m.config, m.input_size, m.width)
+        model = build_segmentation_model(num_classes, m.vgg, m.input_size, m.width)
         load_backbone(model, weights)
         model.compile(
             optimizer=keras.optimizers.Adagrad(seg.learning_rate),
@@ -102,7 +101,7 @@ def train_segmentation(
         "epochs": seg.epochs,
         "seconds": round(clock(), 1),
     }
-    write_json(run.path / "metrics.json", metrics)
+    write_json(run.path / SEG_METRICS_FILE, metrics)
     print(
         f"segmentation done: val pixel accuracy {metrics['val_pixel_accuracy']:.4f}, "
         f"mean IoU {metrics['val_mean_iou']:.4f} -> {run.model}"

@@ -11,7 +11,7 @@ def get_strategy(name: str | None):
     """The strategy for ``name``: "default" (one device), "mirrored" (all local
     GPUs, or CPUs split into logical devices) or "multiworker" (hosts from TF_CONFIG).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: cli/train imports STRATEGIES for --help
 
     name = name or "default"
     if name == "default":

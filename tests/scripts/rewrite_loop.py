@@ -45,7 +45,7 @@ def write(n: int) -> None:
         m = sizes(n)
         save_codes(folder / "codes.npz", rng.random((m, 32)) > 0.5, np.arange(m), np.full(m, n))
     elif kind == "table":
-        from rol_hashing.retrieval.table2 import Table2Row, write_table2
+        from rol_hashing.experiments.table2 import Table2Row, write_table2
 
         rows = [
             Table2Row(b, method, 1000, float(n % 100), 50.0, folder / "run")
@@ -66,7 +66,8 @@ def write_checkpoint(n: int) -> None:
     global _model
     import keras
 
-    from rol_hashing.training.runs import RunDir, atomic_save_model, save_checkpoint
+    from rol_hashing.io import atomic_save_model
+    from rol_hashing.training.run import Run, save_checkpoint
 
     if _model is None:
         inputs = keras.Input((64,))
@@ -74,7 +75,7 @@ def write_checkpoint(n: int) -> None:
         _model = keras.Model(inputs, keras.layers.Dense(4, name="out")(x))
         _model.compile(optimizer="sgd", loss="mse")
     _model.get_layer("out").bias.assign(np.full(4, float(n), np.float32))
-    run = RunDir(folder)
+    run = Run(folder)
     save_checkpoint(_model, run, n + 1)
     atomic_save_model(_model, run.model)
 

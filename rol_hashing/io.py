@@ -1,18 +1,32 @@
-"""Atomic file writes: a temporary file in the target's folder, fsync, then rename.
+"""Every file the package writes goes through here: a temporary file in the target's
+folder, fsync, then rename.
 
 A process killed mid-write leaves the previous version of the target intact (and at
 worst a hidden ``.<name>.*.tmp`` file beside it). Written files get the usual
 permissions (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``.
+
+Writers: ``atomic_write_text``, ``write_json``, ``atomic_savez`` (``.npz``),
+``save_figure`` (PNG of a matplotlib figure), ``atomic_save_model`` (``.keras``), and
+the building blocks ``atomic_open`` / ``atomic_path``. This is the bottom layer: it
+imports nothing of the package (and neither Keras nor matplotlib; figures and models
+are passed in).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import numpy as np
+
+
+class NoSpaceError(OSError):
+    """An output folder's disk has too little free space for what is about to be written."""
 
 
 def _process_umask() -> int:
@@ -86,3 +100,37 @@ def atomic_open(
     ):
         yield handle
         handle.flush()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes ``text`` (UTF-8) to ``path`` via a temporary file in the same folder."""
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+
+
+def write_json(path: str | os.PathLike, content: dict) -> None:
+    """Atomic, indented JSON with sorted keys."""
+    atomic_write_text(path, json.dumps(content, indent=1, sort_keys=True) + "\n")
+
+
+def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """``np.savez`` to exactly ``path`` via a temporary file in the same folder + os.replace.
+
+    The folder must exist (``FileNotFoundError`` otherwise, and nothing is made).
+    """
+    with atomic_open(path, "wb", make_parents=False) as f:
+        np.savez(f, **arrays)
+
+
+def save_figure(fig: Any, out_png: str | os.PathLike, dpi: int = 100) -> Path:
+    """``fig.savefig`` (a matplotlib ``Figure``) as PNG via a temporary file, then rename."""
+    out_png = Path(out_png)
+    with atomic_open(out_png, "wb") as f:
+        fig.savefig(f, format="png", dpi=dpi)
+    return out_png
+
+
+def atomic_save_model(model: Any, path: str | os.PathLike) -> None:
+    """``model.save`` (a Keras model) to a temporary ``.keras`` beside ``path``, then rename."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)

@@ -21,11 +21,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing import viz
+from rol_hashing.constants import METHODS, PAPER_BITS
 from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
+from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.retrieval.codes import check_bits
-from rol_hashing.retrieval.evaluate import METHODS, METRICS_JSON, evaluate_run
-from rol_hashing.retrieval.figures import save_figure
+from rol_hashing.training.config import load_config
+from rol_hashing.training.hashing import train_hashing
+from rol_hashing.training.run import MODEL_FILE, hashing_run_dir
+from rol_hashing.training.segmentation import train_segmentation
 
 # Table 2 of the paper, MAP@1000 in percent exactly as printed. "folders" is the
 # paper's private "Terrorist related dataset" (our class-folder format); "rol" is the
@@ -48,7 +53,6 @@ PAPER_TABLE2: dict[str, dict[str, dict[int, float]]] = {
         "rol": {12: 60.80, 24: 77.30, 32: 81.11, 48: 83.71},
     },
 }
-PAPER_BITS = (12, 24, 32, 48)
 METHOD_NAMES = {"ssdh": "SSDH", "rol": "ROL (proposed)"}
 CSV_COLUMNS = ("bits", "method", "top_k", "map_ours_pct", "map_paper_pct", "delta_pct", "run")
 
@@ -120,9 +124,6 @@ def run_table2(
     resumed from its last checkpoint. A run is evaluated again only when its
     ``metrics.json`` is missing or older than its ``model.keras``.
     """
-    from rol_hashing.training.config import load_config
-    from rol_hashing.training.hashing import hashing_run_dir
-
     bits = [check_bits(b) for b in bits]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -139,15 +140,13 @@ def run_table2(
     for b in bits:
         for method in methods:
             run_dir = hashing_run_dir(config, method, b)
-            if not (run_dir / "model.keras").is_file():
+            if not (run_dir / MODEL_FILE).is_file():
                 if not train:
                     raise FileNotFoundError(
-                        f"{run_dir / 'model.keras'} not found; train it with `rol-hashing "
+                        f"{run_dir / MODEL_FILE} not found; train it with `rol-hashing "
                         f"train-hash --config {config_path} --profile {profile} --method "
                         f"{method} --bits {b}` or run table2 with training on"
                     )
-                from rol_hashing.training.hashing import train_hashing
-
                 train_hashing(config, method, b, resume=True, verbose=_keras_verbose(verbose))
             metrics = _metrics(run_dir, spec.top_k, verbose)
             rows.append(
@@ -169,8 +168,6 @@ def _keras_verbose(verbose: int) -> int | str:
 
 def _ensure_segmentation(config, verbose: int) -> None:
     """Trains the segmentation stream when ``hashing.segmentation_model`` is missing."""
-    from rol_hashing.training.segmentation import train_segmentation
-
     target = Path(config.hashing.segmentation_model)
     if target.is_file():
         return
@@ -186,7 +183,7 @@ def _metrics(run_dir: Path, top_k: int, verbose: int) -> dict:
     """The run's ``metrics.json`` when newer than its model and of the data set's k
     (``top_k``, capped at the gallery), else a fresh evaluation."""
     path = run_dir / METRICS_JSON
-    model = run_dir / "model.keras"
+    model = run_dir / MODEL_FILE
     if path.is_file() and path.stat().st_mtime_ns > model.stat().st_mtime_ns:
         metrics = json.loads(path.read_text(encoding="utf-8"))
         if metrics.get("top_k") == min(top_k, metrics.get("num_gallery", 0)):
@@ -298,28 +295,14 @@ def table2_markdown(rows: Sequence[Table2Row], dataset: str, profile: str) -> st
 
 def table2_figure(rows: Sequence[Table2Row], dataset: str, profile: str):
     """A matplotlib Figure: MAP (%) against code length, ours solid, the paper's dashed."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.5, 3.8))
-    ax = fig.subplots()
-    colours = {"ssdh": "#4575b4", "rol": "#d73027"}
-    for method in METHODS:
-        mine = sorted((r.bits, r.map_ours) for r in rows if r.method == method)
-        if not mine:
-            continue
-        x, y = zip(*mine, strict=True)
-        ax.plot(x, y, "o-", color=colours[method], label=f"{METHOD_NAMES[method]}, ours")
-        paper = sorted(PAPER_TABLE2.get(dataset, {}).get(method, {}).items())
-        if paper:
-            px, py = zip(*paper, strict=True)
-            label = f"{METHOD_NAMES[method]}, paper"
-            ax.plot(px, py, "s--", color=colours[method], alpha=0.6, label=label)
-    ax.set_xlabel("code length (bits)")
-    ax.set_ylabel("MAP (%)")
+    ours: dict[str, dict[int, float]] = {}
+    for r in rows:
+        ours.setdefault(r.method, {})[r.bits] = r.map_ours
     shown = {r.bits for r in rows} | (set(PAPER_BITS) if dataset in PAPER_TABLE2 else set())
-    ax.set_xticks(sorted(shown))
-    ax.set_title(f"Table 2: {dataset} ({profile})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return viz.plot_table2(
+        ours,
+        PAPER_TABLE2.get(dataset, {}),
+        METHOD_NAMES,
+        sorted(shown),
+        f"Table 2: {dataset} ({profile})",
+    )

@@ -1,22 +1,14 @@
 """``make demo``: the paper's whole pipeline on the generated data set, offline, on CPUs.
 
-Per seed, with the ``cpu`` profile of ``experiments/generated.yaml``:
+Per seed, with the ``demo`` profile of ``experiments/generated.yaml``:
 
 1. ``data``: the generated data set (segmentation devkit and hashing class folders)
    and a separate pre-training pool (another seed, so no image is shared).
-2. ``pretrain``: a stand-in for ImageNet pre-training. The paper starts both
-   streams from ImageNet VGG16; without any pre-training, a quarter-width VGG16
-   trained from scratch on cluttered scenes stays at chance (codes collapse, MAP =
-   1/classes). So a VGG16 with the classifier top learns to name the object in a
-   separate pool of object-centric images (clutter 0.1 instead of 0.5) of all eight
-   generated shapes: like ImageNet, a superset of the target classes, but none of
-   the target images. The recipe, chosen because it learns in a few epochs here:
-   He initialisation with ``block1_conv1`` divided by the pixels' standard deviation
-   (VGG inputs are mean-subtracted 0..255 values, std ~56; He assumes unit scale, and
-   Keras' default Glorot init or unscaled He start at chance or with a loss of ~20),
-   Adam 5e-4, random 90-degree turns and mirrors. Its conv and fc1/fc2 layers are
-   written in the Keras ImageNet ``.h5`` layout and the segmentation stream, SSDH and
-   ROL all start from them (``model.backbone_weights``).
+2. ``pretrain``: a stand-in for ImageNet pre-training (``training/pretrain.py``): a
+   VGG16 with the classifier top learns to name the object in a separate pool of
+   object-centric images (clutter 0.1 instead of 0.5) of all eight generated shapes:
+   like ImageNet, a superset of the target classes, but none of the target images.
+   The segmentation stream, SSDH and ROL all start from it (``model.backbone_weights``).
 3. ``segmentation``: ``train_segmentation`` (the ``train-voc-seg`` stage) on the
    generated devkit; its val mean IoU is reported.
 4. ``hashing``: SSDH and ROL at each code length (12 and 48 bits), each evaluated
@@ -30,26 +22,41 @@ Then, over seeds: mean and standard deviation of every MAP, a per-bits verdict
 
 from __future__ import annotations
 
+import csv
 import json
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
-from rol_hashing.data.fileio import atomic_write_text
+from rol_hashing import viz
+from rol_hashing.clock import Stopwatch
+from rol_hashing.constants import METHODS
+from rol_hashing.data.generated import make_generated_dataset
+from rol_hashing.evaluation import compare
+from rol_hashing.evaluation.evaluate import evaluate_run
+from rol_hashing.experiments.report import format_seconds, mean_std, pm, verdict
+from rol_hashing.io import atomic_write_text
+from rol_hashing.models import rol_feature_size
+from rol_hashing.training.config import ExperimentConfig, load_config
+from rol_hashing.training.hashing import train_hashing
+from rol_hashing.training.pretrain import pretrain_backbone
+from rol_hashing.training.run import SEG_METRICS_FILE
+from rol_hashing.training.segmentation import train_segmentation
 
-METHODS = ("ssdh", "rol")
-EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "generated.yaml"
+EXPERIMENT = "generated"
 PRETRAIN_CLASSES = 8
 
 
 @dataclass(frozen=True)
 class DemoSizes:
-    """Sizes and schedules of the demo (``None``: the ``cpu`` profile's value)."""
+    """The demo's data sizes and pre-training; ``profile`` (of ``generated.yaml``)
+    holds the model sizes and the segmentation and hashing schedules."""
 
+    profile: str = "demo"
     num_images: int = 2000
     num_seg_images: int = 400
     num_classes: int = 6
@@ -61,28 +68,17 @@ class DemoSizes:
     pretrain_learning_rate: float = 5e-4
     pretrain_batch_size: int = 32
     bits: tuple[int, ...] = (12, 48)
-    # The paper's SGD rates (1e-3, then 1e-4): the cpu profile's 1e-2 is for training
-    # from scratch and wrecks a pre-trained backbone (seen: accuracy 0.45 -> chance).
-    hash_learning_rate: float = 1e-3
-    hash_learning_rate_after_drop: float = 1e-4
-    seg_epochs: int | None = None
-    hash_epochs: int | None = None
-    input_size: int | None = None
-    width: float | None = None
 
 
 # One epoch per stage and tiny sizes: the end-to-end check inside ``make test``.
 QUICK = DemoSizes(
+    profile="demo_quick",
     num_images=96,
     num_seg_images=16,
     num_classes=4,
     image_size=64,
     pretrain_images=64,
     pretrain_epochs=1,
-    seg_epochs=1,
-    hash_epochs=1,
-    input_size=32,
-    width=0.125,
 )
 
 
@@ -99,10 +95,10 @@ class StageClock:
         class _Stage:
             def __enter__(self):
                 print(f"[demo] {clock.prefix}{name} ...", flush=True)
-                self.start = time.perf_counter()
+                self.watch = Stopwatch()
 
             def __exit__(self, *exc):
-                took = time.perf_counter() - self.start
+                took = self.watch()
                 clock.seconds[name] = round(took, 1)
                 if exc[0] is None:
                     print(f"[demo] {clock.prefix}{name}: {took:.1f} s", flush=True)
@@ -115,8 +111,6 @@ class StageClock:
 
 def make_data(work: Path, sizes: DemoSizes, seed: int) -> tuple[Path, Path]:
     """The generated data set and the pre-training pool of ``seed``: (data, pool)."""
-    from rol_hashing.data.generated import make_generated_dataset
-
     data = make_generated_dataset(
         work / "data",
         num_images=sizes.num_images,
@@ -140,115 +134,23 @@ def make_data(work: Path, sizes: DemoSizes, seed: int) -> tuple[Path, Path]:
     return data, pool
 
 
-def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(N, S, S, 3) -> each image turned by a random multiple of 90 degrees and
-    randomly mirrored (the shapes' classes do not change)."""
-    out = np.empty_like(images)
-    turns = rng.integers(0, 4, size=len(images))
-    flips = rng.integers(0, 2, size=len(images)).astype(bool)
-    for k in range(4):
-        for flip in (False, True):
-            chosen = np.flatnonzero((turns == k) & (flips == flip))
-            turned = np.rot90(images[chosen], k, axes=(1, 2))
-            out[chosen] = turned[:, :, ::-1] if flip else turned
-    return out
-
-
-def pretrain_backbone(
-    pool: Path, out_h5: Path, config, sizes: DemoSizes, seed: int, verbose: int = 2
-) -> dict[str, float]:
-    """Trains VGG16 with its top on the pool's shapes; writes its VGG16 layers to ``out_h5``.
-
-    Returns ``{"train_accuracy", "val_accuracy"}`` (val = a held-out sixth of the pool).
-    """
-    import keras
-
-    from rol_hashing.data.generated import load_generated
-    from rol_hashing.models import build_vgg16, save_vgg16_weights_h5
-    from rol_hashing.training.inputs import materialize_images
-
-    record = load_generated(pool)
-    order = np.random.default_rng([seed, 17]).permutation(len(record))
-    images = materialize_images(record, order, config.model.input_size)
-    labels = np.asarray(record.labels)[order]
-    n_val = max(1, len(order) // 6)
-    keras.utils.set_random_seed(seed)
-    model = build_vgg16(
-        config.model.config,
-        config.model.input_size,
-        config.model.width,
-        include_top=True,
-        classes=len(record.class_names),
-        kernel_initializer="he_normal",
-        name="pretrain_vgg16",
-    )
-    # He init assumes unit-scale inputs; VGG's are mean-subtracted 0..255 pixels.
-    first = model.get_layer("block1_conv1")
-    first.kernel.assign(first.kernel / float(images[n_val:].std()))
-    model.compile(
-        optimizer=keras.optimizers.Adam(sizes.pretrain_learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    train_x, train_y = images[n_val:], labels[n_val:]
-    rng = np.random.default_rng([seed, 23])
-    history: dict[str, list[float]] = {}
-    for epoch in range(sizes.pretrain_epochs):
-        logs = model.fit(
-            augment(train_x, rng),
-            train_y,
-            batch_size=sizes.pretrain_batch_size,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
-            validation_data=(images[:n_val], labels[:n_val]),
-            verbose=verbose,
-        ).history
-        for key, values in logs.items():
-            history.setdefault(key, []).extend(values)
-    save_vgg16_weights_h5(model, out_h5)
-    return {
-        "train_accuracy": float(history["accuracy"][-1]),
-        "val_accuracy": float(history["val_accuracy"][-1]),
-        "classes": len(record.class_names),
-        "images": len(order),
-    }
-
-
-def demo_config(data: Path, runs: Path, backbone: Path, sizes: DemoSizes, seed: int):
-    """The ``cpu`` profile of ``experiments/generated.yaml`` pointed at the demo's folders."""
-    from rol_hashing.training.config import load_config
-
-    model: dict[str, Any] = {"backbone_weights": str(backbone)}
-    if sizes.input_size is not None:
-        model["input_size"] = sizes.input_size
-    if sizes.width is not None:
-        model["width"] = sizes.width
-    seg: dict[str, Any] = {"data_root": str(data / "VOCdevkit" / "VOC2012")}
-    hashing: dict[str, Any] = {
-        "segmentation_model": str(runs / "generated-seg" / "model.keras"),
-        "learning_rate": sizes.hash_learning_rate,
-        "learning_rate_after_drop": sizes.hash_learning_rate_after_drop,
-    }
-    if sizes.seg_epochs is not None:
-        seg["epochs"] = sizes.seg_epochs
-    if sizes.hash_epochs is not None:
-        hashing["epochs"] = sizes.hash_epochs
-        hashing["lr_drop_epoch"] = min(sizes.hash_epochs, 6)
+def demo_config(
+    data: Path, runs: Path, backbone: Path, sizes: DemoSizes, seed: int
+) -> ExperimentConfig:
+    """The demo's profile of ``experiments/generated.yaml``, pointed at its folders."""
     overrides = {
         "data_root": str(data),
         "runs_dir": str(runs),
         "seed": seed,
-        "model": model,
-        "segmentation": seg,
-        "hashing": hashing,
+        "model": {"backbone_weights": str(backbone)},
+        "segmentation": {"data_root": str(data / "VOCdevkit" / "VOC2012")},
+        "hashing": {"segmentation_model": str(runs / "generated-seg" / "model.keras")},
     }
-    return load_config(EXPERIMENT, "cpu", overrides)
+    return load_config(EXPERIMENT, sizes.profile, overrides)
 
 
 def last_train_accuracy(log_csv: Path) -> float:
     """The classifier's training accuracy in the last epoch of a run's ``log.csv``."""
-    import csv
-
     with open(log_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     return float(rows[-1]["class_accuracy"]) if rows else float("nan")
@@ -256,12 +158,6 @@ def last_train_accuracy(log_csv: Path) -> float:
 
 def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[str, Any]:
     """All stages for one seed; returns its numbers, run folders and stage timings."""
-    import keras
-
-    from rol_hashing.retrieval.evaluate import evaluate_run
-    from rol_hashing.training.hashing import train_hashing
-    from rol_hashing.training.segmentation import train_segmentation
-
     clock = StageClock(prefix=f"seed {seed}: ")
     with clock("data"):
         data, pool = make_data(work, sizes, seed)
@@ -269,12 +165,21 @@ def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[
     backbone = work / "backbone" / "vgg16_pretrained.h5"
     config = demo_config(data, runs, backbone, sizes, seed)
     with clock("pretrain"):
-        pretrain = pretrain_backbone(pool, backbone, config, sizes, seed, verbose=2)
+        pretrain = pretrain_backbone(
+            pool,
+            backbone,
+            config,
+            seed,
+            epochs=sizes.pretrain_epochs,
+            learning_rate=sizes.pretrain_learning_rate,
+            batch_size=sizes.pretrain_batch_size,
+            verbose=2,
+        )
     print(f"[demo] pre-trained backbone: {pretrain}")
     with clock("segmentation"):
         keras.utils.set_random_seed(seed)
         seg_run = train_segmentation(config, overwrite=True, verbose=verbose)
-    seg_metrics = json.loads((seg_run.path / "metrics.json").read_text())
+    seg_metrics = json.loads((seg_run.path / SEG_METRICS_FILE).read_text())
     maps: dict[str, dict[int, float]] = {m: {} for m in METHODS}
     run_dirs: dict[str, dict[int, str]] = {m: {} for m in METHODS}
     train_acc: dict[str, dict[int, float]] = {m: {} for m in METHODS}
@@ -310,45 +215,15 @@ def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[
 # ----------------------------------------------------------------------------- summary
 
 
-def _mean_std(values: Sequence[float]) -> dict[str, float]:
-    a = np.asarray(values, dtype=float)
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0}
-
-
-def verdict(ssdh: Sequence[float], rol: Sequence[float]) -> str:
-    """ROL against SSDH at one code length from per-seed MAPs (paired by seed).
-
-    With several seeds a mean difference within one standard deviation of the
-    per-seed differences is called "no clear difference"; with one seed there is
-    no spread, so the sign is reported as such.
-    """
-    diff = np.asarray(rol, float) - np.asarray(ssdh, float)
-    mean = float(diff.mean())
-    if len(diff) == 1:
-        who = "ROL higher" if mean > 0 else ("SSDH higher" if mean < 0 else "equal")
-        return f"{who} by {abs(mean):.3f} (one seed, no spread)"
-    spread = float(diff.std(ddof=1))
-    wins = int((diff > 0).sum())
-    if abs(mean) <= spread:
-        return (
-            f"no clear difference: ROL - SSDH = {mean:+.3f} ± {spread:.3f}, "
-            f"ROL higher in {wins}/{len(diff)} seeds"
-        )
-    who = "ROL beats SSDH" if mean > 0 else "SSDH beats ROL"
-    return f"{who}: ROL - SSDH = {mean:+.3f} ± {spread:.3f}, ROL higher in {wins}/{len(diff)} seeds"
-
-
 def summarize(per_seed: list[dict[str, Any]], sizes: DemoSizes) -> dict[str, Any]:
     """Aggregates the seeds: MAP mean/std per method and bits, mIoU, timings, verdicts."""
     bits = list(sizes.bits)
     table = {
-        m: {str(b): _mean_std([s["map"][m][b] for s in per_seed]) for b in bits} for m in METHODS
+        m: {str(b): mean_std([s["map"][m][b] for s in per_seed]) for b in bits} for m in METHODS
     }
     train_acc = {
         m: {
-            str(b): _mean_std(
-                [s["train_accuracy"][m][b] for s in per_seed if "train_accuracy" in s]
-            )
+            str(b): mean_std([s["train_accuracy"][m][b] for s in per_seed if "train_accuracy" in s])
             for b in bits
         }
         for m in METHODS
@@ -372,23 +247,15 @@ def summarize(per_seed: list[dict[str, Any]], sizes: DemoSizes) -> dict[str, Any
         "num_gallery": per_seed[0]["num_gallery"],
         "map": table,
         "train_accuracy": train_acc,
-        "seg_mean_iou": _mean_std([s["seg_mean_iou"] for s in per_seed]),
-        "pretrain_val_accuracy": _mean_std([s["pretrain"]["val_accuracy"] for s in per_seed]),
+        "seg_mean_iou": mean_std([s["seg_mean_iou"] for s in per_seed]),
+        "pretrain_val_accuracy": mean_std([s["pretrain"]["val_accuracy"] for s in per_seed]),
         "stage_seconds": {
-            k: _mean_std([s["seconds"].get(k, 0.0) for s in per_seed]) for k in stages
+            k: mean_std([s["seconds"].get(k, 0.0) for s in per_seed]) for k in stages
         },
         "verdict": verdicts,
         "sizes": asdict(sizes),
         "per_seed": per_seed,
     }
-
-
-def _pm(stat: dict[str, float], n: int) -> str:
-    return f"{stat['mean']:.3f} ± {stat['std']:.3f}" if n > 1 else f"{stat['mean']:.3f}"
-
-
-def _seconds(stat: dict[str, float], n: int) -> str:
-    return f"{stat['mean']:.1f} ± {stat['std']:.1f}" if n > 1 else f"{stat['mean']:.1f}"
 
 
 def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
@@ -402,7 +269,7 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
         else (f"one seed ({summary['seeds'][0]}), no spread")
     )
     lines = [
-        "# make demo: ROL against SSDH on the generated data set (cpu profile)",
+        "# make demo: ROL against SSDH on the generated data set (demo profile)",
         "",
         f"MAP@{k} ({spread}); {summary['num_queries']} queries against "
         f"{summary['num_gallery']} gallery images. Chance (1/classes) = {summary['chance']:.3f}.",
@@ -411,13 +278,13 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
         "|---|" + "---|" * len(bits),
     ]
     for method in METHODS:
-        cells = [_pm(summary["map"][method][str(b)], n) for b in bits]
+        cells = [pm(summary["map"][method][str(b)], n) for b in bits]
         lines.append(f"| {method.upper()} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Segmentation stream (val mean IoU): {_pm(summary['seg_mean_iou'], n)}. "
+        f"Segmentation stream (val mean IoU): {pm(summary['seg_mean_iou'], n)}. "
         f"Pre-trained backbone (held-out accuracy on its {PRETRAIN_CLASSES}-shape pool): "
-        f"{_pm(summary['pretrain_val_accuracy'], n)}.",
+        f"{pm(summary['pretrain_val_accuracy'], n)}.",
         "",
         "## ROL against SSDH",
         "",
@@ -427,7 +294,7 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
             [
                 "Training accuracy of the classifier in the last epoch (same schedule for both): "
                 + "; ".join(
-                    f"{m.upper()} {b} bits {_pm(summary['train_accuracy'][m][str(b)], n)}"
+                    f"{m.upper()} {b} bits {pm(summary['train_accuracy'][m][str(b)], n)}"
                     for m in METHODS
                     for b in bits
                 )
@@ -441,7 +308,10 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
         "",
         "| stage | seconds |",
         "|---|---|",
-        *(f"| {name} | {_seconds(stat, n)} |" for name, stat in summary["stage_seconds"].items()),
+        *(
+            f"| {name} | {format_seconds(stat, n)} |"
+            for name, stat in summary["stage_seconds"].items()
+        ),
         "",
         f"Wall time of the whole demo: {wall_seconds:.0f} s.",
         "",
@@ -455,9 +325,6 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
 
 def write_figures(out_dir: Path, seed_result: dict[str, Any], summary: dict[str, Any]) -> None:
     """``map_vs_bits.png``, ``rol_masks.png`` and ``retrieval_top10.png``."""
-    from rol_hashing import analysis, viz
-    from rol_hashing.models import rol_feature_size
-
     series = {
         m.upper(): {int(b): (v["mean"], v["std"]) for b, v in summary["map"][m].items()}
         for m in METHODS
@@ -466,22 +333,22 @@ def write_figures(out_dir: Path, seed_result: dict[str, Any], summary: dict[str,
     bits = max(summary["bits"])
     rol_run = seed_result["runs"]["rol"][bits]
     ssdh_run = seed_result["runs"]["ssdh"][bits]
-    examples = analysis.load_examples(rol_run, count=4, part="query", seed=0)
-    _, seg = analysis.load_run_models(rol_run)
-    config = analysis.open_hashing_run(rol_run).config
+    examples = compare.load_examples(rol_run, count=4, part="query", seed=0)
+    _, seg = compare.load_run_models(rol_run)
+    config = compare.open_hashing_run(rol_run).config
     grid = rol_feature_size(config.model.input_size, config.model.rol_at)
-    views = analysis.segmentation_views(seg, examples.inputs, grid, config.model.background_index)
+    views = compare.segmentation_views(seg, examples.inputs, grid, config.model.background_index)
     fig = viz.plot_rol_masks(
         examples.pixels,
         views.probs,
         views.mask,
         views.mask_grid,
-        class_names=analysis.segmentation_class_names(rol_run),
+        class_names=compare.segmentation_class_names(rol_run),
     )
     viz.save(fig, out_dir / "rol_masks.png")
-    comparison = analysis.compare_runs(ssdh_run, rol_run, k=10, top_k=summary["top_k"])
+    comparison = compare.compare_runs(ssdh_run, rol_run, k=10, top_k=summary["top_k"])
     query = int(np.random.default_rng(seed_result["seed"]).integers(len(comparison.query.ids)))
-    query_pixels, rows = analysis.retrieval_rows(comparison, query, rol_run)
+    query_pixels, rows = compare.retrieval_rows(comparison, query, rol_run)
     title = (
         f"query {comparison.query.ids[query]}, {bits} bits: AP@{summary['top_k']} "
         f"SSDH {comparison.ap_a[query]:.2f}, ROL {comparison.ap_b[query]:.2f}"
@@ -495,14 +362,14 @@ def one_line(summary: dict[str, Any]) -> str:
     """The summary printed last: MAP of both methods per bits and the verdicts."""
     n = len(summary["seeds"])
     parts = [
-        f"{b} bits SSDH {_pm(summary['map']['ssdh'][str(b)], n)} vs ROL "
-        f"{_pm(summary['map']['rol'][str(b)], n)} ({summary['verdict'][str(b)].split(':')[0]})"
+        f"{b} bits SSDH {pm(summary['map']['ssdh'][str(b)], n)} vs ROL "
+        f"{pm(summary['map']['rol'][str(b)], n)} ({summary['verdict'][str(b)].split(':')[0]})"
         for b in summary["bits"]
     ]
     return (
         f"MAP@{summary['top_k']} (chance {summary['chance']:.3f}): "
         + "; ".join(parts)
-        + f"; segmentation mIoU {_pm(summary['seg_mean_iou'], n)}"
+        + f"; segmentation mIoU {pm(summary['seg_mean_iou'], n)}"
     )
 
 
@@ -527,7 +394,7 @@ def run_demo(
     Returns:
         The summary written to ``results.json``.
     """
-    start = time.perf_counter()
+    wall = Stopwatch()
     sizes = sizes or (QUICK if quick else DemoSizes())
     if not seeds:
         raise ValueError("seeds is empty: give at least one seed")
@@ -537,20 +404,15 @@ def run_demo(
     clock = StageClock()
     with clock("figures"):
         write_figures(out_dir, per_seed[0], summary)
-    wall = time.perf_counter() - start
+    elapsed = wall()
     summary["stage_seconds"]["figures"] = {"mean": clock.seconds["figures"], "std": 0.0}
-    summary["wall_seconds"] = round(wall, 1)
+    summary["wall_seconds"] = round(elapsed, 1)
     atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=1) + "\n")
-    atomic_write_text(out_dir / "results.md", results_markdown(summary, wall))
+    atomic_write_text(out_dir / "results.md", results_markdown(summary, elapsed))
     print(
         f"[demo] results in {out_dir}/ (results.md, results.json, map_vs_bits.png, "
         "rol_masks.png, retrieval_top10.png)"
     )
     print(f"[demo] {one_line(summary)}")
-    print(f"[demo] wall time {wall:.0f} s")
+    print(f"[demo] wall time {elapsed:.0f} s")
     return summary
-
-
-def with_epochs(sizes: DemoSizes, **changes: Any) -> DemoSizes:
-    """``sizes`` with some fields changed (e.g. fewer epochs)."""
-    return replace(sizes, **changes)

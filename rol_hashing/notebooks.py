@@ -7,13 +7,15 @@ every cell with nbclient in a fresh kernel, and returns the executed notebook.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
 
-from rol_hashing.atomic import atomic_open
+from rol_hashing.io import atomic_open
 
 PARAMETERS_TAG = "parameters"
 
@@ -41,8 +43,6 @@ def execute(
     Raises:
         nbclient.exceptions.CellExecutionError: a cell failed (the message shows it).
     """
-    from nbclient import NotebookClient
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the kernel
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -80,8 +80,6 @@ def save_figures(nb: nbformat.NotebookNode, folder: str | Path, prefix: str) -> 
 
     Figures are numbered from 1 in notebook order; returns the written paths.
     """
-    import base64
-
     written = []
     for number, data in enumerate(_png_outputs(nb), start=1):
         path = Path(folder) / f"{prefix}_{number}.png"

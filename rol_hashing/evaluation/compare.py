@@ -1,4 +1,4 @@
-"""What the notebooks look at, computed from finished runs (no plotting here).
+"""Comparing runs: what the notebooks and the demo's figures look at (no plotting here).
 
 - ``load_examples``: a few gallery images of a hashing run, as model inputs and as
   the displayed (cropped) pixels;
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,12 +21,18 @@ import numpy as np
 
 from rol_hashing.data.pipeline import deprocess_vgg, make_image_dataset
 from rol_hashing.data.record import DatasetRecord
-from rol_hashing.metrics import average_precisions
+from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.data.splits import load_split
+from rol_hashing.data.voc import class_names, find_devkit
+from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
+from rol_hashing.evaluation.map import average_precisions
 from rol_hashing.models import reliability_mask
-from rol_hashing.retrieval import HammingIndex
 from rol_hashing.retrieval.codes import EncodedSet
-from rol_hashing.retrieval.evaluate import encode_split, open_hashing_run
+from rol_hashing.retrieval.encode import encode_split
+from rol_hashing.retrieval.index import HammingIndex
+from rol_hashing.retrieval.relevance import Relevance
 from rol_hashing.saving import load_model
+from rol_hashing.training.run import MODEL_FILE, open_hashing_run
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,6 @@ class Examples:
 
 @lru_cache(maxsize=4)
 def _load_dataset(dataset: str, data_root: str) -> DatasetRecord:
-    from rol_hashing.data.registry import get_dataset_spec
-
     return get_dataset_spec(dataset).load(data_root)
 
 
@@ -61,8 +66,6 @@ def load_examples(run_dir: str | Path, count: int = 6, part: str = "gallery", se
     """``count`` images drawn (seeded) from the run's split part ("gallery", "query")."""
     run = open_hashing_run(run_dir)
     record = load_record(run_dir)
-    from rol_hashing.data.splits import load_split
-
     positions = getattr(load_split(run.split, record).indices(record), part)
     chosen = np.sort(np.random.default_rng(seed).choice(positions, size=count, replace=False))
     ds = make_image_dataset(record, chosen, run.config.model.input_size, batch_size=count)
@@ -110,7 +113,7 @@ def feature_energy(hash_model: keras.Model, inputs: np.ndarray) -> tuple[np.ndar
 
 def load_run_models(run_dir: str | Path) -> tuple[keras.Model, keras.Model | None]:
     """A hashing run's model and, for ``rol``, its frozen segmentation model."""
-    model = load_model(Path(run_dir) / "model.keras")
+    model = load_model(Path(run_dir) / MODEL_FILE)
     seg = None
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -141,19 +144,13 @@ class RunComparison:
         return np.argsort(self.ap_b - self.ap_a, kind="stable")[:count]
 
 
-def _relevance(query_labels: np.ndarray, gallery_labels: np.ndarray, top: np.ndarray):
-    found = gallery_labels[top]
-    if query_labels.ndim == 1:
-        return found == query_labels[:, None]
-    return (found * query_labels[:, None, :]).sum(-1) > 0
-
-
 def _ranking(query: EncodedSet, gallery: EncodedSet, k: int, top_k: int):
     index = HammingIndex(gallery.bits)
     index.add(gallery.codes)
     _, top = index.search(query.codes, k)
     ap = average_precisions(query.codes, query.labels, gallery.codes, gallery.labels, top_k=top_k)
-    return ap, top, _relevance(query.labels, gallery.labels, top)
+    relevance = Relevance(query.labels, gallery.labels, len(query), len(gallery))
+    return ap, top, relevance(slice(None), top)
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path, k: int = 10, top_k: int = 1000):
@@ -182,18 +179,12 @@ def gallery_pixels(run_dir: str | Path, gallery_ids: list[str], input_size: int)
 
 def segmentation_class_names(run_dir: str | Path) -> list[str]:
     """The segmentation stream's class names, background first (from the run's config)."""
-    from rol_hashing.data.voc import class_names, find_devkit
-
     config = open_hashing_run(run_dir).config
     return ["background", *class_names(find_devkit(config.segmentation.data_root))]
 
 
 def precision_curve(run_dir: str | Path) -> np.ndarray:
     """Precision@k, k = 1..top_k, from the run's ``metrics.json`` (evaluated if missing)."""
-    import json
-
-    from rol_hashing.retrieval.evaluate import METRICS_JSON, evaluate_run
-
     path = Path(run_dir) / METRICS_JSON
     metrics = json.loads(path.read_text()) if path.is_file() else evaluate_run(run_dir, verbose=0)
     return np.asarray(metrics["precision_curve"])

@@ -1,4 +1,4 @@
-"""MAP@k and friends, exactly as SSDH's ``precision.m`` (SPEC section 2).
+"""MAP@k and friends, exactly as SSDH's ``precision.m`` (readings §2).
 
 For each query, the whole gallery is ranked by Hamming distance to the query code,
 **ties in gallery order** (MATLAB's ``sort`` is stable; here ``HammingIndex``, the
@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from rol_hashing.metrics.relevance import Relevance
 from rol_hashing.retrieval.codes import codes_to_words
 from rol_hashing.retrieval.index import HammingIndex
+from rol_hashing.retrieval.relevance import Relevance
 
 
 @dataclass(frozen=True)

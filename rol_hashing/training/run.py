@@ -1,0 +1,358 @@
+"""One run folder, the ``Run`` class: its files, checkpoints, log and curves.
+
+Layout of ``runs/<name>/`` (every name defined once, here)::
+
+    config.yaml          the ExperimentConfig used (hashing runs: with method and bits)
+    split.json           the data split (hashing runs)
+    checkpoints/epoch_NNN.keras   model + optimizer state after epoch NNN
+    log.csv              one row per finished epoch
+    tensorboard/         TensorBoard logs
+    model.keras          the final model
+    curves.png           training curves from log.csv
+    masks/               the cached reliability masks (rol runs)
+    train_info.json      what a finished hashing run was trained with
+    metrics.json         segmentation runs: val pixel accuracy and mean IoU
+
+Every file is written to a temporary name and renamed, so a process killed at
+any moment leaves the previous version loadable.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import keras
+
+import rol_hashing.training.optim  # noqa: F401  (registers CaffeSGD for checkpoints)
+from rol_hashing import viz
+from rol_hashing.data.registry import DatasetSpec, get_dataset_spec
+from rol_hashing.data.splits import Split, load_split
+from rol_hashing.io import NoSpaceError, atomic_save_model, atomic_write_text, save_figure
+from rol_hashing.saving import load_model
+from rol_hashing.training.config import ExperimentConfig, load_run_config
+
+if TYPE_CHECKING:
+    from rol_hashing.data.record import DatasetRecord
+
+CONFIG_FILE = "config.yaml"
+SPLIT_FILE = "split.json"
+CHECKPOINTS_DIR = "checkpoints"
+LOG_FILE = "log.csv"
+TENSORBOARD_DIR = "tensorboard"
+MODEL_FILE = "model.keras"
+CURVES_FILE = "curves.png"
+MASKS_DIR = "masks"
+TRAIN_INFO_FILE = "train_info.json"
+SEG_METRICS_FILE = "metrics.json"
+
+CHECKPOINT_RE = re.compile(r"^epoch_(\d{3,})\.keras$")
+MIN_FREE_BYTES = 200 * 2**20
+KEEP_CHECKPOINTS = 2
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run folder: the paths inside it and, read on first use, its config.
+
+    ``method`` and ``bits`` come from the saved config (runs written before they were
+    saved there: from ``train_info.json``); a folder's name is never parsed.
+    """
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def split(self) -> Path:
+        return self.path / SPLIT_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS_DIR
+
+    @property
+    def log(self) -> Path:
+        return self.path / LOG_FILE
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / TENSORBOARD_DIR
+
+    @property
+    def model(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def curves(self) -> Path:
+        return self.path / CURVES_FILE
+
+    @property
+    def masks(self) -> Path:
+        return self.path / MASKS_DIR
+
+    @property
+    def train_info(self) -> Path:
+        return self.path / TRAIN_INFO_FILE
+
+    @cached_property
+    def config(self) -> ExperimentConfig:
+        """The ``config.yaml`` the run was trained with."""
+        return load_run_config(self.path)
+
+    @cached_property
+    def method(self) -> str:
+        """ "ssdh" or "rol"; ValueError for a folder that is not a hashing run."""
+        return str(self._hashing_setting("method"))
+
+    @cached_property
+    def bits(self) -> int:
+        """The code length; ValueError for a folder that is not a hashing run."""
+        return int(self._hashing_setting("bits"))
+
+    def _hashing_setting(self, key: str):
+        value = getattr(self.config, key)
+        if value is None and self.train_info.is_file():
+            value = json.loads(self.train_info.read_text(encoding="utf-8")).get(key)
+        if value is None:
+            raise ValueError(
+                f"{self.path} is not a hashing run folder: its {CONFIG_FILE} has no {key!r} "
+                f"(and there is no {TRAIN_INFO_FILE} that says it)"
+            )
+        return value
+
+    def train_command(self) -> str:
+        """The command that trains (or resumes) this hashing run."""
+        c = self.config
+        return (
+            f"`rol-hashing train-hash --config experiments/{c.dataset}.yaml --profile "
+            f"{c.profile} --method {self.method} --bits {self.bits} --resume` (or `make "
+            f"train-hash DATASET={c.dataset} METHOD={self.method} BITS={self.bits} "
+            f"PROFILE={c.profile}`)"
+        )
+
+    def load_data(self) -> tuple[DatasetSpec, DatasetRecord, Split]:
+        """The run's data set spec, its record (from ``config.data_root``) and its split."""
+        spec = get_dataset_spec(self.config.dataset)
+        record = spec.load(self.config.data_root)
+        if not self.split.is_file():
+            raise FileNotFoundError(
+                f"{self.split} not found: the run's split is missing; retrain with "
+                f"{self.train_command()}"
+            )
+        return spec, record, load_split(self.split, record)
+
+
+def hashing_run_name(dataset: str, method: str, bits: int) -> str:
+    """``<dataset>-<method>-<bits>b``, e.g. ``awa2-rol-48b``."""
+    return f"{dataset}-{method}-{bits}b"
+
+
+def hashing_run_dir(config: ExperimentConfig, method: str, bits: int) -> Path:
+    """``<runs_dir>/<dataset>-<method>-<bits>b``."""
+    return Path(config.runs_dir) / hashing_run_name(config.dataset, method, bits)
+
+
+def segmentation_run_dir(config: ExperimentConfig) -> Path:
+    """``<runs_dir>/<segmentation.run_name>``."""
+    return Path(config.runs_dir) / config.segmentation.run_name
+
+
+def open_hashing_run(run_dir: str | Path) -> Run:
+    """Checks that ``run_dir`` is a trained hashing run and reads what it was trained with.
+
+    Raises:
+        FileNotFoundError: no such folder, no ``config.yaml`` or no ``model.keras``; the
+            message names the command that makes it.
+        ValueError: the folder does not say which method and code length it holds.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"run folder {path} does not exist; train one with `rol-hashing train-hash` "
+            "(make train-hash DATASET=... BITS=...)"
+        )
+    run = Run(path)
+    run.config  # noqa: B018  (reads and checks config.yaml first)
+    run.bits  # noqa: B018  (and that it is a hashing run)
+    if not run.model.is_file():
+        raise FileNotFoundError(
+            f"{run.model} not found: the run has not finished training; make it with "
+            f"{run.train_command()}"
+        )
+    return run
+
+
+def check_split_parts(split: Split, source: Path) -> None:
+    """ValueError naming ``source`` when the split has no query or no gallery image."""
+    for part in ("query", "gallery"):
+        if not getattr(split, part):
+            raise ValueError(f"{source}: the {part} set is empty; there is nothing to evaluate")
+
+
+def prepare_run_dir(path: str | Path, min_free_bytes: int = MIN_FREE_BYTES) -> Run:
+    """Creates the folder and proves it writable with enough free space, before training.
+
+    Raises:
+        PermissionError: the folder cannot be created or written.
+        NoSpaceError: (an OSError) less than ``min_free_bytes`` free on its disk.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-") as probe:
+            probe.write(b"ok")
+            probe.flush()
+    except OSError as err:
+        raise PermissionError(f"run folder {path} is not writable: {err}") from err
+    free = shutil.disk_usage(path).free
+    if free < min_free_bytes:
+        raise NoSpaceError(
+            f"run folder {path} has {free / 2**20:.0f} MiB free; training needs at least "
+            f"{min_free_bytes / 2**20:.0f} MiB for checkpoints and logs"
+        )
+    run = Run(path)
+    run.checkpoints.mkdir(exist_ok=True)
+    return run
+
+
+def checkpoint_path(run: Run, epoch: int) -> Path:
+    """Checkpoint after (1-based) ``epoch``."""
+    return run.checkpoints / f"epoch_{epoch:03d}.keras"
+
+
+def save_checkpoint(model: keras.Model, run: Run, epoch: int) -> Path:
+    """Saves model + optimizer state after ``epoch``; keeps the newest two."""
+    path = checkpoint_path(run, epoch)
+    atomic_save_model(model, path)
+    for old, _ in list_checkpoints(run)[:-KEEP_CHECKPOINTS]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(run: Run) -> list[tuple[Path, int]]:
+    """``(path, epoch)`` of every checkpoint, oldest first."""
+    if not run.checkpoints.is_dir():
+        return []
+    found = []
+    for p in run.checkpoints.iterdir():
+        m = CHECKPOINT_RE.match(p.name)
+        if m:
+            found.append((p, int(m.group(1))))
+    return sorted(found, key=lambda t: t[1])
+
+
+def load_last_checkpoint(run: Run) -> tuple[keras.Model, int] | None:
+    """The newest checkpoint that loads, with its epoch; None when there is none.
+
+    A checkpoint that fails to load (e.g. a disk fault) is reported and the one
+    before it is tried.
+    """
+    for path, epoch in reversed(list_checkpoints(run)):
+        try:
+            return load_model(path, compile=True), epoch
+        except Exception as err:  # noqa: BLE001 - any unreadable file: try the previous one
+            print(f"warning: checkpoint {path} does not load ({err}); trying the previous one")
+    return None
+
+
+def _row_epoch(row: list[str], width: int) -> int | None:
+    """The 0-based epoch of a complete CSV row; None for a partial or unreadable one."""
+    if len(row) != width:
+        return None
+    try:
+        return int(float(row[0]))
+    except ValueError:
+        return None
+
+
+def truncate_log(run: Run, epochs_done: int) -> None:
+    """Keeps the CSV rows of epochs before ``epochs_done`` (0-based ``epoch`` column < done).
+
+    Rows of later epochs (logged before a kill, without their checkpoint) and partial
+    rows (a kill mid-write) are dropped, so a resumed run logs every epoch once.
+    """
+    if not run.log.is_file():
+        return
+    if epochs_done == 0:  # nothing kept: start a fresh log (even a half-written header goes)
+        run.log.unlink()
+        return
+    with open(run.log, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    kept = [r for r in body if (e := _row_epoch(r, len(header))) is not None and e < epochs_done]
+    if len(kept) != len(body):
+        lines = [",".join(header)] + [",".join(r) for r in kept]
+        atomic_write_text(run.log, "\n".join(lines) + "\n")
+
+
+def read_log(path: str | Path) -> dict[str, list[float]]:
+    """``log.csv`` as columns of floats (empty dict when missing)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            try:
+                columns.setdefault(key, []).append(float(value))
+            except (TypeError, ValueError):
+                continue
+    return columns
+
+
+def open_run(path: Path, config: ExperimentConfig, resume: bool, overwrite: bool) -> Run:
+    """Prepares the run folder and writes the config used.
+
+    A folder with checkpoints needs ``resume`` (continue) or ``overwrite``
+    (start again); without either it is an error, so nothing is lost by accident.
+    """
+    run = prepare_run_dir(path)
+    existing = list_checkpoints(run)
+    if existing and not (resume or overwrite):
+        raise FileExistsError(
+            f"{run.path} already holds checkpoints up to epoch {existing[-1][1]}; pass "
+            "--resume to continue that run or --overwrite to start it again"
+        )
+    if overwrite and not resume:
+        for p in (run.checkpoints, run.tensorboard):
+            shutil.rmtree(p, ignore_errors=True)
+        for p in (run.log, run.model, run.curves):
+            p.unlink(missing_ok=True)
+        run.checkpoints.mkdir(exist_ok=True)
+    atomic_write_text(run.config_file, config.to_yaml())
+    return run
+
+
+def resume_or_build(run: Run, resume: bool, build) -> tuple[keras.Model, int]:
+    """The last checkpoint's model and epoch when resuming, else ``(build(), 0)``."""
+    if resume:
+        found = load_last_checkpoint(run)
+        if found is not None:
+            model, epoch = found
+            print(f"resuming {run.path} after epoch {epoch}")
+            return model, epoch
+        print(f"--resume: no checkpoint in {run.checkpoints}; starting at epoch 1")
+    return build(), 0
+
+
+def plot_curves(run: Run, title: str = "") -> Path:
+    """``curves.png``: every quantity of ``log.csv`` against the epoch."""
+    return save_figure(viz.plot_training_curves(read_log(run.log), title), run.curves, dpi=100)
