@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install test test-fast test-extras lint demo describe clean bench
+.PHONY: install test test-fast test-extras lint demo ablation describe clean bench
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ describe: install
 SEEDS ?= 1
 demo: install
 	$(VENV)/bin/rol-hashing demo --seeds $(SEEDS)
+
+# make ablation [SEEDS=3]: when does the ROL help? The pre-registered grid of
+# docs/ablation.md on the demo's data (runs/demo, finished runs reused) -> results/ablation/.
+ABLATION_SEEDS ?= 3
+ablation: install
+	$(VENV)/bin/rol-hashing ablate --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),$(ABLATION_SEEDS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

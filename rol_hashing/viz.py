@@ -299,3 +299,43 @@ def plot_training_curves(columns: Mapping[str, Sequence[float]], title: str = ""
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_ablation(
+    labels: Sequence[str], means: Sequence[float], stds: Sequence[float], groups: Sequence[str]
+) -> Figure:
+    """MAP (mean ± std over seeds) per ablation variant, one bar each, SSDH rows in the
+    SSDH colour, ROL rows in the ROL colour; groups are separated by a gap."""
+    fig = Figure(figsize=(max(6.0, 0.42 * len(labels) + 1.5), 4.2))
+    ax = fig.add_subplot()
+    x, pos, previous = [], 0.0, None
+    for group in groups:
+        pos += 0.8 if previous is not None and group != previous else 0.0
+        x.append(pos)
+        pos += 1.0
+        previous = group
+    colours = [METHOD_COLOURS["ssdh" if lab.startswith("ssdh") else "rol"] for lab in labels]
+    ax.bar(x, means, yerr=stds, color=colours, capsize=2, width=0.8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("MAP@1000")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title("Ablation: MAP per variant (mean ± std over seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ap_vs_mask_quality(iou: np.ndarray, ap_diff: np.ndarray) -> Figure:
+    """Per query: AP of ROL minus AP of SSDH against the IoU of its ``R > 0.5`` with
+    the ground-truth object."""
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.add_subplot()
+    ax.scatter(iou, ap_diff, s=6, alpha=0.5, color=METHOD_COLOURS["rol"])
+    ax.axhline(0, color=UNKNOWN, linestyle=":")
+    ax.set_xlabel("mask quality: IoU of R > 0.5 with the object")
+    ax.set_ylabel("AP(ROL) - AP(SSDH)")
+    ax.set_xlim(0, 1)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

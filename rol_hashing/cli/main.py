@@ -21,7 +21,15 @@ from rol_hashing.io import NoSpaceError
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Modules under rol_hashing.cli that provide commands, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("describe", "data", "train", "retrieval", "notebooks", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "describe",
+    "data",
+    "train",
+    "retrieval",
+    "notebooks",
+    "demo",
+    "ablate",
+)
 
 
 class CLIError(Exception):

@@ -39,7 +39,8 @@ from rol_hashing.io import atomic_write_text
 
 # In preference order; a set of N classes uses the first N, sorted by name.
 SHAPES = ("disk", "square", "triangle", "cross", "ring", "star", "hexagon", "crescent")
-FORMAT = 1
+# 2: the hashing images also get their ground-truth object masks (masks/).
+FORMAT = 2
 SUPERSAMPLE = 4
 JPEG_QUALITY = 90
 LAYOUT = """\
@@ -51,8 +52,11 @@ LAYOUT = """\
     ImageSets/Main/<class>_trainval.txt, trainval.txt
     classes.txt
   <root>/classes/                    (hashing images, class-folder format)
-    <class>/img_NNNNN.jpg, classes.txt, split.json"""
-_OUTPUTS = ("VOCdevkit", "classes", "classes.txt", "meta.json")
+    <class>/img_NNNNN.jpg, classes.txt, split.json
+  <root>/masks/                      (each hashing image's object mask, as the VOC ones)
+    <class>/img_NNNNN.png"""
+_OUTPUTS = ("VOCdevkit", "classes", "masks", "classes.txt", "meta.json")
+MASKS_DIR = "masks"
 
 
 @dataclass(frozen=True)
@@ -255,11 +259,13 @@ def _write_all(config: GeneratedConfig, out: Path, verbose: bool) -> None:
     for i in range(config.num_images):
         label = i % config.num_classes
         rng = np.random.default_rng([config.seed, 2, i])
-        image, _ = render_sample(rng, label, classes, config.image_size, config.clutter)
+        image, mask = render_sample(rng, label, classes, config.image_size, config.clutter)
         key = f"img_{i:05d}"
         folder = class_root / classes[label]
         folder.mkdir(parents=True, exist_ok=True)
         _save_jpeg(image, folder / f"{key}.jpg")
+        (out / MASKS_DIR / classes[label]).mkdir(parents=True, exist_ok=True)
+        _save_mask(mask, out / MASKS_DIR / classes[label] / f"{key}.png")
         shutil.copyfile(folder / f"{key}.jpg", devkit / "JPEGImages" / f"{key}.jpg")
         hash_ids.append(key)
         labels[key] = label
@@ -376,6 +382,30 @@ def load_generated(root: str | Path, strict: bool = False) -> DatasetRecord:
             f"Expected layout:\n{LAYOUT}"
         )
     return load_class_folders(folder, strict=strict, name="generated")
+
+
+def object_mask_paths(record: DatasetRecord) -> list[Path]:
+    """The ground-truth object mask of each image of a generated record, in record order:
+    ``<root>/masks/<class>/<name>.png`` beside ``<root>/classes/<class>/<name>.jpg``.
+
+    Raises:
+        FileNotFoundError: the record is not a generated set with masks (made before
+            format 2, or another data set), naming the first missing file.
+    """
+    if record.paths is None:
+        raise FileNotFoundError(f"{record.name}: in-memory images have no object masks")
+    out = []
+    for path in record.paths:
+        path = Path(path)
+        mask = path.parents[2] / MASKS_DIR / path.parent.name / f"{path.stem}.png"
+        if not mask.is_file():
+            raise FileNotFoundError(
+                f"object mask {mask} not found: the oracle mask source needs the generated "
+                f"data set's masks/ (format {FORMAT}); remake it with `rol-hashing make-data "
+                "--force`"
+            )
+        out.append(mask)
+    return out
 
 
 def write_examples_png(

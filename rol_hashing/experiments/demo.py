@@ -109,8 +109,10 @@ class StageClock:
 # ----------------------------------------------------------------------------- stages
 
 
-def make_data(work: Path, sizes: DemoSizes, seed: int) -> tuple[Path, Path]:
-    """The generated data set and the pre-training pool of ``seed``: (data, pool)."""
+def make_data(work: Path, sizes: DemoSizes, seed: int, force: bool = True) -> tuple[Path, Path]:
+    """The generated data set and the pre-training pool of ``seed``: (data, pool).
+
+    ``force=False`` keeps sets already made with the same settings."""
     data = make_generated_dataset(
         work / "data",
         num_images=sizes.num_images,
@@ -119,7 +121,7 @@ def make_data(work: Path, sizes: DemoSizes, seed: int) -> tuple[Path, Path]:
         clutter=sizes.clutter,
         seed=seed,
         num_seg_images=sizes.num_seg_images,
-        force=True,
+        force=force,
     )
     pool = make_generated_dataset(
         work / "pretrain_data",
@@ -129,7 +131,7 @@ def make_data(work: Path, sizes: DemoSizes, seed: int) -> tuple[Path, Path]:
         clutter=sizes.pretrain_clutter,
         seed=10_000 + seed,
         num_seg_images=2,
-        force=True,
+        force=force,
     )
     return data, pool
 

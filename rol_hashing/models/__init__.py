@@ -17,7 +17,13 @@ from rol_hashing.models.losses import (
 )
 from rol_hashing.models.metrics import PixelAccuracy, mean_iou_metric
 from rol_hashing.models.psp import PSPBranch, build_segmentation_model, psp_geometry, psp_module
-from rol_hashing.models.rol import ReliabilityMask, ReliabilityObjectLayer, reliability_mask
+from rol_hashing.models.rol import (
+    MASK_FORMS,
+    ReliabilityMask,
+    ReliabilityObjectLayer,
+    mask_form,
+    reliability_mask,
+)
 from rol_hashing.models.vgg import build_vgg16, vgg16_features, vgg16_top
 from rol_hashing.models.weights import (
     IMAGENET_NOTOP,
@@ -34,6 +40,7 @@ __all__ = [
     "IMAGENET_TOP",
     "ROL_TAPS",
     "LayerRow",
+    "MASK_FORMS",
     "MaskedSparseCrossEntropy",
     "PSPBranch",
     "PixelAccuracy",
@@ -50,6 +57,7 @@ __all__ = [
     "describe_model",
     "format_table",
     "load_vgg16_imagenet_weights",
+    "mask_form",
     "mean_iou_metric",
     "psp_geometry",
     "psp_module",

@@ -58,6 +58,7 @@ def build_hashing_model(
     mask_input: bool = False,
     background_index: int = 0,
     dropout: float = 0.5,
+    rol_form: str = "soft",
     name: str | None = None,
 ) -> keras.Model:
     """Builds the SSDH hashing model, with the ROL for ``method="rol"``.
@@ -75,6 +76,7 @@ def build_hashing_model(
         mask_input: take R as an input "mask" instead of running the stream.
         background_index: background channel of the segmentation output.
         dropout: rate after fc1 and fc2 (0.5 in SSDH).
+        rol_form: the ROL's mask form, "soft" (the paper's), "binary" or "normalized".
 
     Returns:
         Model: (B, S, S, 3) images (or {"image", "mask"} with ``mask_input``) ->
@@ -91,7 +93,9 @@ def build_hashing_model(
             side = rol_feature_size(input_size, rol_at)
             mask = keras.Input((side, side, 1), name="mask")
             inputs = {"image": image, "mask": mask}
-            rol = ReliabilityObjectLayer(background_index, mask_given=True, name="rol")
+            rol = ReliabilityObjectLayer(
+                background_index, mask_given=True, form=rol_form, name="rol"
+            )
             x = rol([mask, x])
         else:
             seg = segmentation_model or build_segmentation_model(
@@ -104,7 +108,9 @@ def build_hashing_model(
                 )
             seg.trainable = False
             probs = seg(image, training=False)
-            rol = ReliabilityObjectLayer(background_index=background_index, name="rol")
+            rol = ReliabilityObjectLayer(
+                background_index=background_index, form=rol_form, name="rol"
+            )
             x = rol([probs, x])
     if rol_at == "block5_conv3":
         x = layers.MaxPooling2D(2, strides=2, name="block5_pool")(x)

@@ -10,6 +10,11 @@ Given segmentation probabilities P (B, H, W, N) and a feature map F (B, h, w, C)
 
 The layer has no weights. ``reliability_mask`` (a function) and
 ``ReliabilityMask`` (a layer) give R on its own, for notebooks and the mask cache.
+
+``form`` (after step 3, at the feature grid) is for the ablation study: ``"soft"`` is
+the paper's R (the default); ``"binary"`` is ``R > 0.5`` (the paper's contribution list
+calls R "a binary mask"); ``"normalized"`` divides R by its per-image mean, which keeps
+the feature map's energy (an extension, not in the paper).
 """
 
 from __future__ import annotations
@@ -17,10 +22,16 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from rol_hashing.constants import MASK_FORMS
+
 RESIZE_MODES = ("area", "bilinear")
+# Guards the "normalized" form against an all-zero mask.
+NORMALIZE_EPSILON = 1e-6
 
 
-def _check(background_index: int, resize: str) -> None:
+def _check(background_index: int, resize: str, form: str = "soft") -> None:
+    if form not in MASK_FORMS:
+        raise ValueError(f"form must be one of {MASK_FORMS}, got {form!r}.")
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}.")
     if background_index < 0:
@@ -60,6 +71,19 @@ def reliability_mask(
         pool = (big_h // h, big_w // w)
         return ops.average_pool(r, pool_size=pool, strides=pool, padding="valid")
     return ops.image.resize(r, (h, w), interpolation="bilinear")
+
+
+def mask_form(r, form: str = "soft"):
+    """R (B, h, w, 1) in the given form: "soft" (unchanged), "binary" (``R > 0.5`` as
+    0/1) or "normalized" (R over its per-image mean, so the mean becomes 1)."""
+    if form == "soft":
+        return r
+    if form == "binary":
+        return ops.cast(ops.greater(r, 0.5), r.dtype)
+    if form == "normalized":
+        mean = ops.mean(r, axis=(1, 2, 3), keepdims=True)
+        return r / ops.maximum(mean, NORMALIZE_EPSILON)
+    raise ValueError(f"form must be one of {MASK_FORMS}, got {form!r}.")
 
 
 @keras.saving.register_keras_serializable(package="rol_hashing")
@@ -110,7 +134,8 @@ class ReliabilityObjectLayer(layers.Layer):
         background_index: channel of the background class, dropped before the max.
         resize: how R reaches the feature grid: "area" (default) or "bilinear".
         mask_given: the first input is R itself, already at the feature grid
-            ((B, h, w, 1), the cached-mask form), so only step 4 remains.
+            ((B, h, w, 1), the cached-mask form), so only the form and step 4 remain.
+        form: "soft" (the paper's, default), "binary" or "normalized" (see the module).
 
     Shapes:
         probs (B, H, W, N) (or R (B, h, w, 1) with ``mask_given``), features
@@ -128,13 +153,15 @@ class ReliabilityObjectLayer(layers.Layer):
         background_index: int = 0,
         resize: str = "area",
         mask_given: bool = False,
+        form: str = "soft",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        _check(background_index, resize)
+        _check(background_index, resize, form)
         self.background_index = int(background_index)
         self.resize = resize
         self.mask_given = bool(mask_given)
+        self.form = form
 
     def build(self, input_shape) -> None:
         probs_shape, features_shape = input_shape
@@ -159,14 +186,15 @@ class ReliabilityObjectLayer(layers.Layer):
         self.built = True
 
     def mask(self, probs, features):
-        """R at the feature grid: (B, h, w, 1)."""
+        """R at the feature grid, in the layer's form: (B, h, w, 1)."""
         size = (int(features.shape[1]), int(features.shape[2]))
-        return reliability_mask(probs, size, self.background_index, self.resize)
+        r = reliability_mask(probs, size, self.background_index, self.resize)
+        return mask_form(r, self.form)
 
     def call(self, inputs):
         first, features = inputs
         if self.mask_given:
-            return ops.multiply(features, first)
+            return ops.multiply(features, mask_form(first, self.form))
         return features * ops.cast(self.mask(first, features), features.dtype)
 
     def compute_output_shape(self, input_shape):
@@ -179,6 +207,7 @@ class ReliabilityObjectLayer(layers.Layer):
                 "background_index": self.background_index,
                 "resize": self.resize,
                 "mask_given": self.mask_given,
+                "form": self.form,
             }
         )
         return config

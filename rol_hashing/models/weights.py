@@ -38,11 +38,14 @@ class WeightLoadReport:
     loaded: list[str] = field(default_factory=list)
     centre_tap: list[str] = field(default_factory=list)
     not_in_file: list[str] = field(default_factory=list)
+    resampled: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         parts = [f"loaded {len(self.loaded)} VGG16 layers from {self.path}"]
         if self.centre_tap:
             parts.append(f"centre tap of 3x3 for {', '.join(self.centre_tap)}")
+        if self.resampled:
+            parts.append(f"resampled to the finer grid: {', '.join(self.resampled)}")
         if self.not_in_file:
             parts.append(f"not in file (left as initialised): {', '.join(self.not_in_file)}")
         return "; ".join(parts)
@@ -125,6 +128,31 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model) -> list[str]:
     return copied
 
 
+def _resample_fc1(kernel: np.ndarray, target: tuple[int, ...], channels: int) -> np.ndarray | None:
+    """fc1's kernel for a larger input: each row of the stored ``block5_pool`` grid
+    repeated over its (f x f) block of the model's finer grid, divided by f^2.
+
+    fc1 on the finer map then equals the stored fc1 on its f x f average pool, so a
+    backbone pre-trained at one input size starts fc1 where it was, at a multiple of
+    that size. ``channels``: block5's filters. None when the shapes do not allow it.
+    """
+    rows, units = kernel.shape
+    rows_t, units_t = target
+    side = int(round((rows / channels) ** 0.5))
+    side_t = int(round((rows_t / channels) ** 0.5))
+    if (
+        units != units_t
+        or side * side * channels != rows
+        or side_t * side_t * channels != rows_t
+        or side_t % side
+    ):
+        return None
+    f = side_t // side
+    grid = kernel.reshape(side, side, channels, units)
+    fine = np.repeat(np.repeat(grid, f, axis=0), f, axis=1) / float(f * f)
+    return fine.reshape(rows_t, units).astype(kernel.dtype)
+
+
 def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightLoadReport:
     """Loads VGG16 ImageNet weights into ``model``'s like-named layers.
 
@@ -170,6 +198,12 @@ def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightL
         ):
             values[0] = kernel[1:2, 1:2]
             report.centre_tap.append(name)
+        block5 = _find_layer(model, "block5_conv3")
+        if name == "fc1" and block5 is not None and values[0].shape != target[0]:
+            resampled = _resample_fc1(values[0], target[0], int(block5.filters))
+            if resampled is not None:
+                values[0] = resampled
+                report.resampled.append(name)
         got = [tuple(v.shape) for v in values]
         if got != target:
             raise ValueError(

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from rol_hashing.data.pipeline import make_image_dataset
+from rol_hashing.models import rol_feature_size
 from rol_hashing.retrieval.codes import (
     EncodedSet,
     as_id_array,
@@ -30,6 +32,8 @@ from rol_hashing.retrieval.codes import (
     save_codes,
 )
 from rol_hashing.saving import load_model
+from rol_hashing.training.hashing import load_segmentation_model, needs_segmentation
+from rol_hashing.training.masks import run_masks
 from rol_hashing.training.run import Run, check_split_parts, open_hashing_run
 
 if TYPE_CHECKING:
@@ -176,11 +180,42 @@ def encode_parts(
             batch_size,
             with_index=True,
         )
+        if isinstance(model.input, dict):  # R from another source: fed, not computed
+            masks = part_masks(run, record, getattr(indices, part), part, batch_size)
+            masks_ds = tf.data.Dataset.from_tensor_slices(masks).batch(batch_size)
+            dataset = tf.data.Dataset.zip(dataset, masks_ds).map(
+                lambda batch, m: ({"image": batch[0], "mask": m}, batch[1], batch[2])
+            )
         encoded = encode(model, dataset, bits=run.bits, verbose=verbose)
         labels = encoded.labels.astype(np.uint8) if record.multilabel else encoded.labels
         out[part] = EncodedSet(encoded.codes, labels, ids[encoded.ids.astype(np.int64)])
         save_codes(files[part], out[part].codes, out[part].ids, out[part].labels)
     return out["query"], out["gallery"], False
+
+
+def part_masks(
+    run: Run, record: DatasetRecord, indices: np.ndarray, part: str, batch_size: int = 64
+) -> np.ndarray:
+    """R (N, h, w, 1) of a split part from the run's own mask source (``model.rol_mask``),
+    the same source it was trained with; predictions are cached in ``<run>/masks/``."""
+    m = run.config.model
+    seg_path = Path(run.config.hashing.segmentation_model)
+    seg = load_segmentation_model(seg_path) if needs_segmentation(run.config) else None
+    images = make_image_dataset(record, indices, m.input_size, batch_size).map(lambda x, _: x)
+    return run_masks(
+        m.rol_mask,
+        run.masks,
+        part,
+        record,
+        indices,
+        m.input_size,
+        rol_feature_size(m.input_size, m.rol_at),
+        seed=run.config.seed,
+        segmentation_model=seg,
+        segmentation_path=seg_path,
+        images=images,
+        background_index=m.background_index,
+    )
 
 
 def _cached_codes(path: Path, run: Run, ids: tuple[str, ...]) -> EncodedSet | None:

@@ -231,6 +231,11 @@ def search_image(
         ``top`` ``SearchResult``s, nearest first (ties in gallery order).
     """
     run = open_hashing_run(run_dir)
+    if run.method == "rol" and run.config.model.rol_mask != "predicted":
+        raise ValueError(
+            f"{run.path} takes its masks from the {run.config.model.rol_mask!r} source, which "
+            "a new image does not have; search a run with model.rol_mask: predicted"
+        )
     image_path = Path(image_path)
     if not image_path.is_file():
         raise FileNotFoundError(f"query image {image_path} not found")

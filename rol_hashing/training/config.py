@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from rol_hashing.constants import METHODS
+from rol_hashing.constants import MASK_FORMS, MASK_SOURCES, METHODS
 
 PROFILES_KEY = "profiles"
 # The experiment YAML files, shipped with the package.
@@ -55,6 +55,12 @@ class ModelConfig:
     # "auto": the Keras ImageNet file in weights/ (an error says which is missing);
     # "none": from scratch; otherwise a path to a VGG16-layout .h5 file.
     backbone_weights: str = "auto"
+    # Where the ROL's mask R comes from (the ablation study, docs/ablation.md):
+    # "predicted" (the segmentation stream, the paper), "oracle" (each image's
+    # ground-truth object mask), "ones" (R = 1) or "shuffled" (another image's prediction).
+    rol_mask: str = "predicted"
+    # Its form: "soft" (the paper), "binary" (R > 0.5) or "normalized" (R / mean R).
+    rol_form: str = "soft"
 
 
 @dataclass
@@ -176,7 +182,22 @@ def parse_config(
     merged = _merge(data, profiles.get(profile) or {})
     merged = _merge(merged, overrides or {})
     merged["profile"] = profile
-    return _build(ExperimentConfig, merged, "", source)
+    return _check_choices(_build(ExperimentConfig, merged, "", source), source)
+
+
+def _check_choices(config: ExperimentConfig, source: str) -> ExperimentConfig:
+    """ConfigError for a value outside its fixed set of choices."""
+    choices = (
+        ("method", config.method, (None, *METHODS)),
+        ("model.rol_mask", config.model.rol_mask, MASK_SOURCES),
+        ("model.rol_form", config.model.rol_form, MASK_FORMS),
+        ("model.vgg", config.model.vgg, ("C", "D")),
+    )
+    for name, value, allowed in choices:
+        if value not in allowed:
+            shown = ", ".join(str(a) for a in allowed if a is not None)
+            raise ConfigError(f"{source}: '{name}' must be one of {shown}, got {value!r}")
+    return config
 
 
 def experiment_names() -> list[str]:
@@ -239,7 +260,4 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     model = data.get("model") if isinstance(data, dict) else None
     if isinstance(model, dict) and "config" in model and "vgg" not in model:
         model["vgg"] = model.pop("config")  # runs saved before the key was renamed
-    config = _build(ExperimentConfig, data, "", str(path))
-    if config.method is not None and config.method not in METHODS:
-        raise ConfigError(f"{path}: 'method' must be one of {METHODS}, got {config.method!r}")
-    return config
+    return _check_choices(_build(ExperimentConfig, data, "", str(path)), str(path))

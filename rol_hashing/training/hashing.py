@@ -27,12 +27,17 @@ from rol_hashing.training.backbone import load_backbone, resolve_backbone_weight
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import HashingInputs
 from rol_hashing.training.loop import run_epochs
-from rol_hashing.training.masks import cached_masks
+from rol_hashing.training.masks import run_masks
 from rol_hashing.training.optim import CaffeSGD, step_learning_rate
 from rol_hashing.training.run import Run, hashing_run_dir, open_run, resume_or_build
 from rol_hashing.training.strategy import get_strategy, strategy_scope
 
 SEG_COMMAND = "make train-voc-seg (rol-hashing train-seg --config experiments/<dataset>.yaml)"
+
+
+def needs_segmentation(config: ExperimentConfig) -> bool:
+    """Whether the run's masks come from the segmentation stream."""
+    return config.method == "rol" and config.model.rol_mask in ("predicted", "shuffled")
 
 
 def load_segmentation_model(path: str | Path) -> keras.Model:
@@ -88,29 +93,37 @@ def train_hashing(
     train_idx = split.indices(record).train
     print(f"split: {split.counts()} (train/query/gallery) from {split_source}")
 
-    use_cache = method == "rol" and mask_cache
+    live_masks = method == "rol" and m.rol_mask == "predicted" and not mask_cache
+    if method == "rol" and m.rol_mask != "predicted" and not mask_cache:
+        raise ValueError(
+            f"model.rol_mask={m.rol_mask!r} feeds its masks from outside the model; "
+            "train it with the mask cache on (without --no-mask-cache)"
+        )
+    use_cache = method == "rol" and not live_masks
     seg_path = Path(h.segmentation_model)
     dist = get_strategy(strategy) if strategy else None
     with strategy_scope(dist):
-        seg = load_segmentation_model(seg_path) if method == "rol" else None
+        seg = load_segmentation_model(seg_path) if needs_segmentation(config) else None
     inputs = HashingInputs(record, train_idx, m.input_size, h.batch_size, bits, config.seed)
     if use_cache:
-        side = rol_feature_size(m.input_size, m.rol_at)
         images = inputs.images
         if images is None:
             images = inputs.dataset(0, shuffle=False).map(
                 lambda x, y: x["image"] if isinstance(x, dict) else x
             )
-        inputs.masks = cached_masks(
+        inputs.masks = run_masks(
+            m.rol_mask,
             run.masks,
             "train",
-            seg,
-            seg_path,
-            [record.ids[i] for i in train_idx],
-            images,
+            record,
+            train_idx,
             m.input_size,
-            side,
-            m.background_index,
+            rol_feature_size(m.input_size, m.rol_at),
+            seed=config.seed,
+            segmentation_model=seg,
+            segmentation_path=seg_path,
+            images=images,
+            background_index=m.background_index,
         )
 
     def make_model(mask_input: bool) -> keras.Model:
@@ -127,6 +140,7 @@ def train_hashing(
             mask_input=mask_input,
             background_index=m.background_index,
             dropout=h.dropout,
+            rol_form=m.rol_form,
         )
 
     weights = resolve_backbone_weights(
@@ -134,6 +148,9 @@ def train_hashing(
     )
 
     def build() -> keras.Model:
+        # Paired initialisation: SSDH and ROL of one seed start from the same draws
+        # (loading the segmentation model above consumed some).
+        keras.utils.set_random_seed(config.seed)
         model = make_model(use_cache)
         load_backbone(model, weights)
         model.compile(
@@ -164,10 +181,11 @@ def train_hashing(
         seed=config.seed,
         title=f"{run.path.name}",
     )
-    # The final model is the live form, uncompiled: it loads with only
-    # rol_hashing.models imported, whatever optimizer trained it.
+    # The final model is uncompiled (it loads with only rol_hashing.models imported,
+    # whatever optimizer trained it) and, with predicted masks, the live form (images
+    # in); masks from another source stay an input ("mask") that encoding fills.
     with strategy_scope(dist):
-        final = make_model(mask_input=False)
+        final = make_model(mask_input=method == "rol" and m.rol_mask != "predicted")
     copy_weights_by_name(model, final)
     atomic_save_model(final, run.model)
     write_json(
@@ -180,6 +198,8 @@ def train_hashing(
             "epochs": h.epochs,
             "train_images": len(train_idx),
             "mask_cache": use_cache,
+            "rol_mask": m.rol_mask if method == "rol" else None,
+            "rol_form": m.rol_form if method == "rol" else None,
             "seconds": round(clock(), 1),
         },
     )

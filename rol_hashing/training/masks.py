@@ -6,6 +6,13 @@ feature grid ((h, w, 1) per image, e.g. 14x14 at 224) and feed it to the
 ``mask_input`` form of the hashing model, instead of running the stream at
 every step. The cache lives in ``<run>/masks/`` (float32 ``.npy``) with a small
 JSON key; a key mismatch (other segmentation model, size or images) recomputes.
+
+``run_masks`` gives R from any of the ablation's sources (``model.rol_mask``):
+``predicted`` (the stream, cached as above), ``oracle`` (each image's ground-truth object
+mask through the same resize and crop as the image, then the same area average),
+``ones`` and ``shuffled`` (the predictions of the same images, each moved to another
+image by a seeded derangement). The form (soft, binary, normalized) is applied by the
+model's ROL layer, not here.
 """
 
 from __future__ import annotations
@@ -17,8 +24,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from rol_hashing.constants import IGNORE_LABEL
+from rol_hashing.data.generated import object_mask_paths
+from rol_hashing.data.pipeline import make_segmentation_dataset
+from rol_hashing.data.record import DatasetRecord
 from rol_hashing.io import atomic_open, atomic_write_text
 from rol_hashing.models import ReliabilityMask
+
+# R on the 2-pixel border band of a ground-truth object (VOC's "void"): it straddles the
+# object's edge, so half.
+ORACLE_BORDER = 0.5
 
 
 def mask_model(segmentation_model: keras.Model, size: int, background_index: int = 0):
@@ -93,3 +108,86 @@ def cached_masks(
         np.save(f, masks, allow_pickle=False)
     atomic_write_text(key_path, key)
     return masks
+
+
+def oracle_masks(
+    record: DatasetRecord, indices: np.ndarray, input_size: int, size: int, batch_size: int = 64
+) -> np.ndarray:
+    """Ground-truth R of ``record[indices]``: (N, size, size, 1) float32.
+
+    Each object mask goes through the images' resize and centre crop (nearest
+    neighbour), becomes 1 on the object, ``ORACLE_BORDER`` on its border band and 0
+    elsewhere, and is area-averaged to the ``size`` grid (as the ROL brings R there).
+    """
+    subset = record.subset(indices)
+    subset.mask_paths = list(object_mask_paths(subset))
+    parts = []
+    for _, masks in make_segmentation_dataset(subset, None, input_size, batch_size):
+        m = masks.numpy()
+        r = np.where(m == IGNORE_LABEL, ORACLE_BORDER, (m > 0).astype(np.float32))
+        parts.append(area_average(r.astype(np.float32), size))
+    if not parts:
+        return np.zeros((0, size, size, 1), np.float32)
+    return np.concatenate(parts)[..., None]
+
+
+def area_average(r: np.ndarray, size: int) -> np.ndarray:
+    """(N, S, S) -> (N, size, size): the mean over each (S/size)^2 block (S % size == 0)."""
+    n, side = r.shape[0], r.shape[1]
+    if side % size:
+        raise ValueError(f"the mask side {side} is not a multiple of the grid {size}")
+    f = side // size
+    return r.reshape(n, size, f, size, f).mean(axis=(2, 4))
+
+
+def derange(n: int, seed: int) -> np.ndarray:
+    """A seeded permutation of ``range(n)`` without fixed points (for n > 1): image i gets
+    the mask of image ``result[i]``."""
+    order = np.random.default_rng([seed, 29]).permutation(n)
+    out = np.empty(n, np.int64)
+    out[order] = np.roll(order, -1)
+    return out
+
+
+def run_masks(
+    source: str,
+    cache_dir: Path,
+    name: str,
+    record: DatasetRecord,
+    indices: np.ndarray,
+    input_size: int,
+    size: int,
+    seed: int = 0,
+    segmentation_model: keras.Model | None = None,
+    segmentation_path: Path | None = None,
+    images=None,
+    background_index: int = 0,
+) -> np.ndarray:
+    """R (N, size, size, 1) of ``record[indices]`` from ``source`` (``model.rol_mask``).
+
+    ``predicted`` and ``shuffled`` need the segmentation model and its path (the cache
+    key) and ``images`` as ``cached_masks`` takes them; the predictions are cached in
+    ``<cache_dir>/<name>.npy``.
+    """
+    n = len(indices)
+    if source == "ones":
+        return np.ones((n, size, size, 1), np.float32)
+    if source == "oracle":
+        return oracle_masks(record, indices, input_size, size)
+    if source not in ("predicted", "shuffled"):
+        raise ValueError(f"unknown mask source {source!r}")
+    if segmentation_model is None or segmentation_path is None:
+        raise ValueError(f"mask source {source!r} needs the segmentation model")
+    ids = [record.ids[i] for i in indices]
+    masks = cached_masks(
+        cache_dir,
+        name,
+        segmentation_model,
+        segmentation_path,
+        ids,
+        images,
+        input_size,
+        size,
+        background_index,
+    )
+    return masks[derange(n, seed)] if source == "shuffled" else masks
