@@ -95,7 +95,7 @@ index: install
 
 # make search RUN=runs/awa2-rol-48b IMAGE=query.jpg [TOP=10]  ->  <run>/search_<stem>.png
 search: install
-	$(CLI) search $(RUN) --image $(IMAGE) --top $(TOP) $(EXTRA)
+	$(CLI) search $(RUN) --image $(IMAGE) --top-k $(TOP) $(EXTRA)
 
 # make table2 DATASET=awa2 [PROFILE=paper|cpu] [DATA_ROOT=...]
 #   trains missing runs, evaluates {ssdh, rol} x {12, 24, 32, 48} bits and writes

@@ -24,6 +24,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from rol_hashing.errors import InputError
+
 
 class NoSpaceError(OSError):
     """An output folder's disk has too little free space for what is about to be written."""
@@ -91,7 +93,7 @@ def atomic_open(
     ``make_parents`` as in ``atomic_path``.
     """
     if mode not in ("wb", "w"):
-        raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
+        raise InputError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
     if mode == "w" and encoding is None:
         encoding = "utf-8"
     with (

@@ -14,10 +14,20 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_open
 
 PARAMETERS_TAG = "parameters"
+
+
+class NotebookError(RuntimeError):
+    """A cell of a notebook raised: the notebook, the exception's name and its message."""
+
+    def __init__(self, path: Path, ename: str, evalue: str) -> None:
+        self.path, self.ename, self.evalue = Path(path), ename, evalue
+        super().__init__(f"{path}: a cell raised {ename}: {evalue}")
 
 
 def _inject(nb: nbformat.NotebookNode, params: dict) -> None:
@@ -28,7 +38,7 @@ def _inject(nb: nbformat.NotebookNode, params: dict) -> None:
         if PARAMETERS_TAG in existing.get("metadata", {}).get("tags", []):
             nb.cells.insert(position + 1, cell)
             return
-    raise ValueError("the notebook has no cell tagged 'parameters'")
+    raise InputError("the notebook has no cell tagged 'parameters'")
 
 
 def execute(
@@ -41,7 +51,7 @@ def execute(
     """Runs notebook ``path`` with ``params``; writes the executed copy to ``out_path``.
 
     Raises:
-        nbclient.exceptions.CellExecutionError: a cell failed (the message shows it).
+        NotebookError: a cell failed; it names the notebook and the cell's exception.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the kernel
     path = Path(path)
@@ -54,7 +64,10 @@ def execute(
         kernel_name="python3",
         resources={"metadata": {"path": str(cwd or path.parent)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        raise NotebookError(path, err.ename, err.evalue) from err
     if out_path is not None:
         with atomic_open(out_path, "w") as f:
             nbformat.write(nb, f)

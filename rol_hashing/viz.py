@@ -284,17 +284,24 @@ def plot_training_curves(columns: Mapping[str, Sequence[float]], title: str = ""
     columns = dict(columns)
     epochs = [e + 1 for e in columns.pop("epoch", [])]
     columns.pop("learning_rate", None)
-    losses = {k: v for k, v in columns.items() if "loss" in k}
-    others = {k: v for k, v in columns.items() if "loss" not in k}
-    fig = Figure(figsize=(10, 3.6))
-    axes = fig.subplots(1, 2)
-    for ax, group, label in ((axes[0], losses, "loss"), (axes[1], others, "metric")):
+    # Only series that hold a number: a column that is empty or all NaN is left out.
+    columns = {k: v for k, v in columns.items() if np.isfinite(np.asarray(v, float)).any()}
+    groups = [
+        (g, label)
+        for g, label in (
+            ({k: v for k, v in columns.items() if "loss" in k}, "loss"),
+            ({k: v for k, v in columns.items() if "loss" not in k}, "metric"),
+        )
+        if g
+    ]
+    fig = Figure(figsize=(5 * max(1, len(groups)), 3.6))
+    axes = fig.subplots(1, max(1, len(groups)), squeeze=False)[0]
+    for ax, (group, label) in zip(axes, groups, strict=False):
         for key, values in sorted(group.items()):
             ax.plot(epochs[: len(values)], values, marker="o", ms=3, label=key)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
-        if group:
-            ax.legend(fontsize=7)
+        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()

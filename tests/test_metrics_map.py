@@ -205,3 +205,13 @@ def test_multilabel_class_count_mismatch():
         mean_average_precision(
             QUERIES, np.eye(3, dtype=int), GALLERY, np.eye(6, 4, dtype=int), top_k=2
         )
+
+
+def test_chance_precision_is_the_mean_relevant_fraction():
+    from rol_hashing.evaluation.map import chance_precision
+
+    # query 0 (class 1): 2 of 4 relevant; query 1 (class 2): 1 of 4
+    assert chance_precision(np.array([1, 2]), np.array([1, 1, 2, 3])) == pytest.approx(0.375)
+    multi_q = np.array([[1, 0, 1]])
+    multi_g = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1]])
+    assert chance_precision(multi_q, multi_g, chunk=1) == pytest.approx(0.75)

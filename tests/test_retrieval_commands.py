@@ -24,6 +24,7 @@ from rol_hashing.evaluation.evaluate import METRICS_JSON, METRICS_MD, evaluate_r
 from rol_hashing.experiments.table2 import (
     PAPER_TABLE2,
     Table2Row,
+    comparable_paper_map,
     paper_map,
     run_table2,
     write_table2,
@@ -261,6 +262,19 @@ def test_table2_files_hold_the_paper_column(tmp_path):
     md = result.md.read_text()
     assert "12 bits: ROL beat SSDH here by 5.50 points; in the paper ROL beat SSDH" in md
     assert "24 bits: ROL did not beat SSDH here (SSDH ahead by 1.00 points)" in md
+
+
+def test_table2_on_own_folders_does_not_show_the_papers_private_set(tmp_path):
+    rows = [
+        Table2Row(12, m, 1000, 50.0, comparable_paper_map("folders", m, 12), tmp_path / m)
+        for m in ("ssdh", "rol")
+    ]
+    assert paper_map("folders", "rol", 12) == 60.16  # kept for reference, not compared
+    result = write_table2(rows, "folders", "paper", tmp_path)
+    with open(result.csv, newline="") as f:
+        assert [r["map_paper_pct"] for r in csv.DictReader(f)] == ["", ""]
+    md = result.md.read_text()
+    assert "60.16" not in md and "private" in md and "not shown" in md
 
 
 # ---- bad input -------------------------------------------------------------------------

@@ -54,3 +54,14 @@ def test_curves_and_map_plot():
     assert len(fig.axes[0].lines) == 2
     fig = viz.plot_map_vs_bits({"SSDH": {12: 0.5, 48: (0.7, 0.05)}}, chance=1 / 6)
     assert fig.axes[0].get_ylabel() == "MAP"
+
+
+def test_training_curves_show_only_series_that_exist():
+    fig = viz.plot_training_curves(
+        {"epoch": [0, 1], "loss": [2.0, 1.0], "val_acc": [float("nan")] * 2}
+    )
+    assert len(fig.axes) == 1  # no empty metric panel for an all-NaN column
+    (ax,) = fig.axes
+    assert [line.get_label() for line in ax.get_lines()] == ["loss"]
+    both = viz.plot_training_curves({"epoch": [0], "loss": [1.0], "class_accuracy": [0.5]})
+    assert len(both.axes) == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rol_hashing.errors import InputError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``ablate``."""
@@ -15,7 +17,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the demo's data, backbone and segmentation stream, reusing finished runs, "
             "and writes results.md, results.json and two figures to --out."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
     p.add_argument("--first-seed", type=int, default=0, help="the first seed")
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from rol_hashing.experiments.ablation import run_ablation  # lazy: TensorFlow
 
     if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+        raise InputError(f"--seeds must be at least 1, got {args.seeds}")
     seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
     run_ablation(args.out, args.work_dir, seeds=seeds, quick=args.quick)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rol_hashing.errors import InputError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``demo``."""
@@ -23,7 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--quick", action="store_true", help="tiny sizes, one epoch per stage (a smoke test)"
     )
-    demo.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
+    demo.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=0,
+        help="0: quiet; 1: a step bar on a terminal, else a line per epoch; 2: a line per epoch",
+    )
     demo.set_defaults(func=run)
 
 
@@ -31,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from rol_hashing.experiments.demo import run_demo  # lazy: TensorFlow
 
     if args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+        raise InputError(f"--seeds must be at least 1, got {args.seeds}")
     seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
     run_demo(args.out, args.work_dir, seeds=seeds, quick=args.quick, verbose=args.verbose)
     return 0

@@ -12,14 +12,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print a model's layers, output shapes and parameter counts",
         description="Builds a model (untrained) and prints its layers as a markdown table.",
     )
-    p.add_argument("--method", choices=("rol", "ssdh", "segmentation"), default="rol")
+    p.add_argument(
+        "--method", choices=("rol", "ssdh", "segmentation"), default="rol", help="which model"
+    )
     p.add_argument("--vgg", choices=("C", "D"), default="C", help="VGG16 configuration")
     p.add_argument("--input-size", type=int, default=224, help="square input side (paper: 224)")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier (paper: 1.0)")
     p.add_argument("--bits", type=int, default=48, help="code length")
     p.add_argument("--num-classes", type=int, default=10, help="classifier classes")
     p.add_argument("--seg-classes", type=int, default=21, help="segmentation classes (VOC: 21)")
-    p.add_argument("--rol-at", choices=("block5_conv3", "block5_pool"), default="block5_conv3")
+    p.add_argument(
+        "--rol-at",
+        choices=("block5_conv3", "block5_pool"),
+        default="block5_conv3",
+        help="the feature map the ROL multiplies",
+    )
     p.set_defaults(func=run)
 
 

@@ -15,10 +15,15 @@ import os
 import sys
 
 from rol_hashing import __version__
+from rol_hashing.errors import InputError
 from rol_hashing.io import NoSpaceError
+from rol_hashing.quiet import quiet_tensorflow
 
 # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Commands that never import TensorFlow (the others import it quietly first).
+TENSORFLOW_FREE = frozenset({"make-data", "data-summary"})
 
 # Modules under rol_hashing.cli that provide commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -36,15 +41,24 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2, no traceback."""
 
 
-# Errors that mean bad input or a bad environment, not a bug: one line, exit 2.
+# Errors that mean bad input or a bad environment, not a bug: one line, exit 2. A plain
+# ValueError is not among them: it comes from a bug and keeps its traceback.
 USER_ERRORS = (
     CLIError,
     FileNotFoundError,
     FileExistsError,
     PermissionError,
     NoSpaceError,
-    ValueError,
+    InputError,
 )
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every command's parser: ``--help`` shows each option's default."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deep hashing with a Reliability Object Layer (ROL) and the SSDH baseline.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(f"rol_hashing.cli.{module_name}")
         module.register(subparsers)
@@ -68,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    if args.command not in TENSORFLOW_FREE:
+        quiet_tensorflow()
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as err:

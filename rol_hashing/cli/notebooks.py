@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rol_hashing.cli.main import CLIError
+
 NOTEBOOKS = ("rol_masks.ipynb", "top10_retrievals.ipynb")
 
 
@@ -15,9 +17,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="execute the notebooks (ROL masks, top-10 retrievals) against trained runs",
         description="Runs notebooks/*.ipynb with the given runs; executed copies go to --out.",
     )
-    p.add_argument("--ssdh-run", default="runs/demo/seed0/runs/generated-ssdh-48b")
-    p.add_argument("--rol-run", default="runs/demo/seed0/runs/generated-rol-48b")
-    p.add_argument("--notebooks-dir", default="notebooks")
+    p.add_argument(
+        "--ssdh-run",
+        default="runs/demo/seed0/runs/generated-ssdh-48b",
+        help="an SSDH run folder",
+    )
+    p.add_argument(
+        "--rol-run",
+        default="runs/demo/seed0/runs/generated-rol-48b",
+        help="a ROL run folder of the same data set",
+    )
+    p.add_argument("--notebooks-dir", default="notebooks", help="where the .ipynb files are")
     p.add_argument(
         "--out",
         default="results/notebooks",
@@ -27,7 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rol_hashing.notebooks import execute, save_figures  # lazy: nbclient, Jupyter
+    from rol_hashing.notebooks import (  # lazy: nbclient, Jupyter
+        NotebookError,
+        execute,
+        save_figures,
+    )
 
     for run_dir in (args.ssdh_run, args.rol_run):
         if not (Path(run_dir) / "model.keras").is_file():
@@ -41,7 +55,12 @@ def run(args: argparse.Namespace) -> int:
     }
     for name in NOTEBOOKS:
         out = Path(args.out) / name
-        nb = execute(Path(args.notebooks_dir) / name, params[name], out_path=out, cwd=Path.cwd())
+        try:
+            nb = execute(
+                Path(args.notebooks_dir) / name, params[name], out_path=out, cwd=Path.cwd()
+            )
+        except NotebookError as err:  # the kernel's traceback is in err.__cause__
+            raise CLIError(str(err)) from err
         figures = save_figures(nb, Path(args.out) / "figures", Path(name).stem)
         print(f"{name}: {len(figures)} figures -> {out} and {Path(args.out) / 'figures'}/")
     return 0

@@ -20,9 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and writes metrics.json and metrics.md there (readings §2).",
     )
     ev.add_argument("run", help="hashing run folder, e.g. runs/awa2-rol-48b")
-    ev.add_argument("--top-k", type=int, help="k of MAP@k (default: 1000, capped at the gallery)")
+    ev.add_argument(
+        "--top-k", type=int, help="k of MAP@k (default: the data set's 1000, capped at the gallery)"
+    )
     ev.add_argument("--batch-size", type=int, default=64, help="images per encoding batch")
-    ev.add_argument("--verbose", type=int, choices=(0, 1), default=1)
+    ev.add_argument(
+        "--verbose", type=int, choices=(0, 1), default=1, help="0: quiet; 1: progress and summary"
+    )
     ev.set_defaults(func=run_evaluate)
 
     ix = subparsers.add_parser(
@@ -32,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ix.add_argument("run", help="hashing run folder")
     ix.add_argument("--batch-size", type=int, default=64, help="images per encoding batch")
-    ix.add_argument("--verbose", type=int, choices=(0, 1), default=1)
+    ix.add_argument(
+        "--verbose", type=int, choices=(0, 1), default=1, help="0: quiet; 1: progress and summary"
+    )
     ix.set_defaults(func=run_index)
 
     se = subparsers.add_parser(
@@ -43,7 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     se.add_argument("run", help="hashing run folder")
     se.add_argument("--image", required=True, help="query image file")
-    se.add_argument("--top", type=int, default=10, help="results to show (default 10)")
+    se.add_argument(
+        "--top-k",
+        "--top",
+        dest="top_k",
+        type=int,
+        default=10,
+        help="results to show (--top: alias)",
+    )
     se.add_argument("--label", help="the query's class name, to mark results relevant or not")
     se.add_argument("--out", help="PNG strip (default: <run>/search_<image stem>.png)")
     se.set_defaults(func=run_search)
@@ -60,19 +73,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="experiment YAML or shipped name, e.g. experiments/awa2.yaml or awa2",
     )
     t2.add_argument("--profile", default="paper", help="profile in the config: paper, cpu")
-    t2.add_argument("--bits", type=int, nargs="+", default=list(PAPER_BITS))
-    t2.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    t2.add_argument("--bits", type=int, nargs="+", default=list(PAPER_BITS), help="code lengths")
+    t2.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods")
     t2.add_argument("--data-root", help="override the config's data_root")
     t2.add_argument("--results-dir", default="results", help="where the table goes")
     t2.add_argument("--no-train", action="store_true", help="only evaluate existing runs")
-    t2.add_argument("--verbose", type=int, choices=(0, 1), default=1)
+    t2.add_argument(
+        "--verbose", type=int, choices=(0, 1), default=1, help="0: quiet; 1: progress and summary"
+    )
     t2.set_defaults(func=run_table2_command)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run  # lazy: TensorFlow
 
-    evaluate_run(args.run, top_k=args.top_k, batch_size=args.batch_size, verbose=args.verbose)
+    m = evaluate_run(args.run, top_k=args.top_k, batch_size=args.batch_size, verbose=args.verbose)
+    print(f"MAP@{m['top_k']} {m['map_at_k']:.4f} (chance {m['chance']:.4f})")
     print(f"wrote {Path(args.run) / METRICS_JSON} and metrics.md")
     return 0
 
@@ -88,7 +104,7 @@ def run_search(args: argparse.Namespace) -> int:
     from rol_hashing.retrieval.search import format_results, search_image  # lazy: TensorFlow
 
     out = Path(args.out) if args.out else Path(args.run) / f"search_{Path(args.image).stem}.png"
-    results = search_image(args.run, args.image, top=args.top, label=args.label, out_png=out)
+    results = search_image(args.run, args.image, top=args.top_k, label=args.label, out_png=out)
     print(format_results(results))
     print(f"wrote {out}")
     return 0

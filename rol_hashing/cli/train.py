@@ -4,19 +4,20 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rol_hashing.constants import METHODS
 from rol_hashing.training.strategy import STRATEGIES
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, data_root_help: str) -> None:
     p.add_argument(
         "--config",
         required=True,
         help="experiment YAML or shipped name, e.g. experiments/awa2.yaml or awa2",
     )
-    p.add_argument("--profile", default="paper", help="profile in the config: paper (default), cpu")
-    p.add_argument("--data-root", help="override the config's data_root")
+    p.add_argument("--profile", default="paper", help="profile in the config: paper, cpu, ...")
+    p.add_argument("--data-root", help=data_root_help)
     p.add_argument("--runs-dir", help="override the config's runs_dir")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--batch-size", type=int, help="override the batch size")
@@ -31,7 +32,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="discard an existing run's state")
     p.add_argument("--strategy", choices=STRATEGIES[1:], help="tf.distribute strategy")
     p.add_argument("--run-dir", help="run folder (default: <runs_dir>/<run name>)")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    p.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="0: quiet; 1: a step bar on a terminal, else a line per epoch; 2: a line per epoch",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,18 +48,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train the segmentation (PSP) stream",
         description="AdaGrad training of the PSP segmentation model (readings §1.2).",
     )
-    _common(seg)
-    seg.add_argument("--seg-data-root", help="override segmentation.data_root (a VOC devkit)")
+    _common(seg, data_root_help="the VOC-layout devkit to train on (segmentation.data_root)")
+    seg.add_argument("--seg-data-root", help="an alias of --data-root for train-seg")
     seg.set_defaults(func=run_seg)
     hsh = subparsers.add_parser(
         "train-hash",
         help="train an SSDH or ROL hashing model",
         description="SGD training of the hashing stream (readings §1.4).",
     )
-    _common(hsh)
-    hsh.add_argument("--method", choices=METHODS, default="rol")
+    _common(hsh, data_root_help="the hashing data set's folder (data_root)")
+    hsh.add_argument("--method", choices=METHODS, default="rol", help="hashing method")
     hsh.add_argument("--bits", type=int, required=True, help="code length (12, 24, 32, 48)")
-    hsh.add_argument("--segmentation-model", help="override hashing.segmentation_model")
+    hsh.add_argument(
+        "--segmentation-model", help="the segmentation stream's model.keras (for --method rol)"
+    )
+    hsh.add_argument(
+        "--seg-data-root",
+        help="the devkit that stream was trained on (recorded; names its classes later)",
+    )
     hsh.add_argument(
         "--no-mask-cache",
         action="store_true",
@@ -63,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _overrides(args: argparse.Namespace, section: str) -> dict:
     out: dict = {"model": {}, section: {}}
-    for key in ("data_root", "runs_dir", "seed"):
+    for key in ("runs_dir", "seed"):
         if getattr(args, key) is not None:
             out[key] = getattr(args, key)
     for key in ("input_size", "width", "backbone_weights"):
@@ -75,19 +88,26 @@ def _overrides(args: argparse.Namespace, section: str) -> dict:
     return out
 
 
-def _config(args: argparse.Namespace, section: str, extra: dict):
+def _config(args: argparse.Namespace, section: str, extra: dict, data_root: str | None = None):
     from rol_hashing.training.config import load_config  # lazy: --help without TensorFlow
 
     overrides = _overrides(args, section)
     overrides[section].update(extra)
+    if data_root is not None:
+        overrides["data_root"] = data_root
     return load_config(args.config, args.profile, overrides)
 
 
 def run_seg(args: argparse.Namespace) -> int:
+    from rol_hashing.data.voc import devkit_name  # lazy: as above
     from rol_hashing.training.segmentation import train_segmentation  # lazy: as above
 
-    extra = {"data_root": args.seg_data_root} if args.seg_data_root else {}
+    devkit = args.data_root or args.seg_data_root
+    extra = {"data_root": devkit, "run_name": f"{devkit_name(devkit)}-seg"} if devkit else {}
     config = _config(args, "segmentation", extra)
+    print(
+        f"segmentation run: {args.run_dir or Path(config.runs_dir) / config.segmentation.run_name}"
+    )
     train_segmentation(
         config,
         resume=args.resume,
@@ -103,7 +123,9 @@ def run_hash(args: argparse.Namespace) -> int:
     from rol_hashing.training.hashing import train_hashing  # lazy: as above
 
     extra = {"segmentation_model": args.segmentation_model} if args.segmentation_model else {}
-    config = _config(args, "hashing", extra)
+    config = _config(args, "hashing", extra, data_root=args.data_root)
+    if args.seg_data_root:
+        config.segmentation.data_root = args.seg_data_root
     train_hashing(
         config,
         args.method,

@@ -10,6 +10,7 @@ import numpy as np
 from rol_hashing.data.fileio import check_relative, resolve_root
 from rol_hashing.data.images import check_files, list_images, validate_image
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 
 LAYOUT = """\
   <root>/Animals_with_Attributes2/
@@ -27,7 +28,7 @@ def read_classes(path: Path) -> list[str]:
         if not fields:
             continue
         if len(fields) != 2 or not fields[0].isdigit():
-            raise ValueError(f"{path}:{number}: expected '<number> <class>', got {line!r}")
+            raise InputError(f"{path}:{number}: expected '<number> <class>', got {line!r}")
         rows.append((int(fields[0]), check_relative(fields[1], f"{path}:{number}")))
     return [name for _, name in sorted(rows)]
 

@@ -20,6 +20,7 @@ except ImportError:  # numpy 1.x
     from numpy.core import multiarray, numeric  # type: ignore[no-redef]
 
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 
 BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
 TEST_BATCH = "test_batch"
@@ -43,7 +44,7 @@ or
 _PIXELS = 32 * 32 * 3
 
 
-class UnsafePickleError(pickle.UnpicklingError, ValueError):
+class UnsafePickleError(pickle.UnpicklingError, InputError):
     """A pickle asked for a global that a CIFAR batch never needs."""
 
 
@@ -88,9 +89,9 @@ def load_pickle_batch(path: Path) -> dict[str, object]:
         except UnsafePickleError:
             raise
         except Exception as err:  # truncated or not a pickle at all
-            raise ValueError(f"{path}: not a readable CIFAR-10 python batch ({err})") from None
+            raise InputError(f"{path}: not a readable CIFAR-10 python batch ({err})") from None
     if not isinstance(content, dict):
-        raise ValueError(f"{path}: a CIFAR-10 batch is a dict, got {type(content).__name__}")
+        raise InputError(f"{path}: a CIFAR-10 batch is a dict, got {type(content).__name__}")
     return {k.decode("latin1") if isinstance(k, bytes) else str(k): v for k, v in content.items()}
 
 
@@ -100,9 +101,9 @@ def _py_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data = np.asarray(batch["data"], dtype=np.uint8)
         labels = np.asarray(batch.get("labels", batch.get("fine_labels")), dtype=np.int64)
     except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: missing or malformed 'data'/'labels' ({err})") from None
+        raise InputError(f"{path}: missing or malformed 'data'/'labels' ({err})") from None
     if data.ndim != 2 or data.shape[1] != _PIXELS or len(labels) != len(data):
-        raise ValueError(
+        raise InputError(
             f"{path}: expected data (N, 3072) and N labels, got {data.shape} and {labels.shape}"
         )
     return data, labels
@@ -112,7 +113,7 @@ def _bin_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = np.fromfile(path, dtype=np.uint8)
     record = 1 + _PIXELS
     if raw.size == 0 or raw.size % record:
-        raise ValueError(
+        raise InputError(
             f"{path}: {raw.size} bytes is not a whole number of {record}-byte records "
             "(label byte + 3072 pixels); the file is truncated or not a CIFAR-10 binary batch"
         )
@@ -183,7 +184,7 @@ def load_cifar10(root: str | Path, strict: bool = False) -> DatasetRecord:
     class_names = _class_names_bin(folder) if binary else _class_names_py(folder)
     all_labels = np.concatenate(labels)
     if all_labels.min() < 0 or all_labels.max() >= len(class_names):
-        raise ValueError(f"{folder}: labels outside 0..{len(class_names) - 1}")
+        raise InputError(f"{folder}: labels outside 0..{len(class_names) - 1}")
     images = np.concatenate(datas).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return DatasetRecord(
         name="cifar10",

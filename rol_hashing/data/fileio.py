@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rol_hashing.errors import InputError
+
 
 def resolve_root(root: str | Path, inner: str, marker: str, layout: str) -> Path:
     """Finds the data set folder whether ``root`` is that folder or one of its parents.
@@ -35,7 +37,7 @@ def resolve_root(root: str | Path, inner: str, marker: str, layout: str) -> Path
     raise FileNotFoundError(f"{root} {state}; expected this layout:\n{layout}")
 
 
-class PathEscapeError(ValueError):
+class PathEscapeError(InputError):
     """A name read from a data file would point outside its data root."""
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from rol_hashing.data.fileio import check_relative
 from rol_hashing.data.images import check_files, list_images, validate_image
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 
 SPLIT_FILE = "split.json"
 LAYOUT = """\
@@ -29,11 +30,11 @@ def _read_split_file(path: Path) -> dict[str, list[str]]:
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(
+        raise InputError(
             f"{path}: not a readable split file ({err}); expected:\n{LAYOUT}"
         ) from None
     if not isinstance(content, dict) or not all(k in content for k in ("train", "query")):
-        raise ValueError(
+        raise InputError(
             f"{path}: a split file needs 'train' and 'query' id lists; expected:\n{LAYOUT}"
         )
     parts = {}
@@ -41,7 +42,7 @@ def _read_split_file(path: Path) -> dict[str, list[str]]:
         if part in content:
             ids = content[part]
             if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-                raise ValueError(f"{path}: '{part}' must be a list of id strings")
+                raise InputError(f"{path}: '{part}' must be a list of id strings")
             parts[part] = [check_relative(i, f"{path} '{part}'") for i in ids]
     return parts
 

@@ -35,6 +35,7 @@ from rol_hashing.data.images import voc_palette
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.splits import draw_split
 from rol_hashing.data.voc import load_voc_segmentation
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_write_text
 
 # In preference order; a set of N classes uses the first N, sorted by name.
@@ -75,13 +76,13 @@ class GeneratedConfig:
 
     def __post_init__(self) -> None:
         if not 2 <= self.num_classes <= len(SHAPES):
-            raise ValueError(f"num_classes must be in 2..{len(SHAPES)}, got {self.num_classes}")
+            raise InputError(f"num_classes must be in 2..{len(SHAPES)}, got {self.num_classes}")
         if self.image_size < 24:
-            raise ValueError(f"image_size must be at least 24, got {self.image_size}")
+            raise InputError(f"image_size must be at least 24, got {self.image_size}")
         if not 0.0 <= self.clutter <= 1.0:
-            raise ValueError(f"clutter must be in 0..1, got {self.clutter}")
+            raise InputError(f"clutter must be in 0..1, got {self.clutter}")
         if self.num_images < 2 * self.num_classes or self.num_seg_images < 2:
-            raise ValueError(
+            raise InputError(
                 f"need at least {2 * self.num_classes} hashing images (2 per class) and 2 "
                 f"segmentation images, got {self.num_images} and {self.num_seg_images}"
             )
@@ -142,7 +143,7 @@ def _draw_shape(
         c, s = math.cos(theta), math.sin(theta)
         draw.polygon([(cx + x * c - y * s, cy + x * s + y * c) for x, y in pts], fill=255)
     else:
-        raise ValueError(f"unknown shape {shape!r}")
+        raise InputError(f"unknown shape {shape!r}")
 
 
 def _coverage(shape: str, size: int, cx: float, cy: float, r: float, theta: float) -> np.ndarray:
@@ -355,7 +356,7 @@ def make_generated_dataset(
                 print(f"{out} is up to date", file=sys.stderr)
             return out
     if out.exists() and any((out / name).exists() for name in _OUTPUTS) and not force:
-        raise ValueError(f"{out} already holds a data set made with other settings; use --force")
+        raise InputError(f"{out} already holds a data set made with other settings; use --force")
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
@@ -422,7 +423,7 @@ def write_examples_png(
             mask = np.asarray(mask_image)
         tiles.append(np.concatenate([rgb, palette[mask]], axis=1))
     if not tiles:
-        raise ValueError(f"{root} has no segmentation images")
+        raise InputError(f"{root} has no segmentation images")
     h, w, _ = tiles[0].shape
     gap = 4
     rows = math.ceil(len(tiles) / per_row)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from rol_hashing.errors import InputError
+
 # Refuse images declaring more pixels than this (PIL's own default bomb limit).
 MAX_PIXELS = 89_478_485
 
@@ -29,7 +31,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 ACCEPTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")  # JPEG includes MPO
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image or mask file that cannot be used; the message names the file."""
 
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from rol_hashing.data.images import decode_image, read_mask
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 PAPER_RESIZE = 256
@@ -82,12 +83,12 @@ def load_rgb(record: DatasetRecord, index: int) -> np.ndarray:
 def load_rgb_and_mask(record: DatasetRecord, index: int) -> tuple[np.ndarray, np.ndarray]:
     """Image and mask ``index``; ValueError names both files when their sizes differ."""
     if record.mask_paths is None or record.mask_paths[index] is None:
-        raise ValueError(f"{record.name}: image {record.ids[index]!r} has no mask")
+        raise InputError(f"{record.name}: image {record.ids[index]!r} has no mask")
     image = load_rgb(record, index)
     mask = read_mask(record.mask_paths[index])
     if mask.shape != image.shape[:2]:
         source = record.paths[index] if record.paths is not None else record.ids[index]
-        raise ValueError(
+        raise InputError(
             f"mask {record.mask_paths[index]} is {mask.shape[1]}x{mask.shape[0]} but its image "
             f"{source} is {image.shape[1]}x{image.shape[0]}"
         )
@@ -102,7 +103,7 @@ def preprocess_image(image: tf.Tensor | np.ndarray, input_size: int = 224) -> tf
 def _indices(record: DatasetRecord, indices: np.ndarray | list[int] | None) -> np.ndarray:
     idx = np.arange(len(record)) if indices is None else np.asarray(indices, dtype=np.int64)
     if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= len(record))):
-        raise ValueError(f"indices must be a 1-D array within 0..{len(record) - 1}")
+        raise InputError(f"indices must be a 1-D array within 0..{len(record) - 1}")
     return idx
 
 
@@ -207,7 +208,7 @@ def make_segmentation_dataset(
     int32 class indices with 255 (ignore) kept. Arguments as ``make_image_dataset``.
     """
     if record.mask_paths is None:
-        raise ValueError(f"{record.name}: a segmentation data set needs a record with masks")
+        raise InputError(f"{record.name}: a segmentation data set needs a record with masks")
     idx = _indices(record, indices)
 
     def load(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

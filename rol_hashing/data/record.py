@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rol_hashing.errors import InputError
+
 
 @dataclass
 class DatasetRecord:
@@ -48,20 +50,20 @@ class DatasetRecord:
     def __post_init__(self) -> None:
         n = len(self.ids)
         if (self.paths is None) == (self.images is None):
-            raise ValueError("a DatasetRecord needs exactly one of `paths` and `images`")
+            raise InputError("a DatasetRecord needs exactly one of `paths` and `images`")
         if self.paths is not None and len(self.paths) != n:
-            raise ValueError(f"{len(self.paths)} paths for {n} ids")
+            raise InputError(f"{len(self.paths)} paths for {n} ids")
         if self.images is not None and (self.images.ndim != 4 or len(self.images) != n):
-            raise ValueError(f"images must be (N, H, W, 3) with N={n}, got {self.images.shape}")
+            raise InputError(f"images must be (N, H, W, 3) with N={n}, got {self.images.shape}")
         if self.mask_paths is not None and len(self.mask_paths) != n:
-            raise ValueError(f"{len(self.mask_paths)} mask paths for {n} ids")
+            raise InputError(f"{len(self.mask_paths)} mask paths for {n} ids")
         if len(self.labels) != n:
-            raise ValueError(f"{len(self.labels)} labels for {n} ids")
+            raise InputError(f"{len(self.labels)} labels for {n} ids")
         if len(set(self.ids)) != n:
-            raise ValueError("record ids must be unique")
+            raise InputError("record ids must be unique")
         expected_ndim = 2 if self.multilabel else 1
         if self.labels.ndim != expected_ndim:
-            raise ValueError(
+            raise InputError(
                 f"labels must be {'(N, C) multi-hot' if self.multilabel else '(N,) int'}, "
                 f"got shape {self.labels.shape}"
             )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rol_hashing.data import awa2, cifar10, folders, generated, voc
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def get_dataset_spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"unknown data set {name!r}; known data sets: {', '.join(DATASETS)}"
         ) from None
 

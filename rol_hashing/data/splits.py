@@ -19,6 +19,7 @@ import numpy as np
 
 from rol_hashing.data.fileio import check_relative
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_write_text
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def draw_split(
         ValueError: when a class (or the set) has fewer images than train + query.
     """
     if per_class and record.multilabel:
-        raise ValueError(f"{record.name}: per-class sizes need single-label data")
+        raise InputError(f"{record.name}: per-class sizes need single-label data")
     rng = np.random.default_rng(seed)
     if per_class:
         groups = [np.flatnonzero(record.labels == c) for c in range(record.num_classes)]
@@ -112,7 +113,7 @@ def draw_split(
         n_train, n_query = _count(train_size, len(members)), _count(query_size, len(members))
         if n_train < 0 or n_query < 0 or n_train + n_query > len(members):
             scope = f"class {name!r}" if per_class else f"data set {name!r}"
-            raise ValueError(
+            raise InputError(
                 f"{scope} has {len(members)} images, fewer than the {n_train} train + "
                 f"{n_query} query the split asks for"
             )
@@ -138,10 +139,10 @@ def check_split(split: Split, record: DatasetRecord, source: str) -> None:
     for part in PARTS:
         ids = getattr(split, part)
         if len(set(ids)) != len(ids):
-            raise ValueError(f"{source}: '{part}' lists an id twice")
+            raise InputError(f"{source}: '{part}' lists an id twice")
         unknown = [i for i in ids if i not in known]
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"{source}: {len(unknown)} '{part}' ids are not in data set {record.name!r} "
                 f"loaded from {record.root} (first: {unknown[0]!r}); delete the file to draw "
                 "a new split, or load the data it was made for"
@@ -150,7 +151,7 @@ def check_split(split: Split, record: DatasetRecord, source: str) -> None:
     for part in ("train", "gallery"):
         overlap = query.intersection(getattr(split, part))
         if overlap:
-            raise ValueError(
+            raise InputError(
                 f"{source}: {len(overlap)} query ids are also in '{part}' "
                 f"(first: {sorted(overlap)[0]!r})"
             )
@@ -162,19 +163,19 @@ def load_split(path: str | Path, record: DatasetRecord | None = None) -> Split:
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not a readable split file ({err})") from None
+        raise InputError(f"{path}: not a readable split file ({err})") from None
     if not isinstance(content, dict) or content.get("format") != SPLIT_FORMAT:
-        raise ValueError(f"{path}: not a split file of format {SPLIT_FORMAT}")
+        raise InputError(f"{path}: not a split file of format {SPLIT_FORMAT}")
     missing = [k for k in ("dataset", "seed", *PARTS) if k not in content]
     if missing:
-        raise ValueError(f"{path}: split file lacks {missing}")
+        raise InputError(f"{path}: split file lacks {missing}")
     for part in PARTS:
         if not isinstance(content[part], list):
-            raise ValueError(f"{path}: '{part}' must be a list of ids")
+            raise InputError(f"{path}: '{part}' must be a list of ids")
         for i in content[part]:
             check_relative(i, f"{path} '{part}'")
     if isinstance(content["seed"], bool) or not isinstance(content["seed"], int):
-        raise ValueError(f"{path}: 'seed' must be an integer")
+        raise InputError(f"{path}: 'seed' must be an integer")
     split = Split(
         dataset=str(content["dataset"]),
         seed=content["seed"],
@@ -182,7 +183,7 @@ def load_split(path: str | Path, record: DatasetRecord | None = None) -> Split:
     )
     if record is not None:
         if split.dataset != record.name:
-            raise ValueError(
+            raise InputError(
                 f"{path}: split file is for data set {split.dataset!r}, not {record.name!r}"
             )
         check_split(split, record, str(path))

@@ -16,6 +16,7 @@ from rol_hashing.constants import IGNORE_LABEL
 from rol_hashing.data.fileio import check_relative, read_id_list, resolve_root
 from rol_hashing.data.images import ImageError, check_files, image_size, read_mask, validate_image
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 
 VOC_CLASSES = (
     "aeroplane",
@@ -73,10 +74,45 @@ def class_names(devkit: Path) -> list[str]:
     return found
 
 
+def segmentation_class_names(devkit: Path, ids: list[str]) -> list[str]:
+    """Object class names for the segmentation stream: ``class_names`` where the devkit
+    names them (``classes.txt`` or ``Main`` lists); else, since segmentation training
+    needs no ``Main`` lists, ``class_1 .. class_K`` with K the largest label found in
+    the masks of ``ids`` (255 aside)."""
+    main = devkit / "ImageSets" / "Main"
+    if (devkit / "classes.txt").is_file() or any(main.glob("*_trainval.txt")):
+        return class_names(devkit)
+    largest = 0
+    for i in ids:
+        path = devkit / "SegmentationClass" / f"{i}.png"
+        if path.is_file():
+            try:
+                values = np.unique(read_mask(path))
+            except ImageError:
+                continue  # reported when the pairs are checked
+            values = values[values != IGNORE_LABEL]
+            largest = max(largest, int(values.max(initial=0)))
+    if largest == 0:
+        raise FileNotFoundError(
+            f"{devkit} names no classes (no classes.txt, no ImageSets/Main/<class>_trainval.txt) "
+            f"and its masks hold no object label; expected this layout:\n{LAYOUT}"
+        )
+    return [f"class_{k}" for k in range(1, largest + 1)]
+
+
+def devkit_name(root: str | Path) -> str:
+    """A name for the data a devkit holds: the folder above ``VOCdevkit/VOC2012``
+    (``data/digits/VOCdevkit/VOC2012`` -> ``digits``), else the devkit folder's name."""
+    devkit = find_devkit(root).resolve()
+    if devkit.name == "VOC2012" and devkit.parent.name == "VOCdevkit":
+        return devkit.parent.parent.name or "voc2012"
+    return devkit.name
+
+
 def segmentation_ids(devkit: Path, split: str = "trainval") -> list[str]:
     """Ids of ``ImageSets/Segmentation/<split>.txt``; trainval falls back to train + val."""
     if split not in _SPLITS:
-        raise ValueError(f"segmentation split must be one of {_SPLITS}, got {split!r}")
+        raise InputError(f"segmentation split must be one of {_SPLITS}, got {split!r}")
     folder = devkit / "ImageSets" / "Segmentation"
     path = folder / f"{split}.txt"
     if split == "trainval" and not path.is_file() and (folder / "train.txt").is_file():
@@ -95,7 +131,7 @@ def _read_main_list(path: Path) -> dict[str, int]:
         if not fields:
             continue
         if len(fields) != 2 or fields[1] not in ("1", "0", "-1"):
-            raise ValueError(f"{path}:{number}: expected '<id> 1|0|-1', got {line!r}")
+            raise InputError(f"{path}:{number}: expected '<id> 1|0|-1', got {line!r}")
         flags[check_relative(fields[0], f"{path}:{number}")] = int(fields[1])
     return flags
 
@@ -164,8 +200,8 @@ def load_voc_segmentation(
     ``mask_paths``.
     """
     devkit = find_devkit(devkit_root)
-    names = ["background", *class_names(devkit)]
     ids = segmentation_ids(devkit, split)
+    names = ["background", *segmentation_class_names(devkit, ids)]
     images = [devkit / "JPEGImages" / f"{i}.jpg" for i in ids]
     masks = [devkit / "SegmentationClass" / f"{i}.png" for i in ids]
     present: dict[Path, np.ndarray] = {}
@@ -178,7 +214,7 @@ def load_voc_segmentation(
         mask = read_mask(mask_path)
         width, height = image_size(image_path)
         if mask.shape != (height, width):
-            raise ValueError(
+            raise InputError(
                 f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image "
                 f"{image_path} is {width}x{height}"
             )

@@ -23,7 +23,9 @@ from rol_hashing.data.pipeline import deprocess_vgg, make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import load_split
-from rol_hashing.data.voc import class_names, find_devkit
+from rol_hashing.data.voc import find_devkit, segmentation_ids
+from rol_hashing.data.voc import segmentation_class_names as voc_class_names
+from rol_hashing.errors import InputError
 from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
 from rol_hashing.evaluation.map import average_precisions
 from rol_hashing.models import reliability_mask
@@ -32,7 +34,8 @@ from rol_hashing.retrieval.encode import encode_split
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
 from rol_hashing.saving import load_model
-from rol_hashing.training.run import MODEL_FILE, open_hashing_run
+from rol_hashing.training.config import load_run_config
+from rol_hashing.training.run import CONFIG_FILE, MODEL_FILE, open_hashing_run
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path, k: int = 10, top_k: int =
     qa, ga = encode_split(run_a, verbose=0)
     qb, gb = encode_split(run_b, verbose=0)
     if list(qa.ids) != list(qb.ids) or list(ga.ids) != list(gb.ids):
-        raise ValueError(f"{run_a} and {run_b} were evaluated on different splits")
+        raise InputError(f"{run_a} and {run_b} were evaluated on different splits")
     top_k = min(top_k, len(ga.ids))
     ap_a, top_a, rel_a = _ranking(qa, ga, k, top_k)
     ap_b, top_b, rel_b = _ranking(qb, gb, k, top_k)
@@ -178,9 +181,19 @@ def gallery_pixels(run_dir: str | Path, gallery_ids: list[str], input_size: int)
 
 
 def segmentation_class_names(run_dir: str | Path) -> list[str]:
-    """The segmentation stream's class names, background first (from the run's config)."""
+    """The segmentation stream's class names, background first.
+
+    The devkit is the one the stream itself was trained on (its run folder's
+    ``config.yaml``, beside its ``model.keras``), else the hashing run's
+    ``segmentation.data_root``.
+    """
     config = open_hashing_run(run_dir).config
-    return ["background", *class_names(find_devkit(config.segmentation.data_root))]
+    seg_config = Path(config.hashing.segmentation_model).parent / CONFIG_FILE
+    seg = load_run_config(seg_config.parent).segmentation if seg_config.is_file() else None
+    section = seg or config.segmentation
+    devkit = find_devkit(section.data_root)
+    ids = segmentation_ids(devkit, section.train_split)
+    return ["background", *voc_class_names(devkit, ids)]
 
 
 def precision_curve(run_dir: str | Path) -> np.ndarray:

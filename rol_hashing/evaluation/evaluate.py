@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from rol_hashing.clock import Stopwatch
-from rol_hashing.evaluation.map import ranking_metrics
+from rol_hashing.errors import InputError
+from rol_hashing.evaluation.map import chance_precision, ranking_metrics
 from rol_hashing.io import atomic_write_text
 from rol_hashing.retrieval.encode import encode_parts
 from rol_hashing.training.run import check_split_parts, open_hashing_run
@@ -37,9 +38,9 @@ def resolve_top_k(top_k: int | None, default: int, num_gallery: int) -> int:
     if top_k is None:
         return min(default, num_gallery)
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        raise InputError(f"top_k must be a positive integer, got {top_k!r}")
     if top_k > num_gallery:
-        raise ValueError(f"top_k={top_k} is larger than the gallery ({num_gallery} images)")
+        raise InputError(f"top_k={top_k} is larger than the gallery ({num_gallery} images)")
     return int(top_k)
 
 
@@ -75,6 +76,7 @@ def evaluate_run(
         "top_k": m.top_k,
         "map_at_k": m.map_at_k,
         "map_full": m.map_full,
+        "chance": chance_precision(query.labels, gallery.labels),
         "precision_at": {str(r): m.precision_at(r) for r in PRECISION_RANKS if r <= m.top_k},
         "radius": m.radius,
         "precision_radius": m.precision_radius,
@@ -99,6 +101,7 @@ def metrics_markdown(metrics: dict[str, Any], title: str) -> str:
     rows = [
         (f"MAP@{k}", metrics["map_at_k"]),
         ("MAP (whole ranking)", metrics["map_full"]),
+        *([("chance (a random ranking's MAP)", metrics["chance"])] if "chance" in metrics else []),
         *((f"precision@{rank}", value) for rank, value in metrics["precision_at"].items()),
         (f"precision within Hamming radius {r}", metrics["precision_radius"]),
         (f"recall within Hamming radius {r}", metrics["recall_radius"]),

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from rol_hashing.errors import InputError
 from rol_hashing.retrieval.codes import codes_to_words
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
@@ -72,7 +73,7 @@ class RankingMetrics:
     def precision_at(self, k: int) -> float:
         """Mean precision at rank k (1 <= k <= top_k)."""
         if not 1 <= k <= self.top_k:
-            raise ValueError(f"k must be in 1..{self.top_k}, got {k}")
+            raise InputError(f"k must be in 1..{self.top_k}, got {k}")
         return float(self.precision_curve[k - 1])
 
     def as_dict(self) -> dict[str, Any]:
@@ -180,7 +181,7 @@ def ranking_metrics(
     Arguments as ``mean_average_precision``; ``radius`` >= 0.
     """
     if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 0:
-        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
+        raise InputError(f"radius must be a non-negative integer, got {radius!r}")
     index, queries, relevance = _prepare(
         query_codes, query_labels, gallery_codes, gallery_labels, top_k, bits
     )
@@ -248,21 +249,21 @@ def _prepare(
     try:
         gallery_words = codes_to_words(gallery_codes, bits)
     except ValueError as err:
-        raise ValueError(f"gallery_codes: {err}") from err
+        raise InputError(f"gallery_codes: {err}") from err
     if bits is None:
         bits = int(np.shape(gallery_codes)[1])
     try:
         query_words = codes_to_words(query_codes, bits)
     except ValueError as err:
-        raise ValueError(f"query_codes: {err} (the gallery codes have {bits} bits)") from err
+        raise InputError(f"query_codes: {err} (the gallery codes have {bits} bits)") from err
     if gallery_words.shape[0] == 0:
-        raise ValueError("the gallery is empty")
+        raise InputError("the gallery is empty")
     if query_words.shape[0] == 0:
-        raise ValueError("there are no queries")
+        raise InputError("there are no queries")
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        raise InputError(f"top_k must be a positive integer, got {top_k!r}")
     if top_k > gallery_words.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"top_k={top_k} is larger than the gallery ({gallery_words.shape[0]} items)"
         )
     relevance = Relevance(
@@ -271,3 +272,21 @@ def _prepare(
     index = HammingIndex(bits)
     index.add(gallery_words)
     return index, query_words, relevance
+
+
+def chance_precision(
+    query_labels: np.ndarray, gallery_labels: np.ndarray, chunk: int = 256
+) -> float:
+    """The MAP of a random ranking, in expectation: the mean over queries of the fraction
+    of the gallery relevant to the query (same class; multi-hot: a shared label)."""
+    q, g = len(query_labels), len(gallery_labels)
+    if q == 0 or g == 0:
+        raise InputError("chance_precision needs at least one query and one gallery item")
+    relevance = Relevance(query_labels, gallery_labels, q, g)
+    every = np.arange(g)
+    total = 0.0
+    for start in range(0, q, chunk):
+        rows = slice(start, min(start + chunk, q))
+        n = rows.stop - rows.start
+        total += float(relevance(rows, np.broadcast_to(every, (n, g))).mean(axis=1).sum())
+    return total / q

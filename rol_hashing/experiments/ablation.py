@@ -44,9 +44,16 @@ import numpy as np
 from rol_hashing import viz
 from rol_hashing.clock import Stopwatch
 from rol_hashing.data.pipeline import make_image_dataset
+from rol_hashing.errors import InputError
 from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
 from rol_hashing.evaluation.map import average_precisions
-from rol_hashing.experiments.demo import QUICK, DemoSizes, demo_config, make_data
+from rol_hashing.experiments.demo import (
+    QUICK,
+    DemoSizes,
+    demo_config,
+    make_data,
+    pretrain_demo_backbone,
+)
 from rol_hashing.experiments.report import mean_std, pm
 from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.models import reliability_mask
@@ -55,7 +62,6 @@ from rol_hashing.saving import load_model
 from rol_hashing.training.config import ExperimentConfig, load_run_config
 from rol_hashing.training.hashing import train_hashing
 from rol_hashing.training.masks import ORACLE_BORDER, oracle_masks
-from rol_hashing.training.pretrain import pretrain_backbone
 from rol_hashing.training.run import MODEL_FILE, open_hashing_run
 from rol_hashing.training.segmentation import train_segmentation
 
@@ -174,16 +180,7 @@ def prepare_seed(work: Path, sizes: DemoSizes, seed: int) -> ExperimentConfig:
     backbone = work / "backbone" / "vgg16_pretrained.h5"
     config = demo_config(data, runs, backbone, sizes, seed)
     if not backbone.is_file():
-        pretrain_backbone(
-            pool,
-            backbone,
-            config,
-            seed,
-            epochs=sizes.pretrain_epochs,
-            learning_rate=sizes.pretrain_learning_rate,
-            batch_size=sizes.pretrain_batch_size,
-            verbose=0,
-        )
+        pretrain_demo_backbone(pool, backbone, config, sizes, seed, verbose=0)
     _segmentation(config, runs / config.segmentation.run_name)
     return config
 
@@ -484,7 +481,7 @@ def run_ablation(
         The summary written to ``results.json``.
     """
     if not seeds:
-        raise ValueError("seeds is empty: give at least one seed")
+        raise InputError("seeds is empty: give at least one seed")
     wall = Stopwatch()
     sizes = QUICK if quick else DemoSizes()
     grid = ablation_grid(bits or ((12,) if quick else (12, 48)))

@@ -36,6 +36,7 @@ from rol_hashing import viz
 from rol_hashing.clock import Stopwatch
 from rol_hashing.constants import METHODS
 from rol_hashing.data.generated import make_generated_dataset
+from rol_hashing.errors import InputError
 from rol_hashing.evaluation import compare
 from rol_hashing.evaluation.evaluate import evaluate_run
 from rol_hashing.experiments.report import format_seconds, mean_std, pm, verdict
@@ -151,6 +152,22 @@ def demo_config(
     return load_config(EXPERIMENT, sizes.profile, overrides)
 
 
+def pretrain_demo_backbone(
+    pool: Path, backbone: Path, config: ExperimentConfig, sizes: DemoSizes, seed: int, verbose: int
+) -> dict[str, float]:
+    """``pretrain_backbone`` with the demo's pre-training schedule (``sizes``)."""
+    return pretrain_backbone(
+        pool,
+        backbone,
+        config,
+        seed,
+        epochs=sizes.pretrain_epochs,
+        learning_rate=sizes.pretrain_learning_rate,
+        batch_size=sizes.pretrain_batch_size,
+        verbose=verbose,
+    )
+
+
 def last_train_accuracy(log_csv: Path) -> float:
     """The classifier's training accuracy in the last epoch of a run's ``log.csv``."""
     with open(log_csv, newline="") as f:
@@ -167,16 +184,7 @@ def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[
     backbone = work / "backbone" / "vgg16_pretrained.h5"
     config = demo_config(data, runs, backbone, sizes, seed)
     with clock("pretrain"):
-        pretrain = pretrain_backbone(
-            pool,
-            backbone,
-            config,
-            seed,
-            epochs=sizes.pretrain_epochs,
-            learning_rate=sizes.pretrain_learning_rate,
-            batch_size=sizes.pretrain_batch_size,
-            verbose=2,
-        )
+        pretrain = pretrain_demo_backbone(pool, backbone, config, sizes, seed, verbose=2)
     print(f"[demo] pre-trained backbone: {pretrain}")
     with clock("segmentation"):
         keras.utils.set_random_seed(seed)
@@ -399,7 +407,7 @@ def run_demo(
     wall = Stopwatch()
     sizes = sizes or (QUICK if quick else DemoSizes())
     if not seeds:
-        raise ValueError("seeds is empty: give at least one seed")
+        raise InputError("seeds is empty: give at least one seed")
     out_dir, work_dir = Path(out_dir), Path(work_dir)
     per_seed = [run_seed(work_dir / f"seed{s}", sizes, int(s), verbose) for s in seeds]
     summary = summarize(per_seed, sizes)

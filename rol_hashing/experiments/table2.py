@@ -24,6 +24,7 @@ from pathlib import Path
 from rol_hashing import viz
 from rol_hashing.constants import METHODS, PAPER_BITS
 from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.errors import InputError
 from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
 from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.retrieval.codes import check_bits
@@ -57,9 +58,19 @@ METHOD_NAMES = {"ssdh": "SSDH", "rol": "ROL (proposed)"}
 CSV_COLUMNS = ("bits", "method", "top_k", "map_ours_pct", "map_paper_pct", "delta_pct", "run")
 
 
+# The paper's "folders" column is its private set: a user's own folders are another
+# data set, so those numbers are not put beside theirs.
+PRIVATE_SETS = frozenset({"folders"})
+
+
 def paper_map(dataset: str, method: str, bits: int) -> float | None:
     """The paper's MAP@1000 in percent, or None where Table 2 has no number."""
     return PAPER_TABLE2.get(dataset, {}).get(method, {}).get(bits)
+
+
+def comparable_paper_map(dataset: str, method: str, bits: int) -> float | None:
+    """``paper_map`` where the paper's data set is the same as ours, else None."""
+    return None if dataset in PRIVATE_SETS else paper_map(dataset, method, bits)
 
 
 @dataclass(frozen=True)
@@ -127,7 +138,7 @@ def run_table2(
     bits = [check_bits(b) for b in bits]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise ValueError(f"methods must be among {METHODS}, got {list(methods)}")
+        raise InputError(f"methods must be among {METHODS}, got {list(methods)}")
     extra = dict(overrides or {})
     if data_root is not None:
         extra["data_root"] = str(data_root)
@@ -155,7 +166,7 @@ def run_table2(
                     method=method,
                     top_k=int(metrics["top_k"]),
                     map_ours=100.0 * float(metrics["map_at_k"]),
-                    map_paper=paper_map(config.dataset, method, b),
+                    map_paper=comparable_paper_map(config.dataset, method, b),
                     run=run_dir,
                 )
             )
@@ -198,7 +209,7 @@ def write_table2(
 ) -> Table2Result:
     """Writes the ``.csv``, ``.md`` and ``.png`` of ``rows``; returns their paths."""
     if not rows:
-        raise ValueError("no rows to tabulate")
+        raise InputError("no rows to tabulate")
     out = Path(results_dir)
     stem = table2_stem(dataset, profile)
     csv_path, md_path, png_path = (out / f"{stem}.{ext}" for ext in ("csv", "md", "png"))
@@ -245,7 +256,8 @@ def _verdict(ours: dict[str, Table2Row], dataset: str, bits: int) -> str:
         here = f"ROL did not beat SSDH here (SSDH ahead by {-diff:.2f} points)"
     else:
         here = "ROL and SSDH tied here"
-    paper_rol, paper_ssdh = paper_map(dataset, "rol", bits), paper_map(dataset, "ssdh", bits)
+    paper_rol = comparable_paper_map(dataset, "rol", bits)
+    paper_ssdh = comparable_paper_map(dataset, "ssdh", bits)
     if paper_rol is None or paper_ssdh is None:
         return here + "; the paper has no number for this data set"
     paper_diff = paper_rol - paper_ssdh
@@ -285,7 +297,12 @@ def table2_markdown(rows: Sequence[Table2Row], dataset: str, profile: str) -> st
             f"Profile {profile!r} trains smaller models for fewer epochs than the paper; "
             "its numbers are not comparable with the paper's."
         )
-    if dataset not in PAPER_TABLE2:
+    if dataset in PRIVATE_SETS:
+        notes.append(
+            "The paper's Table 2 numbers for class folders are for its private "
+            '"Terrorist related" set, another data set than yours, so they are not shown.'
+        )
+    elif dataset not in PAPER_TABLE2:
         notes.append(f"The paper reports no results for {dataset!r}.")
     if notes:
         lines += ["", *notes]
@@ -298,10 +315,11 @@ def table2_figure(rows: Sequence[Table2Row], dataset: str, profile: str):
     ours: dict[str, dict[int, float]] = {}
     for r in rows:
         ours.setdefault(r.method, {})[r.bits] = r.map_ours
-    shown = {r.bits for r in rows} | (set(PAPER_BITS) if dataset in PAPER_TABLE2 else set())
+    paper = {} if dataset in PRIVATE_SETS else PAPER_TABLE2.get(dataset, {})
+    shown = {r.bits for r in rows} | (set(PAPER_BITS) if paper else set())
     return viz.plot_table2(
         ours,
-        PAPER_TABLE2.get(dataset, {}),
+        paper,
         METHOD_NAMES,
         sorted(shown),
         f"Table 2: {dataset} ({profile})",

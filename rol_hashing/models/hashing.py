@@ -20,6 +20,7 @@ import keras
 from keras import layers
 
 from rol_hashing.constants import METHODS
+from rol_hashing.errors import InputError
 from rol_hashing.models.psp import build_segmentation_model
 from rol_hashing.models.rol import ReliabilityObjectLayer
 from rol_hashing.models.vgg import check_backbone_args, vgg16_features, vgg16_top
@@ -34,15 +35,15 @@ def rol_feature_size(input_size: int, rol_at: str = "block5_conv3") -> int:
 
 def _check_hashing_args(method: str, bits: int, num_classes: int, rol_at: str) -> None:
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+        raise InputError(f"method must be one of {METHODS}, got {method!r}.")
     if not isinstance(bits, int) or bits < 1:
-        raise ValueError(
+        raise InputError(
             f"bits must be a positive integer (the paper: 12, 24, 32, 48), got {bits!r}."
         )
     if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}.")
+        raise InputError(f"num_classes must be >= 2, got {num_classes}.")
     if rol_at not in ROL_TAPS:
-        raise ValueError(f"rol_at must be one of {ROL_TAPS}, got {rol_at!r}.")
+        raise InputError(f"rol_at must be one of {ROL_TAPS}, got {rol_at!r}.")
 
 
 def build_hashing_model(
@@ -102,7 +103,7 @@ def build_hashing_model(
                 vgg=vgg, input_size=input_size, width=width
             )
             if tuple(seg.input_shape[1:3]) != (input_size, input_size):
-                raise ValueError(
+                raise InputError(
                     f"The segmentation model takes {seg.input_shape[1:3]} inputs, the hashing "
                     f"model {input_size}x{input_size}; train both at the same input_size."
                 )

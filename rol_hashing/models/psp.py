@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from rol_hashing.errors import InputError
 from rol_hashing.models.vgg import check_backbone_args, scaled, vgg16_features
 
 PSP_BINS: tuple[int, ...] = (1, 2, 3, 4)
@@ -52,7 +53,7 @@ def psp_geometry(h: int, bins: tuple[int, ...] = PSP_BINS) -> list[PSPBranch]:
         ValueError: ``h`` is smaller than the largest bin (4).
     """
     if h < max(bins):
-        raise ValueError(
+        raise InputError(
             f"PSP needs a block4_conv3 map of at least {max(bins)}x{max(bins)} (bins {bins}); "
             f"got {h}x{h}. block4_conv3 is input_size/8, so input_size must be >= "
             f"{8 * max(bins)} (and a multiple of 32): 32, 64, 96, ..., 224."
@@ -114,7 +115,7 @@ def build_segmentation_model(
     """
     check_backbone_args(vgg, input_size, width)
     if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2 (background + objects), got {num_classes}.")
+        raise InputError(f"num_classes must be >= 2 (background + objects), got {num_classes}.")
     inputs = keras.Input((input_size, input_size, 3), name="image")
     features = vgg16_features(inputs, vgg, width, stop_at="block4_conv3")["block4_conv3"]
     x = psp_module(features)

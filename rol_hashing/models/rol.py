@@ -23,6 +23,7 @@ import keras
 from keras import layers, ops
 
 from rol_hashing.constants import MASK_FORMS
+from rol_hashing.errors import InputError
 
 RESIZE_MODES = ("area", "bilinear")
 # Guards the "normalized" form against an all-zero mask.
@@ -31,11 +32,11 @@ NORMALIZE_EPSILON = 1e-6
 
 def _check(background_index: int, resize: str, form: str = "soft") -> None:
     if form not in MASK_FORMS:
-        raise ValueError(f"form must be one of {MASK_FORMS}, got {form!r}.")
+        raise InputError(f"form must be one of {MASK_FORMS}, got {form!r}.")
     if resize not in RESIZE_MODES:
-        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}.")
+        raise InputError(f"resize must be one of {RESIZE_MODES}, got {resize!r}.")
     if background_index < 0:
-        raise ValueError(f"background_index must be >= 0, got {background_index}.")
+        raise InputError(f"background_index must be >= 0, got {background_index}.")
 
 
 def reliability_mask(
@@ -56,7 +57,7 @@ def reliability_mask(
     _check(background_index, resize)
     n = probs.shape[-1]
     if n is not None and not 0 <= background_index < n:
-        raise ValueError(f"background_index {background_index} is outside the {n} classes.")
+        raise InputError(f"background_index {background_index} is outside the {n} classes.")
     objects = ops.concatenate(
         [probs[..., :background_index], probs[..., background_index + 1 :]], axis=-1
     )
@@ -83,7 +84,7 @@ def mask_form(r, form: str = "soft"):
     if form == "normalized":
         mean = ops.mean(r, axis=(1, 2, 3), keepdims=True)
         return r / ops.maximum(mean, NORMALIZE_EPSILON)
-    raise ValueError(f"form must be one of {MASK_FORMS}, got {form!r}.")
+    raise InputError(f"form must be one of {MASK_FORMS}, got {form!r}.")
 
 
 @keras.saving.register_keras_serializable(package="rol_hashing")
@@ -166,13 +167,13 @@ class ReliabilityObjectLayer(layers.Layer):
     def build(self, input_shape) -> None:
         probs_shape, features_shape = input_shape
         if len(probs_shape) != 4 or len(features_shape) != 4:
-            raise ValueError(
+            raise InputError(
                 f"ReliabilityObjectLayer expects [probs (B,H,W,N), features (B,h,w,C)], "
                 f"got shapes {probs_shape} and {features_shape}."
             )
         if self.mask_given:
             if tuple(probs_shape[1:]) != (*features_shape[1:3], 1):
-                raise ValueError(
+                raise InputError(
                     f"ReliabilityObjectLayer(mask_given=True) expects R (B,h,w,1) at the "
                     f"features' grid, got shapes {probs_shape} and {features_shape}."
                 )
@@ -180,7 +181,7 @@ class ReliabilityObjectLayer(layers.Layer):
             return
         n = probs_shape[-1]
         if n is not None and not 0 <= self.background_index < n:
-            raise ValueError(
+            raise InputError(
                 f"background_index {self.background_index} is outside the {n} classes."
             )
         self.built = True

@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from rol_hashing.errors import InputError
+
 # (block, number of convs, filters at width 1.0)
 VGG16_BLOCKS: tuple[tuple[int, int, int], ...] = (
     (1, 2, 64),
@@ -44,11 +46,11 @@ def kernel_size(layer_name: str, vgg: str) -> int:
 def check_backbone_args(vgg: str, input_size: int, width: float) -> None:
     """Raises ValueError for an unknown VGG variant, an unusable input size or width."""
     if vgg not in VALID_CONFIGS:
-        raise ValueError(f"VGG16 config (vgg) must be one of {VALID_CONFIGS}, got {vgg!r}.")
+        raise InputError(f"VGG16 config (vgg) must be one of {VALID_CONFIGS}, got {vgg!r}.")
     if width <= 0:
-        raise ValueError(f"width must be > 0 (1.0 is the paper's VGG16), got {width}.")
+        raise InputError(f"width must be > 0 (1.0 is the paper's VGG16), got {width}.")
     if input_size < INPUT_STRIDE or input_size % INPUT_STRIDE:
-        raise ValueError(
+        raise InputError(
             f"input_size must be a multiple of {INPUT_STRIDE} and at least {INPUT_STRIDE} "
             f"(VGG16 halves it five times), got {input_size}. Valid sizes: 32, 64, 96, ..., "
             "224 (the paper's), 256, ..."
@@ -99,7 +101,7 @@ def vgg16_features(
         if name == stop_at:
             return taps
     if stop_at not in taps:
-        raise ValueError(
+        raise InputError(
             f"Unknown VGG16 layer {stop_at!r}; names are block1_conv1 ... block5_pool."
         )
     return taps

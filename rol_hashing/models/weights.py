@@ -19,6 +19,7 @@ import h5py
 import keras
 import numpy as np
 
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_path
 from rol_hashing.models.vgg import VGG16_BLOCKS
 
@@ -68,10 +69,10 @@ def _read_h5_layers(path: Path) -> dict[str, list[np.ndarray]]:
     except (OSError, KeyError, TypeError, ValueError, AttributeError) as err:
         if isinstance(err, FileNotFoundError):
             raise
-        raise ValueError(f"{path}: not a readable Keras HDF5 weights file ({err})") from None
+        raise InputError(f"{path}: not a readable Keras HDF5 weights file ({err})") from None
     for name, arrays in out.items():
         if any(a.dtype.kind not in "fiu" for a in arrays):
-            raise ValueError(f"{path}: layer {name!r} holds weights that are not numeric arrays")
+            raise InputError(f"{path}: layer {name!r} holds weights that are not numeric arrays")
     return out
 
 
@@ -178,7 +179,7 @@ def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightL
     try:
         stored = _read_h5_layers(path)
     except OSError as err:
-        raise ValueError(f"{path} is not a readable Keras HDF5 weights file: {err}") from err
+        raise InputError(f"{path} is not a readable Keras HDF5 weights file: {err}") from err
     report = WeightLoadReport(path=path)
     for name in VGG16_WEIGHT_LAYERS:
         layer = _find_layer(model, name)
@@ -206,14 +207,14 @@ def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightL
                 report.resampled.append(name)
         got = [tuple(v.shape) for v in values]
         if got != target:
-            raise ValueError(
+            raise InputError(
                 f"{path}: layer '{name}' holds weights of shapes {got}, the model expects "
                 f"{target}. ImageNet weights fit only width=1.0 (and input_size=224 for fc1)."
             )
         layer.set_weights(values)
         report.loaded.append(name)
     if not report.loaded:
-        raise ValueError(
+        raise InputError(
             f"{path}: no VGG16 layer (block1_conv1 ... fc2) of the model is in the file."
         )
     return report
@@ -228,7 +229,7 @@ def save_vgg16_weights_h5(model: keras.Model, path: str | Path) -> Path:
     layers = [(n, _find_layer(model, n)) for n in VGG16_WEIGHT_LAYERS]
     layers = [(n, layer) for n, layer in layers if layer is not None and layer.weights]
     if not layers:
-        raise ValueError(f"{model.name} has no VGG16 layer to save")
+        raise InputError(f"{model.name} has no VGG16 layer to save")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["layer_names"] = [n.encode() for n, _ in layers]
         f.attrs["backend"] = keras.backend.backend().encode()

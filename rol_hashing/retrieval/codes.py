@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_savez
 
 CODES_FORMAT = "rol_hashing.codes"
@@ -48,7 +49,7 @@ def num_words(bits: int) -> int:
 def check_bits(bits: Any) -> int:
     """Returns ``bits`` as an int, or raises ValueError unless it is a positive integer."""
     if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or bits < 1:
-        raise ValueError(f"bits must be a positive integer, got {bits!r}")
+        raise InputError(f"bits must be a positive integer, got {bits!r}")
     return int(bits)
 
 
@@ -60,9 +61,9 @@ def binarize(h: Any) -> np.ndarray:
     """
     h = np.asarray(h)
     if h.ndim != 2:
-        raise ValueError(f"expected activations of shape (N, bits), got shape {h.shape}")
+        raise InputError(f"expected activations of shape (N, bits), got shape {h.shape}")
     if not (np.issubdtype(h.dtype, np.floating) or np.issubdtype(h.dtype, np.integer)):
-        raise ValueError(f"expected real-valued activations, got dtype {h.dtype}")
+        raise InputError(f"expected real-valued activations, got dtype {h.dtype}")
     return h > 0.5
 
 
@@ -70,7 +71,7 @@ def pack_codes(codes: np.ndarray) -> np.ndarray:
     """bool codes (N, bits) -> packed uint8 (N, ceil(bits/8)), ``np.packbits`` order."""
     codes = np.asarray(codes)
     if codes.dtype != np.bool_ or codes.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"pack_codes expects bool codes of shape (N, bits), got {codes.dtype} {codes.shape}"
         )
     check_bits(codes.shape[1])
@@ -97,34 +98,34 @@ def codes_to_words(codes: np.ndarray, bits: int | None = None) -> np.ndarray:
     """
     codes = np.asarray(codes)
     if codes.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"expected a 2-D array of codes (N, bits or bytes or words), got shape {codes.shape}"
             + ("; for a single code use codes[None]" if codes.ndim == 1 else "")
         )
     if codes.dtype == np.bool_:
         width = codes.shape[1]
         if bits is not None and check_bits(bits) != width:
-            raise ValueError(f"expected codes of {bits} bits, got bool codes of {width} bits")
+            raise InputError(f"expected codes of {bits} bits, got bool codes of {width} bits")
         return _packed_to_words(pack_codes(codes), width)
     if codes.dtype == np.uint8:
         if bits is None:
-            raise ValueError(
+            raise InputError(
                 "packed uint8 codes need bits=...; for unpacked 0/1 codes pass a bool array"
             )
         return _packed_to_words(_check_packed(codes, bits), bits)
     if codes.dtype == np.uint64:
         if bits is None:
-            raise ValueError("uint64 code words need bits=...")
+            raise InputError("uint64 code words need bits=...")
         bits = check_bits(bits)
         if codes.shape[1] != num_words(bits):
-            raise ValueError(
+            raise InputError(
                 f"expected {num_words(bits)} uint64 words per {bits}-bit code, got {codes.shape[1]}"
             )
         pad = num_words(bits) * 64 - bits
         if pad and codes.shape[0] and np.any(codes[:, -1] & np.uint64((1 << pad) - 1)):
-            raise ValueError(f"uint64 words have nonzero padding bits beyond bit {bits}")
+            raise InputError(f"uint64 words have nonzero padding bits beyond bit {bits}")
         return np.ascontiguousarray(codes)
-    raise ValueError(
+    raise InputError(
         f"codes must be bool (N, bits), packed uint8 or uint64 words; got dtype {codes.dtype}"
         " (threshold activations with binarize(), or convert 0/1 integers with .astype(bool))"
     )
@@ -146,11 +147,11 @@ def _check_packed(packed: Any, bits: int) -> np.ndarray:
     bits = check_bits(bits)
     packed = np.asarray(packed)
     if packed.dtype != np.uint8 or packed.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"expected packed uint8 codes (N, {num_bytes(bits)}), got {packed.dtype} {packed.shape}"
         )
     if packed.shape[1] != num_bytes(bits):
-        raise ValueError(
+        raise InputError(
             f"expected {num_bytes(bits)} bytes per packed {bits}-bit code, got {packed.shape[1]}"
             + (
                 "; unpacked 0/1 codes must be passed as a bool array"
@@ -160,7 +161,7 @@ def _check_packed(packed: Any, bits: int) -> np.ndarray:
         )
     pad = num_bytes(bits) * 8 - bits
     if pad and packed.shape[0] and np.any(packed[:, -1] & np.uint8((1 << pad) - 1)):
-        raise ValueError(f"packed codes have nonzero padding bits beyond bit {bits}")
+        raise InputError(f"packed codes have nonzero padding bits beyond bit {bits}")
     return packed
 
 
@@ -188,12 +189,12 @@ class EncodedSet:
 
     def __post_init__(self) -> None:
         if self.codes.dtype != np.bool_ or self.codes.ndim != 2:
-            raise ValueError(
+            raise InputError(
                 f"codes must be bool (N, bits), got {self.codes.dtype} {self.codes.shape}"
             )
         n = self.codes.shape[0]
         if len(self.labels) != n or len(self.ids) != n or np.ndim(self.ids) != 1:
-            raise ValueError(
+            raise InputError(
                 f"codes, labels and ids must have the same length N={n}; got labels "
                 f"{np.shape(self.labels)} and ids {np.shape(self.ids)}"
             )
@@ -231,7 +232,7 @@ def load_codes(path: PathLike, bits: int | None = None) -> EncodedSet:
     data = read_npz(path, CODES_FORMAT, CODES_FORMAT_VERSION, ("bits", "codes", "labels", "ids"))
     stored_bits = int(data["bits"])
     if bits is not None and check_bits(bits) != stored_bits:
-        raise ValueError(f"{os.fspath(path)}: expected {bits}-bit codes, file holds {stored_bits}")
+        raise InputError(f"{os.fspath(path)}: expected {bits}-bit codes, file holds {stored_bits}")
     codes = unpack_codes(data["codes"], stored_bits)
     return EncodedSet(codes, data["labels"], data["ids"])
 
@@ -248,25 +249,25 @@ def read_npz(
         # empty, truncated, bit-flipped or pickled files all end up here
         if isinstance(err, FileNotFoundError):
             raise
-        raise ValueError(f"{path}: not a readable {fmt} .npz file ({err})") from err
+        raise InputError(f"{path}: not a readable {fmt} .npz file ({err})") from err
     found = str(data["format"]) if "format" in data else None
     if found != fmt:
-        raise ValueError(f"{path}: expected a {fmt!r} file, found format {found!r}")
+        raise InputError(f"{path}: expected a {fmt!r} file, found format {found!r}")
     found_version = int(data["format_version"]) if "format_version" in data else None
     if found_version != version:
-        raise ValueError(
+        raise InputError(
             f"{path}: expected {fmt} format version {version}, file has version {found_version}"
         )
     missing = [k for k in keys if k not in data]
     if missing:
-        raise ValueError(f"{path}: {fmt} file lacks {missing}")
+        raise InputError(f"{path}: {fmt} file lacks {missing}")
     return data
 
 
 def _plain_array(x: Any, name: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype == object:
-        raise ValueError(f"{name} must be a numeric or string array, not dtype=object")
+        raise InputError(f"{name} must be a numeric or string array, not dtype=object")
     return arr
 
 
@@ -277,7 +278,7 @@ def as_id_array(ids: Any) -> np.ndarray:
         items = [i.decode("utf-8") if isinstance(i, bytes) else i for i in arr.tolist()]
         arr = np.asarray(items)
         if arr.dtype == object:
-            raise ValueError("ids must all be numbers or all strings")
+            raise InputError("ids must all be numbers or all strings")
     if arr.dtype.kind == "S":
         arr = np.char.decode(arr, "utf-8")
     return arr

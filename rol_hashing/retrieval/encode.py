@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from rol_hashing.data.pipeline import make_image_dataset
+from rol_hashing.errors import InputError
 from rol_hashing.models import rol_feature_size
 from rol_hashing.retrieval.codes import (
     EncodedSet,
@@ -78,7 +79,7 @@ def encode(
     count = 0
     for step, batch in enumerate(dataset):
         if not isinstance(batch, tuple | list) or len(batch) not in (2, 3):
-            raise ValueError(
+            raise InputError(
                 "each batch must be (images, labels) or (images, labels, ids), "
                 f"got {type(batch).__name__}"
                 + (f" of length {len(batch)}" if isinstance(batch, tuple | list) else "")
@@ -87,17 +88,17 @@ def encode(
         h = _hash_output(_predict(model, images))
         batch_codes = binarize(h)
         if bits is not None and batch_codes.shape[1] != bits:
-            raise ValueError(
+            raise InputError(
                 f"expected {bits}-bit codes, the model's hash output has {batch_codes.shape[1]}"
             )
         n = batch_codes.shape[0]
         batch_labels = _to_numpy(batch_labels)
         if len(batch_labels) != n:
-            raise ValueError(f"batch {step}: {n} images but {len(batch_labels)} labels")
+            raise InputError(f"batch {step}: {n} images but {len(batch_labels)} labels")
         if len(batch) == 3:
             batch_ids = as_id_array(_to_numpy(batch[2]))
             if len(batch_ids) != n:
-                raise ValueError(f"batch {step}: {n} images but {len(batch_ids)} ids")
+                raise InputError(f"batch {step}: {n} images but {len(batch_ids)} ids")
         else:
             batch_ids = np.arange(count, count + n)
         codes.append(batch_codes)
@@ -108,7 +109,7 @@ def encode(
             progbar.update(step + 1)
 
     if not codes:
-        raise ValueError("the dataset yielded no batches")
+        raise InputError("the dataset yielded no batches")
     return EncodedSet(np.concatenate(codes), np.concatenate(labels), np.concatenate(ids))
 
 
@@ -121,11 +122,11 @@ def _predict(model: Any, images: Any) -> Any:
 def _hash_output(outputs: Any) -> np.ndarray:
     if isinstance(outputs, dict):
         if HASH_OUTPUT not in outputs:
-            raise ValueError(f"the model's outputs {sorted(outputs)} have no {HASH_OUTPUT!r} entry")
+            raise InputError(f"the model's outputs {sorted(outputs)} have no {HASH_OUTPUT!r} entry")
         outputs = outputs[HASH_OUTPUT]
     h = _to_numpy(outputs)
     if h.ndim != 2:
-        raise ValueError(f"expected hash activations of shape (B, bits), got {h.shape}")
+        raise InputError(f"expected hash activations of shape (B, bits), got {h.shape}")
     return h
 
 

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_savez
 from rol_hashing.retrieval.codes import (
     PathLike,
@@ -73,7 +74,7 @@ def numba_available() -> bool:
 def resolve_backend(backend: str) -> str:
     """``"auto"`` -> ``"numba"`` when numba imports, else ``"numpy"``; others unchanged."""
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
         return "numba" if numba_available() else "numpy"
     if backend == "numba" and not numba_available():
@@ -241,7 +242,7 @@ class HammingIndex:
         self.bits = check_bits(bits)
         backend = resolve_backend(backend)
         if max_batch_bytes < 1:
-            raise ValueError(f"max_batch_bytes must be positive, got {max_batch_bytes}")
+            raise InputError(f"max_batch_bytes must be positive, got {max_batch_bytes}")
         self.backend = backend
         self.max_batch_bytes = int(max_batch_bytes)
         self._words = np.empty((0, num_words(self.bits)), dtype=np.uint64, order="F")
@@ -348,7 +349,7 @@ class HammingIndex:
         data = read_npz(path, INDEX_FORMAT, INDEX_FORMAT_VERSION, ("bits", "codes"))
         stored_bits = int(data["bits"])
         if bits is not None and check_bits(bits) != stored_bits:
-            raise ValueError(
+            raise InputError(
                 f"{os.fspath(path)}: expected an index of {bits}-bit codes, "
                 f"file holds {stored_bits}-bit codes"
             )
@@ -362,15 +363,15 @@ class HammingIndex:
         try:
             return codes_to_words(codes, self.bits)
         except ValueError as err:
-            raise ValueError(f"{what}: {err} (index of {self.bits}-bit codes)") from err
+            raise InputError(f"{what}: {err} (index of {self.bits}-bit codes)") from err
 
     def _check_k(self, k: Any) -> int:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+            raise InputError(f"k must be a positive integer, got {k!r}")
         if self.ntotal == 0:
-            raise ValueError("the index is empty: add codes before searching")
+            raise InputError("the index is empty: add codes before searching")
         if k > self.ntotal:
-            raise ValueError(f"k={k} is larger than the number of indexed codes ({self.ntotal})")
+            raise InputError(f"k={k} is larger than the number of indexed codes ({self.ntotal})")
         return int(k)
 
     def _iter_search(

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_open
 from rol_hashing.retrieval.codes import (
     PathLike,
@@ -70,15 +71,15 @@ class MappedHammingIndex:
         self.bits = check_bits(bits)
         self.backend = resolve_backend(backend)
         if self.backend == "faiss":
-            raise ValueError("MappedHammingIndex supports the numba and numpy backends")
+            raise InputError("MappedHammingIndex supports the numba and numpy backends")
         if chunk_items < 1:
-            raise ValueError(f"chunk_items must be positive, got {chunk_items}")
+            raise InputError(f"chunk_items must be positive, got {chunk_items}")
         self.path = os.fspath(path)
         self.chunk_items = int(chunk_items)
         self.max_batch_bytes = int(max_batch_bytes)
         codes = np.load(self.path, mmap_mode="r", allow_pickle=False)
         if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != num_bytes(self.bits):
-            raise ValueError(
+            raise InputError(
                 f"{self.path}: expected packed uint8 codes (N, {num_bytes(self.bits)}) of "
                 f"{self.bits}-bit codes, found {codes.dtype} {codes.shape}"
             )
@@ -103,11 +104,11 @@ class MappedHammingIndex:
         helper = HammingIndex(self.bits, backend=self.backend)
         q_words = helper._as_words(queries, "queries")
         if self.ntotal == 0:
-            raise ValueError("the index is empty: the file holds no codes")
+            raise InputError("the index is empty: the file holds no codes")
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+            raise InputError(f"k must be a positive integer, got {k!r}")
         if k > self.ntotal:
-            raise ValueError(f"k={k} is larger than the number of indexed codes ({self.ntotal})")
+            raise InputError(f"k={k} is larger than the number of indexed codes ({self.ntotal})")
         k = int(k)
         n_q = q_words.shape[0]
         distances = np.empty((n_q, k), dtype=np.int32)

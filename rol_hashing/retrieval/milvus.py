@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rol_hashing.errors import InputError
 from rol_hashing.retrieval.codes import as_id_array, codes_to_words, num_bytes, words_to_packed
 
 CODE_FIELD = "code"
@@ -44,7 +45,7 @@ def _packed(codes: np.ndarray, bits: int | None) -> tuple[np.ndarray, int]:
     codes = np.asarray(codes)
     if bits is None:
         if codes.dtype != np.bool_:
-            raise ValueError("packed codes or words need bits=...")
+            raise InputError("packed codes or words need bits=...")
         bits = codes.shape[1]
     return words_to_packed(codes_to_words(codes, bits), bits), int(bits)
 
@@ -75,11 +76,11 @@ def export_to_milvus(
     packed, bits = _packed(codes, bits)
     ids = as_id_array(ids)
     if ids.ndim != 1 or len(ids) != len(packed):
-        raise ValueError(f"ids must have shape ({len(packed)},), got {ids.shape}")
+        raise InputError(f"ids must have shape ({len(packed)},), got {ids.shape}")
     client = _client(uri)
     if client.has_collection(collection):
         if not overwrite:
-            raise ValueError(f"Milvus collection {collection!r} exists (overwrite=True replaces)")
+            raise InputError(f"Milvus collection {collection!r} exists (overwrite=True replaces)")
         client.drop_collection(collection)
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field(ROW_FIELD, DataType.INT64, is_primary=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rol_hashing.errors import InputError
 from rol_hashing.retrieval.codes import codes_to_words
 
 
@@ -30,14 +31,14 @@ class Relevance:
         g = _check_labels(gallery_labels, "gallery_labels", num_gallery)
         if q.ndim != g.ndim:
             kinds = {1: "class ids (N,)", 2: "multi-hot (N, C)"}
-            raise ValueError(
+            raise InputError(
                 f"query_labels are {kinds[q.ndim]} but gallery_labels are {kinds[g.ndim]}; "
                 "both must be of the same kind"
             )
         self.multilabel = q.ndim == 2
         if self.multilabel:
             if q.shape[1] != g.shape[1]:
-                raise ValueError(
+                raise InputError(
                     f"query_labels have {q.shape[1]} classes, gallery_labels {g.shape[1]}"
                 )
             classes = q.shape[1]
@@ -65,22 +66,22 @@ class Relevance:
 def _check_labels(labels: Any, name: str, rows: int) -> np.ndarray:
     arr = np.asarray(labels)
     if arr.ndim not in (1, 2):
-        raise ValueError(
+        raise InputError(
             f"{name} must be class ids (N,) or multi-hot (N, C), got shape {arr.shape}"
         )
     if arr.shape[0] != rows:
-        raise ValueError(f"{name} has {arr.shape[0]} rows, expected {rows} (one per code)")
+        raise InputError(f"{name} has {arr.shape[0]} rows, expected {rows} (one per code)")
     if arr.ndim == 1:
         if not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"{name}: class ids (N,) must be integers, got dtype {arr.dtype}")
+            raise InputError(f"{name}: class ids (N,) must be integers, got dtype {arr.dtype}")
         return arr.astype(np.int64, copy=False)
     if arr.shape[1] < 1:
-        raise ValueError(f"{name}: multi-hot labels need at least one class, got {arr.shape}")
+        raise InputError(f"{name}: multi-hot labels need at least one class, got {arr.shape}")
     if arr.dtype != np.bool_:
         if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-            raise ValueError(f"{name}: multi-hot labels must be 0/1, got dtype {arr.dtype}")
+            raise InputError(f"{name}: multi-hot labels must be 0/1, got dtype {arr.dtype}")
         if not np.all((arr == 0) | (arr == 1)):
-            raise ValueError(
+            raise InputError(
                 f"{name}: multi-hot labels (N, C) must hold only 0 and 1"
                 + ("; for class ids pass a 1-D array" if arr.shape[1] == 1 else "")
             )

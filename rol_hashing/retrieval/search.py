@@ -24,6 +24,7 @@ import numpy as np
 from rol_hashing import viz
 from rol_hashing.data.images import decode_image
 from rol_hashing.data.pipeline import load_rgb, preprocess_image
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_savez, save_figure
 from rol_hashing.retrieval.codes import check_bits, read_npz
 from rol_hashing.retrieval.encode import encode, encode_parts
@@ -81,9 +82,9 @@ class GalleryIndex:
         if code.ndim == 1:
             code = code[None]
         if code.ndim != 2 or code.shape[0] != 1:
-            raise ValueError(f"expected one query code (bits,) or (1, bits), got {code.shape}")
+            raise InputError(f"expected one query code (bits,) or (1, bits), got {code.shape}")
         if code.dtype == np.bool_ and code.shape[1] != self.bits:
-            raise ValueError(
+            raise InputError(
                 f"the query code has {code.shape[1]} bits but the index holds {self.bits}-bit codes"
             )
         check_top(top, len(self))
@@ -94,9 +95,9 @@ class GalleryIndex:
 def check_top(top: object, num_gallery: int) -> int:
     """``top`` as an int, or ValueError unless 1 <= top <= the gallery size."""
     if isinstance(top, bool) or not isinstance(top, int | np.integer) or top < 1:
-        raise ValueError(f"top must be a positive integer, got {top!r}")
+        raise InputError(f"top must be a positive integer, got {top!r}")
     if top > num_gallery:
-        raise ValueError(f"top={top} is larger than the gallery ({num_gallery} images)")
+        raise InputError(f"top={top} is larger than the gallery ({num_gallery} images)")
     return int(top)
 
 
@@ -144,14 +145,14 @@ def load_gallery_index(run_dir: str | Path, bits: int | None = None) -> GalleryI
         index = HammingIndex.load(index_path, bits=bits)
         items = read_npz(items_path, ITEMS_FORMAT, ITEMS_FORMAT_VERSION, ("bits", "ids", "labels"))
     except ValueError as err:
-        raise ValueError(f"{err}{rebuild}") from err
+        raise InputError(f"{err}{rebuild}") from err
     if check_bits(int(items["bits"])) != index.bits or len(items["ids"]) != index.ntotal:
-        raise ValueError(
+        raise InputError(
             f"{items_path} ({len(items['ids'])} items of {int(items['bits'])} bits) does not "
             f"match {index_path} ({index.ntotal} codes of {index.bits} bits){rebuild}"
         )
     if index.ntotal == 0:
-        raise ValueError(f"{index_path} is empty: the gallery has no images{rebuild}")
+        raise InputError(f"{index_path} is empty: the gallery has no images{rebuild}")
     return GalleryIndex(index, items["ids"], items["labels"])
 
 
@@ -180,7 +181,7 @@ def query_label(
     """
     if label is not None:
         if label not in record.class_names:
-            raise ValueError(
+            raise InputError(
                 f"unknown class {label!r} for data set {record.name!r}; classes: "
                 + ", ".join(record.class_names)
             )
@@ -232,7 +233,7 @@ def search_image(
     """
     run = open_hashing_run(run_dir)
     if run.method == "rol" and run.config.model.rol_mask != "predicted":
-        raise ValueError(
+        raise InputError(
             f"{run.path} takes its masks from the {run.config.model.rol_mask!r} source, which "
             "a new image does not have; search a run with model.rol_mask: predicted"
         )

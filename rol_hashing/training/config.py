@@ -23,6 +23,7 @@ A hashing run's saved config also records its ``method`` and ``bits``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pathlib import Path
 import yaml
 
 from rol_hashing.constants import MASK_FORMS, MASK_SOURCES, METHODS
+from rol_hashing.errors import InputError
 
 PROFILES_KEY = "profiles"
 # The experiment YAML files, shipped with the package.
@@ -39,7 +41,7 @@ EXPERIMENTS_PACKAGE = "rol_hashing.experiments"
 EXPERIMENTS_FOLDER = "configs"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config file or override that does not fit the schema."""
 
 
@@ -197,6 +199,48 @@ def _check_choices(config: ExperimentConfig, source: str) -> ExperimentConfig:
         if value not in allowed:
             shown = ", ".join(str(a) for a in allowed if a is not None)
             raise ConfigError(f"{source}: '{name}' must be one of {shown}, got {value!r}")
+    return _check_numbers(config, source)
+
+
+def _check_numbers(config: ExperimentConfig, source: str) -> ExperimentConfig:
+    """ConfigError for a number that cannot train: checked before anything is loaded."""
+    m, seg, h = config.model, config.segmentation, config.hashing
+    positive = {
+        "model.input_size": m.input_size,
+        "model.width": m.width,
+        "segmentation.epochs": seg.epochs,
+        "segmentation.batch_size": seg.batch_size,
+        "segmentation.learning_rate": seg.learning_rate,
+        "hashing.epochs": h.epochs,
+        "hashing.batch_size": h.batch_size,
+        "hashing.learning_rate": h.learning_rate,
+        "hashing.learning_rate_after_drop": h.learning_rate_after_drop,
+        "bits": config.bits if config.bits is not None else 1,
+    }
+    at_least_zero = {
+        "seed": config.seed,
+        "hashing.lr_drop_epoch": h.lr_drop_epoch,
+        "hashing.momentum": h.momentum,
+        "hashing.weight_decay": h.weight_decay,
+        "hashing.alpha": h.alpha,
+        "hashing.beta": h.beta,
+        "hashing.dropout": h.dropout,
+        "model.background_index": m.background_index,
+    }
+    for name, value in positive.items():
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{source}: '{name}' must be a number > 0, got {value!r}")
+    for name, value in at_least_zero.items():
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{source}: '{name}' must be a number >= 0, got {value!r}")
+    for name, value in (("hashing.momentum", h.momentum), ("hashing.dropout", h.dropout)):
+        if value >= 1:
+            raise ConfigError(f"{source}: '{name}' must be below 1, got {value!r}")
+    if m.input_size % 32:
+        raise ConfigError(
+            f"{source}: 'model.input_size' must be a multiple of 32 (VGG16 halves it five "
+            f"times), got {m.input_size}"
+        )
     return config
 
 

@@ -19,6 +19,7 @@ import keras
 from rol_hashing.clock import Stopwatch
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import make_or_load_split
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_save_model, write_json
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
 from rol_hashing.models.losses import ssdh_losses
@@ -29,7 +30,13 @@ from rol_hashing.training.inputs import HashingInputs
 from rol_hashing.training.loop import run_epochs
 from rol_hashing.training.masks import run_masks
 from rol_hashing.training.optim import CaffeSGD, step_learning_rate
-from rol_hashing.training.run import Run, hashing_run_dir, open_run, resume_or_build
+from rol_hashing.training.run import (
+    Run,
+    check_run_folder,
+    hashing_run_dir,
+    open_run,
+    resume_or_build,
+)
 from rol_hashing.training.strategy import get_strategy, strategy_scope
 
 SEG_COMMAND = "make train-voc-seg (rol-hashing train-seg --config experiments/<dataset>.yaml)"
@@ -80,12 +87,24 @@ def train_hashing(
     config = dataclasses.replace(config, method=method, bits=bits)
     h, m = config.hashing, config.model
     clock = Stopwatch()
+    # Checks that need no data come first: nothing is loaded, made or deleted before.
+    if method == "rol" and m.rol_mask != "predicted" and not mask_cache:
+        raise InputError(
+            f"model.rol_mask={m.rol_mask!r} feeds its masks from outside the model; "
+            "train it with the mask cache on (without --no-mask-cache)"
+        )
+    run_path = Path(run_dir or hashing_run_dir(config, method, bits))
+    check_run_folder(run_path, resume, overwrite)
+    seg_path = Path(h.segmentation_model)
+    if needs_segmentation(config) and not seg_path.is_file():
+        load_segmentation_model(seg_path)  # raises, naming the command that makes it
+    weights = resolve_backbone_weights(
+        m.backbone_weights, needs_top=m.input_size == 224 and m.width == 1.0
+    )
     spec = get_dataset_spec(config.dataset)
     record = spec.load(config.data_root)
     print(record.summary())
-    run = open_run(
-        Path(run_dir or hashing_run_dir(config, method, bits)), config, resume, overwrite
-    )
+    run = open_run(run_path, config, resume, overwrite)
     split_source = Path(config.split_file) if config.split_file else run.split
     split = make_or_load_split(record, spec, split_source, seed=config.seed)
     if split_source != run.split:
@@ -94,13 +113,7 @@ def train_hashing(
     print(f"split: {split.counts()} (train/query/gallery) from {split_source}")
 
     live_masks = method == "rol" and m.rol_mask == "predicted" and not mask_cache
-    if method == "rol" and m.rol_mask != "predicted" and not mask_cache:
-        raise ValueError(
-            f"model.rol_mask={m.rol_mask!r} feeds its masks from outside the model; "
-            "train it with the mask cache on (without --no-mask-cache)"
-        )
     use_cache = method == "rol" and not live_masks
-    seg_path = Path(h.segmentation_model)
     dist = get_strategy(strategy) if strategy else None
     with strategy_scope(dist):
         seg = load_segmentation_model(seg_path) if needs_segmentation(config) else None
@@ -143,10 +156,6 @@ def train_hashing(
             rol_form=m.rol_form,
         )
 
-    weights = resolve_backbone_weights(
-        m.backbone_weights, needs_top=m.input_size == 224 and m.width == 1.0
-    )
-
     def build() -> keras.Model:
         # Paired initialisation: SSDH and ROL of one seed start from the same draws
         # (loading the segmentation model above consumed some).
@@ -163,7 +172,7 @@ def train_hashing(
     with strategy_scope(dist):
         model, start = resume_or_build(run, resume, build)
     if use_cache != isinstance(model.input, dict):
-        raise ValueError(
+        raise InputError(
             f"the checkpoints in {run.checkpoints} were trained with the mask cache "
             f"{'on' if isinstance(model.input, dict) else 'off'}; resume with the same setting"
         )

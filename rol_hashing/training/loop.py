@@ -8,11 +8,13 @@ as an uninterrupted run would.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
 
+from rol_hashing.clock import Stopwatch
 from rol_hashing.training.run import Run, plot_curves, save_checkpoint, truncate_log
 
 
@@ -28,6 +30,46 @@ class _LogLearningRate(keras.callbacks.Callback):
             logs["learning_rate"] = float(
                 keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
             )
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Progress with the run's real epoch numbers ("Epoch 3/8", not Keras' "Epoch 1/1" of
+    a one-epoch ``fit``): the line at each epoch's start, a step bar only when ``bar``
+    (a terminal), and one line of the epoch's logs and seconds at its end."""
+
+    def __init__(self, epochs: int, bar: bool = False) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.bar = bar
+        self._progbar: keras.utils.Progbar | None = None
+        self._watch = Stopwatch()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
+        self._watch = Stopwatch()
+        self._progbar = keras.utils.Progbar(None, verbose=1) if self.bar else None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._progbar is not None:
+            shown = [(k, float(v)) for k, v in (logs or {}).items() if k == "loss"]
+            self._progbar.update(batch + 1, values=shown)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._progbar is not None:
+            print(flush=True)
+        parts = [f"{self._watch():.0f}s"] + [
+            f"{k}: {float(v):.4f}" for k, v in (logs or {}).items() if k != "learning_rate"
+        ]
+        print(" - ".join(parts), flush=True)
+
+
+def progress_callbacks(verbose: int | str, epochs: int) -> list[keras.callbacks.Callback]:
+    """``verbose``: 0 silent; 1 or "auto" a step bar on a terminal and one line per epoch
+    when output is redirected; 2 one line per epoch."""
+    if verbose in (0, "0"):
+        return []
+    bar = verbose in (1, "1", "auto") and sys.stdout.isatty()
+    return [EpochLog(epochs, bar=bar)]
 
 
 def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -107,6 +149,7 @@ def run_epochs(
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(run.log), append=True),
         keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False),
+        *progress_callbacks(verbose, epochs),
         *callbacks,
     ]
     logs: dict[str, float] = {}
@@ -120,7 +163,7 @@ def run_epochs(
             initial_epoch=epoch,
             epochs=epoch + 1,
             callbacks=all_callbacks,
-            verbose=verbose,
+            verbose=0,  # EpochLog shows the run's own epoch numbers
             shuffle=False,  # each epoch's order is already seeded in make_dataset
         )
         logs = {k: float(v[-1]) for k, v in history.history.items() if v}

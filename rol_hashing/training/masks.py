@@ -28,6 +28,7 @@ from rol_hashing.constants import IGNORE_LABEL
 from rol_hashing.data.generated import object_mask_paths
 from rol_hashing.data.pipeline import make_segmentation_dataset
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_open, atomic_write_text
 from rol_hashing.models import ReliabilityMask
 
@@ -135,7 +136,7 @@ def area_average(r: np.ndarray, size: int) -> np.ndarray:
     """(N, S, S) -> (N, size, size): the mean over each (S/size)^2 block (S % size == 0)."""
     n, side = r.shape[0], r.shape[1]
     if side % size:
-        raise ValueError(f"the mask side {side} is not a multiple of the grid {size}")
+        raise InputError(f"the mask side {side} is not a multiple of the grid {size}")
     f = side // size
     return r.reshape(n, size, f, size, f).mean(axis=(2, 4))
 
@@ -175,9 +176,9 @@ def run_masks(
     if source == "oracle":
         return oracle_masks(record, indices, input_size, size)
     if source not in ("predicted", "shuffled"):
-        raise ValueError(f"unknown mask source {source!r}")
+        raise InputError(f"unknown mask source {source!r}")
     if segmentation_model is None or segmentation_path is None:
-        raise ValueError(f"mask source {source!r} needs the segmentation model")
+        raise InputError(f"mask source {source!r} needs the segmentation model")
     ids = [record.ids[i] for i in indices]
     masks = cached_masks(
         cache_dir,

@@ -35,6 +35,7 @@ import rol_hashing.training.optim  # noqa: F401  (registers CaffeSGD for checkpo
 from rol_hashing import viz
 from rol_hashing.data.registry import DatasetSpec, get_dataset_spec
 from rol_hashing.data.splits import Split, load_split
+from rol_hashing.errors import InputError
 from rol_hashing.io import NoSpaceError, atomic_save_model, atomic_write_text, save_figure
 from rol_hashing.saving import load_model
 from rol_hashing.training.config import ExperimentConfig, load_run_config
@@ -128,7 +129,7 @@ class Run:
         if value is None and self.train_info.is_file():
             value = json.loads(self.train_info.read_text(encoding="utf-8")).get(key)
         if value is None:
-            raise ValueError(
+            raise InputError(
                 f"{self.path} is not a hashing run folder: its {CONFIG_FILE} has no {key!r} "
                 f"(and there is no {TRAIN_INFO_FILE} that says it)"
             )
@@ -200,7 +201,7 @@ def check_split_parts(split: Split, source: Path) -> None:
     """ValueError naming ``source`` when the split has no query or no gallery image."""
     for part in ("query", "gallery"):
         if not getattr(split, part):
-            raise ValueError(f"{source}: the {part} set is empty; there is nothing to evaluate")
+            raise InputError(f"{source}: the {part} set is empty; there is nothing to evaluate")
 
 
 def prepare_run_dir(path: str | Path, min_free_bytes: int = MIN_FREE_BYTES) -> Run:
@@ -318,19 +319,29 @@ def read_log(path: str | Path) -> dict[str, list[float]]:
     return columns
 
 
+def check_run_folder(path: str | Path, resume: bool, overwrite: bool) -> None:
+    """FileExistsError when ``path`` holds checkpoints or a finished model and neither
+    ``resume`` nor ``overwrite`` is given; reads only (the trainers call it first)."""
+    run = Run(Path(path))
+    existing = list_checkpoints(run)
+    if (existing or run.model.is_file()) and not (resume or overwrite):
+        what = (
+            f"checkpoints up to epoch {existing[-1][1]}" if existing else f"a finished {MODEL_FILE}"
+        )
+        raise FileExistsError(
+            f"{run.path} already holds {what}; pass --resume to continue that run or "
+            "--overwrite to start it again"
+        )
+
+
 def open_run(path: Path, config: ExperimentConfig, resume: bool, overwrite: bool) -> Run:
     """Prepares the run folder and writes the config used.
 
     A folder with checkpoints needs ``resume`` (continue) or ``overwrite``
     (start again); without either it is an error, so nothing is lost by accident.
     """
+    check_run_folder(path, resume, overwrite)
     run = prepare_run_dir(path)
-    existing = list_checkpoints(run)
-    if existing and not (resume or overwrite):
-        raise FileExistsError(
-            f"{run.path} already holds checkpoints up to epoch {existing[-1][1]}; pass "
-            "--resume to continue that run or --overwrite to start it again"
-        )
     if overwrite and not resume:
         for p in (run.checkpoints, run.tensorboard):
             shutil.rmtree(p, ignore_errors=True)

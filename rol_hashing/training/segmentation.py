@@ -27,6 +27,7 @@ from rol_hashing.training.loop import run_epochs
 from rol_hashing.training.run import (
     SEG_METRICS_FILE,
     Run,
+    check_run_folder,
     open_run,
     resume_or_build,
     segmentation_run_dir,
@@ -52,14 +53,18 @@ def train_segmentation(
     """
     seg, m = config.segmentation, config.model
     clock = Stopwatch()
+    # Checks that need no data come first: nothing is loaded, made or deleted before.
+    run_path = Path(run_dir or segmentation_run_dir(config))
+    check_run_folder(run_path, resume, overwrite)
+    weights = resolve_backbone_weights(m.backbone_weights, needs_top=False)
     train = load_voc_segmentation(seg.data_root, seg.train_split)
     val = load_voc_segmentation(seg.data_root, seg.val_split)
     num_classes = len(train.class_names)
     print(f"segmentation: {len(train)} training images ({seg.train_split}), {len(val)} val")
-    run = open_run(Path(run_dir or segmentation_run_dir(config)), config, resume, overwrite)
-    weights = resolve_backbone_weights(m.backbone_weights, needs_top=False)
+    run = open_run(run_path, config, resume, overwrite)
 
     def build() -> keras.Model:
+        keras.utils.set_random_seed(config.seed)  # the same start whatever ran before
         model = build_segmentation_model(num_classes, m.vgg, m.input_size, m.width)
         load_backbone(model, weights)
         model.compile(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 
+from rol_hashing.errors import InputError
+
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
@@ -20,7 +22,7 @@ def get_strategy(name: str | None):
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+    raise InputError(f"strategy must be one of {STRATEGIES}, got {name!r}")
 
 
 def strategy_scope(strategy) -> contextlib.AbstractContextManager:

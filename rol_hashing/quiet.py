@@ -1,0 +1,53 @@
+"""Importing TensorFlow without its start-up lines on a CPU machine.
+
+TensorFlow's C++ side writes to the process's stderr before Python's logging exists
+(oneDNN notes, "failed call to cuInit", "Could not find cuda drivers"), and
+``TF_CPP_MIN_LOG_LEVEL`` does not silence all of them. ``quiet_tensorflow`` imports
+TensorFlow and Keras and touches the devices with file descriptor 2 pointed at
+``/dev/null``, then restores it, so later warnings and errors still show. Python
+exceptions are unaffected. ``ROL_HASHING_TF_LOGS=1`` keeps the lines.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+ENV_KEEP = "ROL_HASHING_TF_LOGS"
+
+
+@contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    sys.stderr.flush()
+    fd = sys.stderr.fileno()
+    saved = os.dup(fd)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(null)
+
+
+def quiet_tensorflow() -> None:
+    """Imports TensorFlow and Keras and initialises the devices without start-up lines."""
+    if os.environ.get(ENV_KEEP) == "1" or "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        fd_ok = sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):  # a captured stderr (pytest, notebooks)
+        fd_ok = False
+    if not fd_ok:
+        return
+    with _stderr_to_devnull():
+        # lazy: the point of this module is to import them with stderr silenced
+        import keras
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        keras.ops.convert_to_numpy(keras.ops.ones(1))

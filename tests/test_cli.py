@@ -1,0 +1,231 @@
+"""The command line as a user meets it: defaults in --help, one-line errors (and
+tracebacks for bugs), checks before any work, quiet start-up, real epoch numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from rol_hashing.cli import main as cli_main
+from rol_hashing.cli.main import main
+from rol_hashing.data.generated import make_generated_dataset
+from rol_hashing.data.voc import devkit_name, load_voc_segmentation
+from rol_hashing.errors import InputError
+from rol_hashing.training.config import load_config
+from rol_hashing.training.hashing import train_hashing
+from rol_hashing.training.loop import EpochLog, progress_callbacks
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---- help and options --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("search", "(default: 10)"),
+        ("train-hash", "(default: rol)"),
+        ("describe", "(default: C)"),
+        ("ablate", "(default: 3)"),
+    ],
+)
+def test_help_shows_the_defaults(command, shown, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    assert shown in " ".join(capsys.readouterr().out.split())
+
+
+def test_search_takes_top_k_and_its_alias_top():
+    parser = cli_main.build_parser()
+    assert parser.parse_args(["search", "r", "--image", "x", "--top-k", "3"]).top_k == 3
+    assert parser.parse_args(["search", "r", "--image", "x", "--top", "4"]).top_k == 4
+    assert parser.parse_args(["describe", "--vgg", "D"]).vgg == "D"
+
+
+# ---- errors: one line for bad input, a traceback for a bug ---------------------------
+
+
+def test_bad_input_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    parser = cli_main.build_parser()
+    args = parser.parse_args(["describe"])
+
+    def fake_parser():
+        class P:
+            def parse_args(self, argv):
+                return args
+
+        return P()
+
+    monkeypatch.setattr(cli_main, "build_parser", fake_parser)
+    monkeypatch.setattr(cli_main, "quiet_tensorflow", lambda: None)
+    args.func = lambda a: (_ for _ in ()).throw(InputError("data/x.png: not an image"))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "rol-hashing describe: error: data/x.png: not an image"
+    args.func = lambda a: [][1]  # a bug: IndexError
+    with pytest.raises(IndexError):
+        main([])
+    args.func = lambda a: int("not a number")  # a bug raising a plain ValueError
+    with pytest.raises(ValueError):
+        main([])
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "key"),
+    [
+        ("--epochs", "0", "hashing.epochs"),
+        ("--epochs", "-1", "hashing.epochs"),
+        ("--batch-size", "0", "hashing.batch_size"),
+        ("--input-size", "0", "model.input_size"),
+        ("--input-size", "48", "model.input_size"),
+        ("--seed", "-3", "seed"),
+        ("--width", "nan", "model.width"),
+    ],
+)
+def test_invalid_numbers_are_refused_before_anything_is_made(option, value, key, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    argv = ["train-hash", "--config", "generated", "--profile", "cpu", "--bits", "12"]
+    argv += ["--runs-dir", str(runs), "--data-root", str(tmp_path / "absent"), option, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"'{key}'" in err and err.count("\n") == 1
+    assert not runs.exists()
+
+
+def test_learning_rate_nan_or_negative_is_refused():
+    from rol_hashing.training.config import ConfigError
+
+    for lr in (float("nan"), -0.1, 0.0):
+        with pytest.raises(ConfigError, match="hashing.learning_rate"):
+            load_config("generated", "cpu", {"hashing": {"learning_rate": lr}})
+
+
+def test_existing_run_is_refused_before_data_is_loaded(tmp_path):
+    run = tmp_path / "runs" / "generated-ssdh-12b"
+    run.mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"finished")
+    config = load_config(
+        "generated",
+        "cpu",
+        {"data_root": str(tmp_path / "absent"), "runs_dir": str(tmp_path / "runs")},
+    )
+    with pytest.raises(FileExistsError, match="finished model.keras; pass --resume"):
+        train_hashing(config, "ssdh", 12, verbose=0)  # not the data's FileNotFoundError
+    assert (run / "model.keras").read_bytes() == b"finished"
+
+
+def test_missing_segmentation_model_is_refused_before_data_is_loaded(tmp_path):
+    config = load_config(
+        "generated",
+        "cpu",
+        {
+            "data_root": str(tmp_path / "absent"),
+            "runs_dir": str(tmp_path / "runs"),
+            "hashing": {"segmentation_model": str(tmp_path / "none.keras")},
+        },
+    )
+    with pytest.raises(FileNotFoundError, match="segmentation model not found"):
+        train_hashing(config, "rol", 12, verbose=0)
+    assert not (tmp_path / "runs").exists()
+
+
+# ---- progress ----------------------------------------------------------------------
+
+
+def test_progress_shows_the_runs_own_epoch_numbers(capsys):
+    (log,) = progress_callbacks(2, epochs=8)
+    assert isinstance(log, EpochLog) and not log.bar
+    log.on_epoch_begin(2)
+    log.on_epoch_end(2, {"loss": 0.5, "learning_rate": 0.1, "class_accuracy": 0.75})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Epoch 3/8"
+    assert "loss: 0.5000" in out[1] and "class_accuracy: 0.7500" in out[1]
+    assert "learning_rate" not in out[1]
+    assert progress_callbacks(0, epochs=8) == []
+    # output redirected (as here): no step bar even at verbose 1
+    assert not progress_callbacks(1, epochs=8)[0].bar
+
+
+# ---- segmentation data without Main lists --------------------------------------------
+
+
+def test_train_seg_data_needs_only_imagesets_segmentation(tmp_path):
+    root = make_generated_dataset(
+        tmp_path / "digits", num_images=16, num_seg_images=12, image_size=48, num_classes=3
+    )
+    devkit = root / "VOCdevkit" / "VOC2012"
+    shutil.rmtree(devkit / "ImageSets" / "Main")
+    (devkit / "classes.txt").unlink()
+    record = load_voc_segmentation(devkit, "train")
+    assert record.class_names == ["background", "class_1", "class_2", "class_3"]
+    assert devkit_name(devkit) == "digits" and devkit_name(root) == "digits"
+
+
+# ---- end to end ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cli_starts_quietly_on_a_cpu_machine(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.pop("ROL_HASHING_TF_LOGS", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "rol_hashing", "describe", "--method", "ssdh"]
+        + ["--input-size", "32", "--width", "0.125"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    noise = [
+        line
+        for line in result.stderr.splitlines()
+        if any(w in line for w in ("oneDNN", "cuInit", "cuda", "I0000", "E0000", "absl"))
+    ]
+    assert noise == [], noise
+    assert "total parameters" in result.stdout
+
+
+@pytest.mark.slow
+def test_train_hash_from_the_cli_is_reproducible(tiny_runs, tmp_path):
+    logs = []
+    for name in ("a", "b"):
+        argv = ["train-hash", "--config", "generated", "--profile", "cpu", "--method", "ssdh"]
+        argv += ["--bits", "12", "--data-root", str(tiny_runs["data_root"])]
+        argv += ["--input-size", "32", "--width", "0.125", "--epochs", "2", "--verbose", "0"]
+        argv += ["--batch-size", "32", "--backbone-weights", "none"]
+        argv += ["--run-dir", str(tmp_path / name), "--runs-dir", str(tmp_path)]
+        assert main(argv) == 0
+        logs.append((tmp_path / name / "log.csv").read_text())
+    assert logs[0] == logs[1] and logs[0].count("\n") == 3
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_cell_is_one_line(tiny_runs, tmp_path, capsys):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for name in ("rol_masks.ipynb", "top10_retrievals.ipynb"):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell("ROL_RUN = ''\nSSDH_RUN = ''")
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbformat.v4.new_code_cell("open('data/VOCdevkit/none.txt')")]
+        nbformat.write(nb, folder / name)
+    argv = ["notebooks", "--notebooks-dir", str(folder), "--out", str(tmp_path / "out")]
+    argv += ["--ssdh-run", str(tiny_runs["runs"]["ssdh"])]
+    argv += ["--rol-run", str(tiny_runs["runs"]["rol"])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "rol_masks.ipynb" in err and "FileNotFoundError" in err
+    assert not (tmp_path / "out" / "rol_masks.ipynb").exists()
+    json.dumps(err)  # printable as one line
