@@ -63,7 +63,12 @@ EXTRA ?=
 CLI := $(VENV)/bin/rol-hashing
 DATA_ROOT_ARG := $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-.PHONY: train-voc-seg train-seg train-hash
+.PHONY: pretrain train-voc-seg train-seg train-hash
+
+# make pretrain DATASET=generated PROFILE=cpu [DATA_ROOT=...] [EXTRA="--pool DIR"]
+#   -> weights/pretrained_<dataset>_<profile>.h5, for --backbone-weights
+pretrain: install
+	$(CLI) pretrain --config experiments/$(DATASET).yaml --profile $(PROFILE) $(DATA_ROOT_ARG) $(EXTRA)
 
 # The segmentation stream on PASCAL-VOC2012 (readings §1.2).
 train-voc-seg: install
@@ -114,6 +119,13 @@ notebooks: install
 # make bench [BENCH_SIZES="59000 1000000 10000000"]  ->  appends to benchmarks/results.md
 BENCH_SIZES ?= 59000 1000000 10000000
 BENCH_EXTRA ?=
+
+# The "Your own images" route (README) on a second data family, digits on textured
+# backgrounds: pretrain, segmentation, SSDH, ROL, MAP against chance -> appends to
+# benchmarks/own_images_results.md (about 10 minutes on two cores).
+.PHONY: own-images-check
+own-images-check: install
+	$(PY) -m benchmarks.own_images_check --work runs/own_images
 
 bench: install
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt

@@ -53,8 +53,10 @@ def tiny_runs(tmp_path_factory) -> dict:
         "hashing": {
             "epochs": 1,
             "segmentation_model": str(runs / "generated-seg" / "model.keras"),
+            "learning_rate": 1e-2,
+            "learning_rate_after_drop": 1e-3,
         },
-        "model": dict(TINY_RUN_MODEL),
+        "model": {**TINY_RUN_MODEL, "backbone_weights": "none"},
     }
     repo = Path(__file__).resolve().parents[1]
     cfg = load_config(repo / "experiments" / "generated.yaml", "cpu", overrides)

@@ -229,3 +229,50 @@ def test_a_failing_notebook_cell_is_one_line(tiny_runs, tmp_path, capsys):
     assert "rol_masks.ipynb" in err and "FileNotFoundError" in err
     assert not (tmp_path / "out" / "rol_masks.ipynb").exists()
     json.dumps(err)  # printable as one line
+
+
+@pytest.mark.slow
+def test_your_own_images_route_from_the_readme(tmp_path, capsys, monkeypatch):
+    """Every step of README "Your own images", in order, on a tiny class-folder set with
+    VOC-layout masks: pretrain, segmentation stream, SSDH and ROL, evaluate, index,
+    search, notebooks; each command exits 0."""
+    monkeypatch.chdir(tmp_path)
+    gen = make_generated_dataset(
+        tmp_path / "mine", num_images=120, num_seg_images=40, image_size=48, num_classes=3
+    )
+    folders, devkit = gen / "classes", gen / "VOCdevkit" / "VOC2012"
+    tiny = ["--profile", "cpu", "--input-size", "32", "--width", "0.125", "--epochs", "1"]
+    backbone = tmp_path / "weights" / "pretrained_folders_cpu.h5"
+    steps = [
+        ["pretrain", "--config", "folders", "--data-root", str(folders), "--verbose", "0"],
+        ["train-seg", "--config", "folders", "--data-root", str(devkit), "--verbose", "0"],
+        *(
+            ["train-hash", "--config", "folders", "--data-root", str(folders), "--method", m]
+            + ["--bits", "12", "--verbose", "0"]
+            + ["--segmentation-model", "runs/cpu/mine-seg/model.keras"]
+            + ["--seg-data-root", str(devkit)]
+            for m in ("ssdh", "rol")
+        ),
+    ]
+    for step in steps:
+        argv = (
+            step + tiny + ([] if step[0] == "pretrain" else ["--backbone-weights", str(backbone)])
+        )
+        assert main(argv) == 0, (argv, capsys.readouterr().err)
+    assert backbone.is_file() and (tmp_path / "runs/cpu/mine-seg/model.keras").is_file()
+    ssdh, rol = (str(tmp_path / f"runs/cpu/folders-{m}-12b") for m in ("ssdh", "rol"))
+    image = next(folders.glob("*/*.jpg"))
+    for argv in (
+        ["evaluate", ssdh],
+        ["evaluate", rol],
+        ["index", rol],
+        ["search", rol, "--image", str(image), "--top-k", "5"],
+        ["notebooks", "--ssdh-run", ssdh, "--rol-run", rol, "--out", "nb"],
+    ):
+        assert main(argv) == 0, (argv, capsys.readouterr().err)
+    out = capsys.readouterr().out
+    assert "chance" in out and "rank" in out
+    saved = json.loads((Path(rol) / "train_info.json").read_text())
+    assert saved["method"] == "rol"
+    recorded = (Path(rol) / "config.yaml").read_text()
+    assert str(devkit) in recorded  # the stream's devkit, so later commands find its classes

@@ -36,6 +36,7 @@ def train_command(data_root: Path, runs: Path, *extra: str) -> list[str]:
         *("--profile", "cpu", "--data-root", str(data_root), "--runs-dir", str(runs)),
         *("--input-size", "64", "--width", "0.125", "--epochs", str(EPOCHS)),
         *("--batch-size", "16", "--method", "ssdh", "--bits", "12", "--verbose", "2"),
+        *("--backbone-weights", "none"),
         *extra,
     ]
 

@@ -34,6 +34,8 @@ from rol_hashing.training.segmentation import train_segmentation
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "scripts" / "train_resume.py"
 TINY_MODEL = {"input_size": 32, "width": 0.125}
+# From scratch (backbone none), these tests train at 1e-2 then 1e-3.
+FROM_SCRATCH_RATES = {"learning_rate": 1e-2, "learning_rate_after_drop": 1e-3}
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +52,13 @@ def _cfg(gen_root: Path, runs: Path, **hashing):
         {
             "data_root": str(gen_root),
             "runs_dir": str(runs),
-            "model": dict(TINY_MODEL),
+            "model": {**TINY_MODEL, "backbone_weights": "none"},
             "segmentation": {"data_root": str(gen_root / "VOCdevkit/VOC2012"), "epochs": 4},
             "hashing": {
                 "epochs": 4,
                 "batch_size": 16,
                 "segmentation_model": str(runs / "generated-seg" / "model.keras"),
+                **FROM_SCRATCH_RATES,
                 **hashing,
             },
         },

@@ -29,6 +29,7 @@ TENSORFLOW_FREE = frozenset({"make-data", "data-summary"})
 COMMAND_MODULES: tuple[str, ...] = (
     "describe",
     "data",
+    "pretrain",
     "train",
     "retrieval",
     "notebooks",

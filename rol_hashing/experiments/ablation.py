@@ -59,7 +59,7 @@ from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.models import reliability_mask
 from rol_hashing.retrieval.encode import encode_split
 from rol_hashing.saving import load_model
-from rol_hashing.training.config import ExperimentConfig, load_run_config
+from rol_hashing.training.config import ExperimentConfig, absolute_paths, load_run_config
 from rol_hashing.training.hashing import train_hashing
 from rol_hashing.training.masks import ORACLE_BORDER, oracle_masks
 from rol_hashing.training.run import MODEL_FILE, open_hashing_run
@@ -159,7 +159,7 @@ def _finished(run_dir: Path, config: ExperimentConfig) -> bool:
     if not ((run_dir / MODEL_FILE).is_file() and (run_dir / METRICS_JSON).is_file()):
         return False
     try:
-        return load_run_config(run_dir).to_dict() == config.to_dict()
+        return load_run_config(run_dir).to_dict() == absolute_paths(config).to_dict()
     except (OSError, ValueError):  # an unreadable config: train the run again
         return False
 

@@ -12,6 +12,9 @@ from rol_hashing.models import (
     load_vgg16_imagenet_weights,
 )
 
+# The files `rol-hashing pretrain` writes by default: weights/pretrained_<dataset>_<profile>.h5
+PRETRAINED_PREFIX = "pretrained_"
+
 
 def resolve_backbone_weights(
     setting: str, needs_top: bool, weights_dir: str | Path = "weights"
@@ -30,6 +33,12 @@ def resolve_backbone_weights(
         return None
     path = default_weights_path(needs_top, weights_dir) if setting == "auto" else Path(setting)
     if not path.is_file():
+        if path.name.startswith(PRETRAINED_PREFIX):
+            raise FileNotFoundError(
+                f"backbone weights not found: {path}. Make them with `rol-hashing pretrain "
+                f"--config <experiment> --profile <profile>` (make pretrain DATASET=... "
+                "PROFILE=cpu), or pass --backbone-weights none to train from scratch."
+            )
         raise FileNotFoundError(
             f"backbone weights not found: {path}. Put the Keras VGG16 ImageNet file "
             f"'{path.name}' into {Path(weights_dir)}/ (see weights/README.md; nothing is "

@@ -122,6 +122,34 @@ class ExperimentConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+def absolute_paths(config: ExperimentConfig, base: str | Path | None = None) -> ExperimentConfig:
+    """``config`` with every path made absolute against ``base`` (default: the current
+    folder), as a run's ``config.yaml`` stores them: later commands then find the data,
+    the segmentation stream and the backbone from any folder."""
+
+    def absolute(value: str | None) -> str | None:
+        if value is None or value in ("auto", "none"):
+            return value
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else (Path(base or Path.cwd()) / path).resolve())
+
+    return dataclasses.replace(
+        config,
+        data_root=absolute(config.data_root),
+        runs_dir=absolute(config.runs_dir),
+        split_file=absolute(config.split_file),
+        model=dataclasses.replace(
+            config.model, backbone_weights=absolute(config.model.backbone_weights)
+        ),
+        segmentation=dataclasses.replace(
+            config.segmentation, data_root=absolute(config.segmentation.data_root)
+        ),
+        hashing=dataclasses.replace(
+            config.hashing, segmentation_model=absolute(config.hashing.segmentation_model)
+        ),
+    )
+
+
 def _type_ok(value, annotation) -> bool:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):

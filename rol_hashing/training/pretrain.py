@@ -20,6 +20,8 @@ import keras
 import numpy as np
 
 from rol_hashing.data.generated import load_generated
+from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 from rol_hashing.models import build_vgg16, save_vgg16_weights_h5
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import materialize_images
@@ -49,10 +51,11 @@ def pretrain_backbone(
     batch_size: int = 32,
     verbose: int = 2,
 ) -> dict[str, float]:
-    """Trains VGG16 with its top on the pool's classes; writes its VGG16 layers to ``out_h5``.
+    """Trains VGG16 with its top on a class-folder pool; writes its VGG16 layers to ``out_h5``.
 
     Args:
-        pool: a generated data set folder (object-centric images of the pool's classes).
+        pool: a class-folder data set (``<pool>/<class>/*.jpg``, or a generated set's
+            root, whose ``classes/`` is used).
         out_h5: the backbone file, in the Keras ImageNet ``.h5`` layout.
         config: the experiment; its ``model`` section gives the VGG variant, input
             size and width.
@@ -64,7 +67,47 @@ def pretrain_backbone(
         sixth of the pool).
     """
     record = load_generated(pool)
-    order = np.random.default_rng([seed, 17]).permutation(len(record))
+    return pretrain_on_record(
+        record,
+        np.arange(len(record)),
+        out_h5,
+        config,
+        seed,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        verbose=verbose,
+    )
+
+
+def pretrain_on_record(
+    record: DatasetRecord,
+    indices: np.ndarray,
+    out_h5: Path,
+    config: ExperimentConfig,
+    seed: int,
+    epochs: int = 8,
+    learning_rate: float = 5e-4,
+    batch_size: int = 32,
+    verbose: int = 2,
+    turns_and_mirrors: bool = True,
+) -> dict[str, float]:
+    """``pretrain_backbone`` on ``record[indices]`` (e.g. an experiment's training split
+    only, never its query images); its classes are the record's.
+
+    ``turns_and_mirrors=False`` for classes that a turn or a mirror changes (digits, text).
+    """
+    if record.multilabel:
+        raise InputError(
+            f"pre-training names one class per image; data set {record.name!r} is multi-label"
+        )
+    indices = np.asarray(indices, np.int64)
+    if len(indices) < 2 or len(np.unique(np.asarray(record.labels)[indices])) < 2:
+        raise InputError(
+            f"pre-training needs at least two images of two classes, got {len(indices)} "
+            f"image(s) of data set {record.name!r}"
+        )
+    order = indices[np.random.default_rng([seed, 17]).permutation(len(indices))]
     images = materialize_images(record, order, config.model.input_size)
     labels = np.asarray(record.labels)[order]
     n_val = max(1, len(order) // 6)
@@ -91,7 +134,7 @@ def pretrain_backbone(
     history: dict[str, list[float]] = {}
     for epoch in range(epochs):
         logs = model.fit(
-            augment(train_x, rng),
+            augment(train_x, rng) if turns_and_mirrors else train_x,
             train_y,
             batch_size=batch_size,
             initial_epoch=epoch,

@@ -38,7 +38,7 @@ from rol_hashing.data.splits import Split, load_split
 from rol_hashing.errors import InputError
 from rol_hashing.io import NoSpaceError, atomic_save_model, atomic_write_text, save_figure
 from rol_hashing.saving import load_model
-from rol_hashing.training.config import ExperimentConfig, load_run_config
+from rol_hashing.training.config import ExperimentConfig, absolute_paths, load_run_config
 
 if TYPE_CHECKING:
     from rol_hashing.data.record import DatasetRecord
@@ -335,7 +335,7 @@ def check_run_folder(path: str | Path, resume: bool, overwrite: bool) -> None:
 
 
 def open_run(path: Path, config: ExperimentConfig, resume: bool, overwrite: bool) -> Run:
-    """Prepares the run folder and writes the config used.
+    """Prepares the run folder and writes the config used (paths made absolute).
 
     A folder with checkpoints needs ``resume`` (continue) or ``overwrite``
     (start again); without either it is an error, so nothing is lost by accident.
@@ -348,7 +348,7 @@ def open_run(path: Path, config: ExperimentConfig, resume: bool, overwrite: bool
         for p in (run.log, run.model, run.curves):
             p.unlink(missing_ok=True)
         run.checkpoints.mkdir(exist_ok=True)
-    atomic_write_text(run.config_file, config.to_yaml())
+    atomic_write_text(run.config_file, absolute_paths(config).to_yaml())
     return run
 
 

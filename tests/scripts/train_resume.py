@@ -33,8 +33,13 @@ def config(runs_dir: str, epochs: int):
         {
             "data_root": data_root,
             "runs_dir": runs_dir,
-            "model": {"input_size": 32, "width": 0.125},
-            "hashing": {"epochs": epochs, "batch_size": 16},
+            "model": {"input_size": 32, "width": 0.125, "backbone_weights": "none"},
+            "hashing": {
+                "epochs": epochs,
+                "batch_size": 16,
+                "learning_rate": 1e-2,
+                "learning_rate_after_drop": 1e-3,
+            },
         },
     )
 

@@ -1,0 +1,108 @@
+"""``rol-hashing pretrain``: a VGG16 backbone for ``model.backbone_weights`` where no
+ImageNet file can be had (``make pretrain``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds ``pretrain``."""
+    p = subparsers.add_parser(
+        "pretrain",
+        help="pre-train the VGG16 backbone on class folders (an ImageNet stand-in)",
+        description=(
+            "Trains VGG16 with a classifier top to name each image's class, on a class-folder "
+            "pool (--pool) or on the experiment's own training split (never its query "
+            "images), and writes its layers in the Keras ImageNet .h5 layout, which "
+            "--backbone-weights (model.backbone_weights) takes."
+        ),
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        help="experiment YAML or shipped name; its model section sets the VGG variant and size",
+    )
+    p.add_argument("--profile", default="paper", help="profile in the config: paper, cpu, ...")
+    p.add_argument("--data-root", help="the experiment's data (for its training split)")
+    p.add_argument("--pool", help="a class-folder pool to use instead of the training split")
+    p.add_argument("--input-size", type=int, help="override model.input_size")
+    p.add_argument("--width", type=float, help="override model.width")
+    p.add_argument("--seed", type=int, help="override the seed")
+    p.add_argument("--epochs", type=int, default=8, help="Adam epochs")
+    p.add_argument("--learning-rate", type=float, default=5e-4, help="Adam's learning rate")
+    p.add_argument("--batch-size", type=int, default=32, help="images per step")
+    p.add_argument(
+        "--no-turns",
+        action="store_true",
+        help="no random 90-degree turns and mirrors (for classes they change: digits, text)",
+    )
+    p.add_argument(
+        "--out",
+        help="the .h5 file (default: weights/pretrained_<dataset>_<profile>.h5)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras' fit verbosity")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # lazy: TensorFlow, not needed for --help
+    from rol_hashing.cli.main import CLIError
+    from rol_hashing.data.folders import load_class_folders
+    from rol_hashing.data.registry import get_dataset_spec
+    from rol_hashing.data.splits import make_or_load_split
+    from rol_hashing.io import write_json
+    from rol_hashing.training.config import load_config
+    from rol_hashing.training.pretrain import pretrain_on_record
+
+    overrides: dict = {"model": {}}
+    for key in ("input_size", "width"):
+        if getattr(args, key) is not None:
+            overrides["model"][key] = getattr(args, key)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.data_root is not None:
+        overrides["data_root"] = args.data_root
+    config = load_config(args.config, args.profile, overrides)
+    for name, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise CLIError(f"{name} must be at least 1, got {value}")
+    if not 0 < args.learning_rate < float("inf"):
+        raise CLIError(f"--learning-rate must be a number > 0, got {args.learning_rate}")
+    out = Path(args.out or f"weights/pretrained_{config.dataset}_{config.profile}.h5")
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if args.pool:
+        record = load_class_folders(args.pool)
+        indices = list(range(len(record)))
+        source = f"pool {args.pool}"
+    else:
+        spec = get_dataset_spec(config.dataset)
+        record = spec.load(config.data_root)
+        split_path = (
+            Path(config.split_file) if config.split_file else out.with_suffix(".split.json")
+        )
+        split = make_or_load_split(record, spec, split_path, seed=config.seed)
+        indices = split.indices(record).train
+        source = f"the training split of {config.dataset} ({split_path})"
+    print(f"pre-training on {len(indices)} images of {record.num_classes} classes: {source}")
+    report = pretrain_on_record(
+        record,
+        indices,
+        out,
+        config,
+        config.seed,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        verbose=args.verbose,
+        turns_and_mirrors=not args.no_turns,
+    )
+    report |= {"source": source, "out": str(out), "input_size": config.model.input_size}
+    write_json(out.with_suffix(".json"), report)
+    print(json.dumps(report))
+    print(f"backbone written to {out}; train with --backbone-weights {out}")
+    return 0
