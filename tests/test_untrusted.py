@@ -24,7 +24,7 @@ from rol_hashing.data.voc import load_voc2012, load_voc_segmentation
 from rol_hashing.retrieval.codes import load_codes, save_codes
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.saving import load_model
-from rol_hashing.training.config import ConfigError, load_run_config
+from rol_hashing.training.config import ConfigError, load_config, load_run_config
 
 ESCAPES = ["../outside", "a/../../b", "/etc/passwd", "..", "C:/Windows", "~/x", "a\\..\\..\\b", ""]
 
@@ -194,3 +194,67 @@ def test_damaged_or_odd_weight_files_are_value_errors(tmp_path):
         group.create_dataset("kernel", data=np.array([b"not", b"numbers"]))
     with pytest.raises(ValueError, match="odd.h5: layer 'block1_conv1' holds weights that are"):
         load_vgg16_imagenet_weights(model, odd)
+
+
+# ---- round two (issue 15, first part) ------------------------------------------------
+
+
+def test_yaml_alias_bomb_is_refused_with_a_short_message(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    prev = "a"
+    for k in range(1, 9):
+        bomb += f"b{k}: &b{k} [{', '.join([f'*{prev}'] * 9)}]\n"
+        prev = f"b{k}"
+    bomb += f"model: *{prev}\n"
+    path = tmp_path / "bomb.yaml"
+    path.write_text(bomb)
+    with pytest.raises(ConfigError, match="alias bomb") as err:
+        load_config(path)
+    assert len(str(err.value)) < 1000
+
+
+def test_yaml_nested_too_deeply_is_a_config_error(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("model: " + "[" * 20000 + "]" * 20000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply|not valid YAML"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("profiles", ["[1]", "{cpu: [1]}", "{cpu: 3}"])
+def test_profiles_that_are_not_mappings_are_refused(tmp_path, profiles):
+    path = tmp_path / "p.yaml"
+    path.write_text(f"dataset: generated\nprofiles: {profiles}\n")
+    with pytest.raises(ConfigError, match="'profiles' must map profile names to mappings"):
+        load_config(path, "cpu")
+
+
+@pytest.mark.parametrize("section", ["null", "[1, 2]", "7"])
+def test_a_section_that_is_not_a_mapping_is_refused(tmp_path, section):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"dataset: generated\nhashing: {section}\n")
+    with pytest.raises(ConfigError, match="'hashing' must be a mapping"):
+        load_config(path)
+
+
+def test_error_messages_quote_at_most_a_few_hundred_characters(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("seed: '" + "x" * 100_000 + "'\n")
+    with pytest.raises(ConfigError, match="'seed' must be int") as err:
+        load_config(path)
+    assert len(str(err.value)) < 500 and "100002 chars" in str(err.value)
+
+
+def test_control_characters_in_names_are_escaped_in_the_search_table():
+    from rol_hashing.retrieval.search import SearchResult, format_results, printable
+
+    assert printable("cat\x1b[2J.jpg") == "cat\\x1b[2J.jpg" and printable("ok.jpg") == "ok.jpg"
+    table = format_results([SearchResult(1, "a\nb", "dir/a\rb.jpg", 3, True)])
+    assert "\r" not in table and table.count("\n") == 1 and "a\\nb" in table
+
+
+def test_search_out_that_is_a_folder_is_refused_first(tmp_path):
+    from rol_hashing.errors import InputError
+    from rol_hashing.retrieval.search import search_image
+
+    with pytest.raises(InputError, match="is a folder; give a .png file name"):
+        search_image(tmp_path / "no-run", tmp_path / "q.jpg", out_png=tmp_path)

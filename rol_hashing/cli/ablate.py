@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rol_hashing.errors import InputError
+from rol_hashing.cli.demo import add_seed_options, seeds
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,21 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and writes results.md, results.json and two figures to --out."
         ),
     )
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
-    p.add_argument("--first-seed", type=int, default=0, help="the first seed")
-    p.add_argument("--out", default="results/ablation", help="results folder")
-    p.add_argument("--work-dir", default="runs/demo", help="data and runs (shared with demo)")
-    p.add_argument(
-        "--quick", action="store_true", help="tiny sizes, one epoch, 12 bits (a smoke test)"
-    )
+    add_seed_options(p, seeds=3, out="results/ablation", quick="one epoch, 12 bits")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rol_hashing.experiments.ablation import run_ablation  # lazy: TensorFlow
 
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be at least 1, got {args.seeds}")
-    seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
-    run_ablation(args.out, args.work_dir, seeds=seeds, quick=args.quick)
+    run_ablation(args.out, args.work_dir, seeds=seeds(args), quick=args.quick)
     return 0

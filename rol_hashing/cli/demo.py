@@ -7,6 +7,22 @@ import argparse
 from rol_hashing.errors import InputError
 
 
+def add_seed_options(p: argparse.ArgumentParser, seeds: int, out: str, quick: str) -> None:
+    """--seeds, --first-seed, --out, --work-dir (the demo's, shared) and --quick."""
+    p.add_argument("--seeds", type=int, default=seeds, help="number of seeds (0, 1, ...)")
+    p.add_argument("--first-seed", type=int, default=0, help="the first seed")
+    p.add_argument("--out", default=out, help="results folder")
+    p.add_argument("--work-dir", default="runs/demo", help="data and run folders")
+    p.add_argument("--quick", action="store_true", help=f"tiny sizes, {quick} (a smoke test)")
+
+
+def seeds(args: argparse.Namespace) -> tuple[int, ...]:
+    """The seeds ``--first-seed`` .. ``--first-seed + --seeds - 1``."""
+    if args.seeds < 1:
+        raise InputError(f"--seeds must be at least 1, got {args.seeds}")
+    return tuple(range(args.first_seed, args.first_seed + args.seeds))
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``demo``."""
     demo = subparsers.add_parser(
@@ -14,17 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the paper's pipeline on the generated data set and compare ROL with SSDH",
         description=(
             "Generates the data set, pre-trains a backbone, trains the segmentation "
-            "stream, SSDH and ROL at 12 and 48 bits (cpu profile), evaluates MAP@1000 "
+            "stream, SSDH and ROL at 12 and 48 bits (demo profile), evaluates MAP@1000 "
             "and writes results.md, results.json and figures to --out."
         ),
     )
-    demo.add_argument("--seeds", type=int, default=1, help="number of seeds (0, 1, ...)")
-    demo.add_argument("--first-seed", type=int, default=0, help="the first seed")
-    demo.add_argument("--out", default="results/demo", help="results folder")
-    demo.add_argument("--work-dir", default="runs/demo", help="data and run folders")
-    demo.add_argument(
-        "--quick", action="store_true", help="tiny sizes, one epoch per stage (a smoke test)"
-    )
+    add_seed_options(demo, seeds=1, out="results/demo", quick="one epoch per stage")
     demo.add_argument(
         "--verbose",
         type=int,
@@ -38,8 +48,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rol_hashing.experiments.demo import run_demo  # lazy: TensorFlow
 
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be at least 1, got {args.seeds}")
-    seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
-    run_demo(args.out, args.work_dir, seeds=seeds, quick=args.quick, verbose=args.verbose)
+    run_demo(args.out, args.work_dir, seeds=seeds(args), quick=args.quick, verbose=args.verbose)
     return 0

@@ -165,6 +165,7 @@ def encode_parts(
         return cached["query"], cached["gallery"], True
 
     model = load_model(run.model)
+    seg = None  # the segmentation stream, loaded once when a part's masks need it
     indices = split.indices(record)
     ids = np.asarray(record.ids)
     out = {}
@@ -182,7 +183,9 @@ def encode_parts(
             with_index=True,
         )
         if isinstance(model.input, dict):  # R from another source: fed, not computed
-            masks = part_masks(run, record, getattr(indices, part), part, batch_size)
+            if seg is None and needs_segmentation(run.config):
+                seg = load_segmentation_model(run.config.hashing.segmentation_model)
+            masks = part_masks(run, record, getattr(indices, part), part, batch_size, seg)
             masks_ds = tf.data.Dataset.from_tensor_slices(masks).batch(batch_size)
             dataset = tf.data.Dataset.zip(dataset, masks_ds).map(
                 lambda batch, m: ({"image": batch[0], "mask": m}, batch[1], batch[2])
@@ -195,13 +198,21 @@ def encode_parts(
 
 
 def part_masks(
-    run: Run, record: DatasetRecord, indices: np.ndarray, part: str, batch_size: int = 64
+    run: Run,
+    record: DatasetRecord,
+    indices: np.ndarray,
+    part: str,
+    batch_size: int = 64,
+    segmentation_model: keras.Model | None = None,
 ) -> np.ndarray:
     """R (N, h, w, 1) of a split part from the run's own mask source (``model.rol_mask``),
-    the same source it was trained with; predictions are cached in ``<run>/masks/``."""
+    the same source it was trained with; predictions are cached in ``<run>/masks/``.
+    ``segmentation_model``: the stream, already loaded (else loaded when needed)."""
     m = run.config.model
     seg_path = Path(run.config.hashing.segmentation_model)
-    seg = load_segmentation_model(seg_path) if needs_segmentation(run.config) else None
+    seg = segmentation_model
+    if seg is None and needs_segmentation(run.config):
+        seg = load_segmentation_model(seg_path)
     images = make_image_dataset(record, indices, m.input_size, batch_size).map(lambda x, _: x)
     return run_masks(
         m.rol_mask,

@@ -40,6 +40,8 @@ INDEX_FILE = "index.npz"
 ITEMS_FILE = "index_items.npz"
 ITEMS_FORMAT = "rol_hashing.index_items"
 ITEMS_FORMAT_VERSION = 1
+# The PNG strip shows at most this many results (the table lists them all).
+STRIP_MAX = 50
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,8 @@ def search_image(
     Returns:
         ``top`` ``SearchResult``s, nearest first (ties in gallery order).
     """
+    if out_png is not None and Path(out_png).is_dir():
+        raise InputError(f"--out {out_png} is a folder; give a .png file name")
     run = open_hashing_run(run_dir)
     if run.method == "rol" and run.config.model.rol_mask != "predicted":
         raise InputError(
@@ -262,16 +266,26 @@ def search_image(
         for r in range(len(ids))
     ]
     if out_png is not None:
-        write_strip_png(image_path, results, record, out_png)
+        write_strip_png(image_path, results[:STRIP_MAX], record, out_png)
     return results
 
 
+def printable(text: str) -> str:
+    """``text`` with control and other non-printable characters escaped (``\\n``,
+    ``\\x1b``), so a file name cannot move the cursor or break a table."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def format_results(results: list[SearchResult]) -> str:
-    """A plain text table: rank, id, path, distance, relevant (yes/no/?)."""
+    """A plain text table: rank, id, path, distance, relevant (yes/no/?); ids and paths
+    with control characters are escaped."""
     marks = {True: "yes", False: "no", None: "?"}
     rows = [("rank", "id", "distance", "relevant", "path")]
     rows += [
-        (str(r.rank), r.id, str(r.distance), marks[r.relevant], r.path or "-") for r in results
+        (str(r.rank), printable(r.id), str(r.distance), marks[r.relevant], printable(r.path or "-"))
+        for r in results
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(

@@ -150,6 +150,54 @@ def absolute_paths(config: ExperimentConfig, base: str | Path | None = None) -> 
     )
 
 
+# YAML aliases a config may use: a few are handy, many are a "billion laughs" bomb.
+MAX_YAML_ALIASES = 16
+# How much of a bad value an error message quotes.
+MAX_QUOTED = 200
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses more than ``MAX_YAML_ALIASES`` aliases."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases = getattr(self, "_aliases", 0) + 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(
+                    f"more than {MAX_YAML_ALIASES} aliases (*name): refused as a possible "
+                    "alias bomb"
+                )
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML file as a mapping (empty file: {}), read safely.
+
+    Raises:
+        ConfigError: bad YAML, too many aliases, nesting too deep, or not a mapping.
+    """
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_BoundedLoader) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {_quote(str(err))}") from err
+    except RecursionError as err:
+        raise ConfigError(f"{path}: YAML nested too deeply") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {_quote(data)}")
+    return data
+
+
+def _quote(value) -> str:
+    """``repr(value)``, cut to ``MAX_QUOTED`` characters (a huge value stays one line)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "<a value nested too deeply to show>"
+    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + f"... ({len(text)} chars)"
+
+
 def _type_ok(value, annotation) -> bool:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -165,7 +213,9 @@ def _type_ok(value, annotation) -> bool:
 
 def _build(cls, data: dict, where: str, source: str):
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: '{where or 'top level'}' must be a mapping, got {data!r}")
+        raise ConfigError(
+            f"{source}: '{where or 'top level'}' must be a mapping, got {_quote(data)}"
+        )
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -180,7 +230,7 @@ def _build(cls, data: dict, where: str, source: str):
             kwargs[key] = _build(hint, value, name, source)
         elif not _type_ok(value, hint):
             raise ConfigError(
-                f"{source}: '{name}' must be {getattr(hint, '__name__', hint)}, got {value!r}"
+                f"{source}: '{name}' must be {getattr(hint, '__name__', hint)}, got {_quote(value)}"
             )
         else:
             kwargs[key] = float(value) if hint is float else value
@@ -205,6 +255,12 @@ def parse_config(
         raise ConfigError(f"{source}: expected a mapping at the top level")
     data = dict(data)
     profiles = data.pop(PROFILES_KEY, {}) or {}
+    if not isinstance(profiles, dict) or not all(
+        isinstance(p, dict) or p is None for p in profiles.values()
+    ):
+        raise ConfigError(
+            f"{source}: 'profiles' must map profile names to mappings, got {_quote(profiles)}"
+        )
     if profile != "paper" and profile not in profiles:
         raise ConfigError(
             f"{source}: no profile '{profile}'; it has: paper, {', '.join(sorted(profiles))}"
@@ -226,7 +282,7 @@ def _check_choices(config: ExperimentConfig, source: str) -> ExperimentConfig:
     for name, value, allowed in choices:
         if value not in allowed:
             shown = ", ".join(str(a) for a in allowed if a is not None)
-            raise ConfigError(f"{source}: '{name}' must be one of {shown}, got {value!r}")
+            raise ConfigError(f"{source}: '{name}' must be one of {shown}, got {_quote(value)}")
     return _check_numbers(config, source)
 
 
@@ -310,11 +366,7 @@ def load_config(
         ConfigError: bad YAML, an unknown key, a wrong type or an unknown profile.
     """
     path = find_experiment(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    return parse_config(data, profile, overrides, source=str(path))
+    return parse_config(read_yaml(path), profile, overrides, source=str(path))
 
 
 def load_run_config(run_dir: str | Path) -> ExperimentConfig:
@@ -325,10 +377,7 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
             f"{path} not found: {run_dir} is not a run folder (train one with "
             "`rol-hashing train-hash` or `make train-hash`)"
         )
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    data = read_yaml(path)
     model = data.get("model") if isinstance(data, dict) else None
     if isinstance(model, dict) and "config" in model and "vgg" not in model:
         model["vgg"] = model.pop("config")  # runs saved before the key was renamed
