@@ -267,7 +267,8 @@ def test_your_own_images_route_from_the_readme(tmp_path, capsys, monkeypatch):
         ["evaluate", rol],
         ["index", rol],
         ["search", rol, "--image", str(image), "--top-k", "5"],
-        ["notebooks", "--ssdh-run", ssdh, "--rol-run", rol, "--out", "nb"],
+        ["notebooks", "--ssdh-run", ssdh, "--rol-run", rol, "--out", "nb"]
+        + ["--notebooks-dir", str(REPO / "notebooks")],  # the README runs from the repo
     ):
         assert main(argv) == 0, (argv, capsys.readouterr().err)
     out = capsys.readouterr().out

@@ -35,8 +35,8 @@ def train_command(data_root: Path, runs: Path, *extra: str) -> list[str]:
         *("train-hash", "--config", str(REPO / "experiments" / "generated.yaml")),
         *("--profile", "cpu", "--data-root", str(data_root), "--runs-dir", str(runs)),
         *("--input-size", "64", "--width", "0.125", "--epochs", str(EPOCHS)),
-        *("--batch-size", "16", "--method", "ssdh", "--bits", "12", "--verbose", "2"),
-        *("--backbone-weights", "none"),
+        *("--batch-size", "16", "--method", "ssdh", "--bits", "12"),
+        *("--backbone-weights", "none", "--verbose", "2"),
         *extra,
     ]
 

@@ -169,6 +169,36 @@ def test_index_and_search_print_the_index_ranking_and_write_a_png(tiny_runs, tmp
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_the_strip_shows_at_most_50_results_and_the_table_all(tiny_runs, tmp_path, capsys):
+    from PIL import Image
+
+    run = tiny_runs["runs"]["ssdh"]
+    _, image = _query_image(tiny_runs, run)
+    sizes = {}
+    for k in (50, 60):
+        out_png = tmp_path / f"strip{k}.png"
+        assert (
+            main(
+                [
+                    "search",
+                    str(run),
+                    "--image",
+                    str(image),
+                    "--top-k",
+                    str(k),
+                    "--out",
+                    str(out_png),
+                ]
+            )
+            == 0
+        )
+        assert len(_parse_table(capsys.readouterr().out)) == k
+        with Image.open(out_png) as png:
+            sizes[k] = png.size
+    assert sizes[60] == sizes[50]  # 50 thumbnails and the query, however many results
+
+
 def test_search_outside_image_with_label(tiny_runs, tmp_path):
     run = tiny_runs["runs"]["rol"]
     _, image = _query_image(tiny_runs, run, position=1)
