@@ -122,7 +122,7 @@ BENCH_EXTRA ?=
 
 # The "Your own images" route (README) on a second data family, digits on textured
 # backgrounds: pretrain, segmentation, SSDH, ROL, MAP against chance -> appends to
-# benchmarks/own_images_results.md (about 10 minutes on two cores).
+# benchmarks/own_images_results.md (about 7 minutes on two cores).
 .PHONY: own-images-check
 own-images-check: install
 	$(PY) -m benchmarks.own_images_check --work runs/own_images
