@@ -29,6 +29,9 @@ def _check_executed(nb, min_figures: int) -> None:
     assert all(c.execution_count is not None for c in code)
     assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
     assert count_figures(nb) >= min_figures
+    # no TensorFlow start-up lines (oneDNN, cuInit, CUDA) in any output
+    text = " ".join(o.get("text", "") for c in code for o in c.outputs)
+    assert not any(w in text for w in ("oneDNN", "cuInit", "cuda_", "I0000", "E0000")), text
 
 
 @pytest.mark.slow
