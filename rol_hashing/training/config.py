@@ -299,7 +299,7 @@ def _check_numbers(config: ExperimentConfig, source: str) -> ExperimentConfig:
         "hashing.batch_size": h.batch_size,
         "hashing.learning_rate": h.learning_rate,
         "hashing.learning_rate_after_drop": h.learning_rate_after_drop,
-        "bits": config.bits if config.bits is not None else 1,
+        **({"bits": config.bits} if config.bits is not None else {}),
     }
     at_least_zero = {
         "seed": config.seed,

@@ -124,6 +124,16 @@ class Run:
         """The code length; ValueError for a folder that is not a hashing run."""
         return int(self._hashing_setting("bits"))
 
+    def check_hashing(self) -> None:
+        """Reads ``config.yaml`` and checks that it names a hashing run's method and bits.
+
+        Raises:
+            FileNotFoundError: no ``config.yaml``.
+            ValueError: the folder is not a hashing run.
+        """
+        for key in ("method", "bits"):
+            self._hashing_setting(key)
+
     def _hashing_setting(self, key: str):
         value = getattr(self.config, key)
         if value is None and self.train_info.is_file():
@@ -187,8 +197,7 @@ def open_hashing_run(run_dir: str | Path) -> Run:
             "(make train-hash DATASET=... BITS=...)"
         )
     run = Run(path)
-    run.config  # noqa: B018  (reads and checks config.yaml first)
-    run.bits  # noqa: B018  (and that it is a hashing run)
+    run.check_hashing()
     if not run.model.is_file():
         raise FileNotFoundError(
             f"{run.model} not found: the run has not finished training; make it with "
