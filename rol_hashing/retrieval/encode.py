@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,7 +63,8 @@ def encode(
             a ``tf.data.Dataset`` or a list of numpy tuples. ``images`` may also be a
             dict of inputs. Without ids, items are numbered 0..N-1 in iteration order.
         bits: expected code length; checked against the model's output when given.
-        verbose: 1 shows a ``keras.utils.Progbar`` when the number of batches is known.
+        verbose: 1 shows a ``keras.utils.Progbar`` on a terminal when the number of
+            batches is known.
 
     Returns:
         ``EncodedSet`` with codes bool (N, bits), labels (N,) or (N, C), ids (N,).
@@ -73,7 +75,9 @@ def encode(
         n_batches: int | None = len(dataset)  # type: ignore[arg-type]
     except TypeError:  # unknown length (generators, tf.data of unknown cardinality)
         n_batches = None
-    progbar = keras.utils.Progbar(n_batches) if verbose and n_batches is not None else None
+    # A step bar on a terminal only: Keras would also draw one into a redirected log.
+    bar = verbose and n_batches is not None and sys.stdout.isatty()
+    progbar = keras.utils.Progbar(n_batches) if bar else None
 
     codes, labels, ids = [], [], []
     count = 0

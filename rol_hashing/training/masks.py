@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import keras
@@ -55,6 +56,8 @@ def compute_masks(
     """R for every image of ``batches`` (an iterable of image batches or of
     ``(images, ...)`` tuples, or one (N, S, S, 3) array): (N, size, size, 1) float32."""
     model = mask_model(segmentation_model, size, background_index)
+    if verbose == "auto":  # a step bar on a terminal only, nothing in a redirected log
+        verbose = 1 if sys.stdout.isatty() else 0
     return model.predict(batches, verbose=verbose).astype("float32")
 
 
