@@ -13,15 +13,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 ENV_KEEP = "ROL_HASHING_TF_LOGS"
 
 
 @contextmanager
 def _stderr_to_devnull() -> Iterator[None]:
-    sys.stderr.flush()
-    fd = sys.stderr.fileno()
+    """Points file descriptor 2 itself at /dev/null (what C++ writes to), whatever
+    Python's ``sys.stderr`` is (a Jupyter kernel replaces it but captures fd 2)."""
+    with suppress(AttributeError, OSError, ValueError):  # a replaced or closed stderr
+        sys.stderr.flush()
+    fd = 2
     saved = os.dup(fd)
     null = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -38,12 +41,6 @@ def quiet_tensorflow() -> None:
     if os.environ.get(ENV_KEEP) == "1" or "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        fd_ok = sys.stderr.fileno() >= 0
-    except (AttributeError, OSError, ValueError):  # a captured stderr (pytest, notebooks)
-        fd_ok = False
-    if not fd_ok:
-        return
     with _stderr_to_devnull():
         # lazy: the point of this module is to import them with stderr silenced
         import keras
