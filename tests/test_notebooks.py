@@ -82,3 +82,34 @@ def test_analysis_loads_a_data_set_once(tiny_runs):
     record = compare.load_record(ssdh)
     assert compare.load_record(rol) is record  # same data set and root: not re-read
     assert len(record.paths) == 240
+
+
+@pytest.mark.slow
+def test_notebooks_command_outputs_carry_no_tensorflow_start_up_lines(tiny_runs, tmp_path):
+    """As `make notebooks` runs it: a separate process, output redirected to a file."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "ROL_HASHING_TF_LOGS"}
+    argv = [sys.executable, "-m", "rol_hashing", "notebooks", "--out", str(out)]
+    argv += ["--notebooks-dir", str(NOTEBOOKS)]
+    argv += [
+        "--ssdh-run",
+        str(tiny_runs["runs"]["ssdh"]),
+        "--rol-run",
+        str(tiny_runs["runs"]["rol"]),
+    ]
+    with open(tmp_path / "log.txt", "w") as log:
+        result = subprocess.run(argv, stdout=log, stderr=log, env=env, timeout=600)
+    assert result.returncode == 0, (tmp_path / "log.txt").read_text()[-2000:]
+    for name in ("rol_masks.ipynb", "top10_retrievals.ipynb"):
+        nb = json.loads((out / name).read_text())
+        text = " ".join(
+            "".join(o.get("text", ""))
+            for c in nb["cells"]
+            if c["cell_type"] == "code"
+            for o in c.get("outputs", [])
+        )
+        assert not any(w in text for w in ("oneDNN", "cuInit", "I0000", "E0000")), text[:500]
