@@ -5,7 +5,8 @@ for 20 epochs then 1e-4, 40 epochs of batch 40 in the paper profile; loss =
 classification (softmax NLL, or sigmoid cross-entropy for multi-label VOC) +
 E1 + E2. For ``rol`` the frozen segmentation model is the ``train-voc-seg``
 result; by default its masks are computed once and cached (see ``masks.py``).
-The final ``model.keras`` is always the live form (images in, no mask input).
+The final ``model.keras`` is the live form (images in, no mask input), except for
+masks from another source than the stream (``model.rol_mask``), which stay an input.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def needs_segmentation(config: ExperimentConfig) -> bool:
     return config.method == "rol" and config.model.rol_mask in ("predicted", "shuffled")
 
 
-def load_segmentation_model(path: str | Path) -> keras.Model:
-    """The frozen stream for ``rol``; a missing file names the command that makes it."""
+def check_segmentation_model(path: str | Path) -> Path:
+    """``path`` if the file exists; else FileNotFoundError naming the command that makes it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -56,7 +57,12 @@ def load_segmentation_model(path: str | Path) -> keras.Model:
             f"segmentation stream: run `{SEG_COMMAND}` first, or point "
             "hashing.segmentation_model at its model.keras"
         )
-    return load_model(path)
+    return path
+
+
+def load_segmentation_model(path: str | Path) -> keras.Model:
+    """The frozen stream for ``rol``; a missing file names the command that makes it."""
+    return load_model(check_segmentation_model(path))
 
 
 def train_hashing(
@@ -96,8 +102,8 @@ def train_hashing(
     run_path = Path(run_dir or hashing_run_dir(config, method, bits))
     check_run_folder(run_path, resume, overwrite)
     seg_path = Path(h.segmentation_model)
-    if needs_segmentation(config) and not seg_path.is_file():
-        load_segmentation_model(seg_path)  # raises, naming the command that makes it
+    if needs_segmentation(config):
+        check_segmentation_model(seg_path)
     weights = resolve_backbone_weights(
         m.backbone_weights, needs_top=m.input_size == 224 and m.width == 1.0
     )
@@ -112,8 +118,7 @@ def train_hashing(
     train_idx = split.indices(record).train
     print(f"split: {split.counts()} (train/query/gallery) from {split_source}")
 
-    live_masks = method == "rol" and m.rol_mask == "predicted" and not mask_cache
-    use_cache = method == "rol" and not live_masks
+    use_cache = method == "rol" and mask_cache  # other sources than predicted need it (above)
     dist = get_strategy(strategy) if strategy else None
     with strategy_scope(dist):
         seg = load_segmentation_model(seg_path) if needs_segmentation(config) else None
