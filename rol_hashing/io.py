@@ -14,6 +14,8 @@ are passed in).
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -29,6 +31,28 @@ from rol_hashing.errors import InputError
 
 class NoSpaceError(OSError):
     """An output folder's disk has too little free space for what is about to be written."""
+
+
+class ReadOnlyError(OSError):
+    """An output folder is on a read-only file system."""
+
+
+def _write_error(err: OSError, path: Path) -> OSError:
+    """A full disk or read-only file system met while writing ``path``, as a one-line
+    error (the CLI prints it); other errors unchanged."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpaceError(
+            err.errno,
+            f"cannot write {path}: no space left on the disk; "
+            "the previous version (if any) is kept - free space and run again",
+        )
+    if err.errno == errno.EROFS:
+        return ReadOnlyError(
+            err.errno,
+            f"cannot write {path}: the file system is read-only; "
+            "nothing was changed - write to another folder",
+        )
+    return err
 
 
 def _process_umask() -> int:
@@ -65,9 +89,12 @@ def atomic_path(
     ``make_parents=False``: a missing folder is a ``FileNotFoundError`` and nothing is made.
     """
     path = Path(path)
-    if make_parents:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        if make_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as err:
+        raise _write_error(err, path) from err
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -76,6 +103,11 @@ def atomic_path(
             os.fsync(handle.fileno())
         os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
+    except OSError as err:
+        new = _write_error(err, path)
+        if new is err:
+            raise
+        raise new from err
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -136,3 +168,12 @@ def atomic_save_model(model: Any, path: str | os.PathLike) -> None:
     """``model.save`` (a Keras model) to a temporary ``.keras`` beside ``path``, then rename."""
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks): binds a cache to its source."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import importlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -436,14 +435,21 @@ def test_labels_of_the_wrong_shape(tiny_runs):
 
 
 @pytest.mark.slow
-def test_cached_codes_older_than_the_model_are_encoded_again(tiny_runs, tmp_path):
+def test_cached_codes_of_another_model_are_encoded_again(tiny_runs, tmp_path, capsys):
+    """Codes copied from another run of the same bits and ids are not trusted: the cache
+    is bound to the SHA-256 of the model that wrote it (issue 15)."""
     run = _copy_run(tiny_runs["runs"]["ssdh"], tmp_path)
-    evaluate_run(run, verbose=0)
-    model_time = (run / "model.keras").stat().st_mtime_ns
-    os.utime(run / QUERY_CODES, ns=(model_time - 10**9, model_time - 10**9))
+    other = _copy_run(tiny_runs["runs"]["rol"], tmp_path)
+    truth = evaluate_run(run, verbose=0)
+    evaluate_run(other, verbose=0)
+    for name in (QUERY_CODES, GALLERY_CODES):
+        shutil.copy2(other / name, run / name)
+    capsys.readouterr()
     metrics = evaluate_run(run, verbose=0)
     assert metrics["codes"] == "encoded"
-    assert (run / QUERY_CODES).stat().st_mtime_ns > model_time
+    assert "written by another model" in capsys.readouterr().out
+    assert metrics["map_at_k"] == truth["map_at_k"]
+    assert evaluate_run(run, verbose=0)["codes"] == "cached"  # re-written for this model
 
 
 # ---- bad input without a trained run (fast) ----------------------------------------------

@@ -16,7 +16,7 @@ import sys
 
 from rol_hashing import __version__
 from rol_hashing.errors import InputError
-from rol_hashing.io import NoSpaceError
+from rol_hashing.io import NoSpaceError, ReadOnlyError
 from rol_hashing.quiet import quiet_tensorflow
 
 # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
@@ -50,6 +50,7 @@ USER_ERRORS = (
     FileExistsError,
     PermissionError,
     NoSpaceError,
+    ReadOnlyError,
     InputError,
 )
 

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from rol_hashing.constants import METHODS, PAPER_BITS
+from rol_hashing.errors import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -89,7 +90,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     m = evaluate_run(args.run, top_k=args.top_k, batch_size=args.batch_size, verbose=args.verbose)
     print(f"MAP@{m['top_k']} {m['map_at_k']:.4f} (chance {m['chance']:.4f})")
-    print(f"wrote {Path(args.run) / METRICS_JSON} and metrics.md")
+    print(printable(f"wrote {Path(args.run) / METRICS_JSON} and metrics.md"))
     return 0
 
 
@@ -106,7 +107,7 @@ def run_search(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run) / f"search_{Path(args.image).stem}.png"
     results = search_image(args.run, args.image, top=args.top_k, label=args.label, out_png=out)
     print(format_results(results))
-    print(f"wrote {out}")
+    print(printable(f"wrote {out}"))
     return 0
 
 
@@ -124,5 +125,5 @@ def run_table2_command(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     print(result.md.read_text(encoding="utf-8"))
-    print(f"wrote {result.md}, {result.csv} and {result.png}")
+    print(printable(f"wrote {result.md}, {result.csv} and {result.png}"))
     return 0

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from rol_hashing.data.fileio import check_relative, resolve_root
-from rol_hashing.data.images import check_files, list_images, validate_image
+from rol_hashing.data.fileio import (
+    check_relative,
+    check_unique_classes,
+    list_entries,
+    read_text,
+    require_file,
+    resolve_root,
+)
+from rol_hashing.data.images import check_files, validate_image
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 
@@ -19,25 +27,32 @@ LAYOUT = """\
 
 
 def read_classes(path: Path) -> list[str]:
-    """Class names in label order from AWA2's ``classes.txt`` (``"1\\tantelope"`` lines)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; expected this layout:\n{LAYOUT}")
+    """Class names in label order from AWA2's ``classes.txt`` (``"1\\tantelope"`` lines).
+
+    Raises:
+        InputError: a line that is not ``<number> <class>`` (the number plain ASCII
+            digits, at most 9), a class listed twice, or not a regular UTF-8 file.
+    """
+    require_file(path, hint=f"; expected this layout:\n{LAYOUT}")
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != 2 or not fields[0].isdigit():
-            raise InputError(f"{path}:{number}: expected '<number> <class>', got {line!r}")
-        rows.append((int(fields[0]), check_relative(fields[1], f"{path}:{number}")))
-    return [name for _, name in sorted(rows)]
+        if len(fields) != 2 or not re.fullmatch("[0-9]{1,9}", fields[0]):
+            shown = line if len(line) <= 80 else line[:80] + "..."
+            raise InputError(f"{path}:{number}: expected '<number> <class>', got {shown!r}")
+        rows.append((int(fields[0]), number, check_relative(fields[1], f"{path}:{number}")))
+    check_unique_classes([(number, name) for _, number, name in rows], path)
+    return [name for _, _, name in sorted(rows)]
 
 
 def load_awa2(root: str | Path, strict: bool = False) -> DatasetRecord:
     """Loads AWA2 as a single-label record; ids are ``"<class>/<file>"``.
 
     A class in ``classes.txt`` without a folder is a warning (an error with
-    ``strict``); unreadable images are skipped and counted.
+    ``strict``); unreadable images, and ``.jpg`` names that are no regular file (a
+    named pipe, a link loop, a dangling link), are skipped and counted.
     """
     folder = resolve_root(root, "Animals_with_Attributes2", "classes.txt", LAYOUT)
     names = read_classes(folder / "classes.txt")
@@ -50,7 +65,7 @@ def load_awa2(root: str | Path, strict: bool = False) -> DatasetRecord:
         if not class_dir.is_dir():
             missing.append(name)
             continue
-        files = list_images(class_dir, (".jpg", ".jpeg"))
+        files = list_entries(class_dir, (".jpg", ".jpeg"))
         paths.extend(files)
         labels.extend([label] * len(files))
     if missing:

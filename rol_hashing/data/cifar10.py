@@ -19,6 +19,7 @@ try:  # numpy >= 2
 except ImportError:  # numpy 1.x
     from numpy.core import multiarray, numeric  # type: ignore[no-redef]
 
+from rol_hashing.data.fileio import read_text
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 
@@ -135,7 +136,7 @@ def _class_names_bin(folder: Path) -> list[str]:
     meta = folder / "batches.meta.txt"
     if not meta.is_file():
         return list(CLASS_NAMES)
-    names = [line.strip() for line in meta.read_text(encoding="utf-8").splitlines()]
+    names = [line.strip() for line in read_text(meta).splitlines()]
     return [n for n in names if n] or list(CLASS_NAMES)
 
 

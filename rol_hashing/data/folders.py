@@ -8,13 +8,19 @@ order (one class a line); otherwise the folders are sorted by name.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from rol_hashing.data.fileio import check_relative
-from rol_hashing.data.images import check_files, list_images, validate_image
+from rol_hashing.data.fileio import (
+    check_relative,
+    check_unique_classes,
+    list_entries,
+    optional_file,
+    read_json,
+    read_text,
+)
+from rol_hashing.data.images import IMAGE_SUFFIXES, check_files, list_images, validate_image
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 
@@ -27,12 +33,7 @@ LAYOUT = """\
 
 
 def _read_split_file(path: Path) -> dict[str, list[str]]:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(
-            f"{path}: not a readable split file ({err}); expected:\n{LAYOUT}"
-        ) from None
+    content = read_json(path, "split file", f"; expected:\n{LAYOUT}")
     if not isinstance(content, dict) or not all(k in content for k in ("train", "query")):
         raise InputError(
             f"{path}: a split file needs 'train' and 'query' id lists; expected:\n{LAYOUT}"
@@ -53,15 +54,17 @@ def load_class_folders(
     """Loads ``<root>/<class>/*`` as a single-label record named ``name``.
 
     Returns a record with ids ``"<class>/<file>"`` and, when ``split.json``
-    exists, ``predefined_split``.
+    exists, ``predefined_split``. Unreadable images, and image names that are no
+    regular file (a named pipe, a link loop, a dangling link), are skipped and counted.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{root} does not exist; expected this layout:\n{LAYOUT}")
     listed = root / "classes.txt"
-    if listed.is_file():
-        lines = listed.read_text(encoding="utf-8").splitlines()
-        names = [check_relative(n.strip(), str(listed)) for n in lines if n.strip()]
+    if optional_file(listed):
+        lines = enumerate(read_text(listed).splitlines(), start=1)
+        rows = [(k, check_relative(n.strip(), f"{listed}:{k}")) for k, n in lines if n.strip()]
+        names = check_unique_classes(rows, listed)
         missing = [n for n in names if not (root / n).is_dir()]
         if missing:
             raise FileNotFoundError(f"{listed} names classes without a folder: {missing}")
@@ -71,13 +74,13 @@ def load_class_folders(
         raise FileNotFoundError(f"{root} has no class folder with images; expected:\n{LAYOUT}")
     paths, labels = [], []
     for label, class_name in enumerate(names):
-        files = list_images(root / class_name)
+        files = list_entries(root / class_name, IMAGE_SUFFIXES)
         paths.extend(files)
         labels.extend([label] * len(files))
     ok, skipped = check_files(paths, validate_image, strict, progress_label="checking images")
     kept = np.flatnonzero(ok)
     split_path = root / SPLIT_FILE
-    predefined = _read_split_file(split_path) if split_path.is_file() else None
+    predefined = _read_split_file(split_path) if optional_file(split_path) else None
     return DatasetRecord(
         name=name,
         class_names=names,

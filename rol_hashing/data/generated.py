@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from rol_hashing.constants import IGNORE_LABEL
+from rol_hashing.data.fileio import read_json
 from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.images import voc_palette
 from rol_hashing.data.record import DatasetRecord
@@ -347,9 +348,9 @@ def make_generated_dataset(
     meta_path = out / "meta.json"
     if meta_path.is_file():
         try:
-            content = json.loads(meta_path.read_text(encoding="utf-8"))
+            content = read_json(meta_path, "meta file")
             existing, existing_format = content.get("config"), content.get("format")
-        except (OSError, json.JSONDecodeError, AttributeError):
+        except (OSError, InputError, AttributeError):
             existing, existing_format = None, None
         if existing == asdict(config) and existing_format == FORMAT:
             if verbose:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from rol_hashing.data.fileio import path_problem
 from rol_hashing.errors import InputError
 
 # Refuse images declaring more pixels than this (PIL's own default bomb limit).
@@ -97,16 +98,46 @@ def to_rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def decode_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Reads an image file as ``(H, W, 3)`` uint8 RGB; ImageError names a bad file."""
+def decode_image(
+    path: str | Path, max_pixels: int = MAX_PIXELS, min_size: int | None = None
+) -> np.ndarray:
+    """Reads an image file as ``(H, W, 3)`` uint8 RGB; ImageError names a bad file.
+
+    ``min_size``: each side of at least ``2 * min_size`` pixels is shrunk by a whole
+    factor to between ``min_size`` and ``2 * min_size`` (JPEG while decoding, via
+    ``draft``; others by ``Image.reduce``, a box filter), before any conversion, so
+    what follows PIL's decode takes memory of the order of ``min_size`` squared.
+    """
     path = Path(path)
     image = _open_checked(path, max_pixels)
     try:
         with image:
+            if min_size is not None:
+                return to_rgb(_reduced(image, min_size))
             image.load()
             return to_rgb(image)
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{path}: corrupt or truncated image ({err})") from None
+
+
+# Modes Image.reduce takes; others are made RGB first.
+_REDUCE_MODES = ("L", "LA", "RGB", "RGBA", "I", "F")
+
+
+def _reduced(image: Image.Image, min_size: int) -> Image.Image:
+    """``image`` loaded and shrunk by a whole factor per side, each side kept at least
+    ``min_size`` (JPEG: the DCT scaling of ``draft`` first)."""
+    width, height = image.size
+    image.draft(image.mode, (min(width, min_size), min(height, min_size)))  # JPEG only
+    image.load()
+    factors = (max(1, image.width // min_size), max(1, image.height // min_size))
+    if factors == (1, 1):
+        return image
+    if image.mode.startswith("I;16"):
+        image = image.convert("I")  # 4 bytes a pixel, as to_rgb reads it
+    elif image.mode not in _REDUCE_MODES:
+        image = Image.fromarray(to_rgb(image))
+    return image.reduce(factors)
 
 
 def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
@@ -186,8 +217,9 @@ def check_files(
     """
 
     def run(path: Path) -> str | None:
-        if not path.is_file():
-            return f"{path}: file not found"
+        if not path.is_file():  # a named pipe, a link loop, ... is named and never opened
+            problem = path_problem(path, "an image file", "file not found")
+            return f"{path}: {problem or 'file not found'}"
         try:
             check(path)
         except ImageError as err:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, printable
 
 
 @dataclass
@@ -109,7 +109,8 @@ class DatasetRecord:
         )
 
     def summary(self, max_classes: int = 25, max_skipped: int = 10) -> str:
-        """A human-readable multi-line summary: counts per class, notes, skipped files."""
+        """A human-readable multi-line summary: counts per class, notes, skipped files;
+        control characters in names (a folder, a class, a file) are escaped."""
         kind = "multi-label" if self.multilabel else "single-label"
         source = "in-memory arrays" if self.images is not None else "image files"
         lines = [
@@ -133,4 +134,4 @@ class DatasetRecord:
             lines.append(f"    {path}: {reason}")
         if len(self.skipped) > max_skipped:
             lines.append(f"    ... and {len(self.skipped) - max_skipped} more")
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rol_hashing.data.fileio import check_relative
+from rol_hashing.data.fileio import check_relative, read_json
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_write_text
@@ -158,12 +158,17 @@ def check_split(split: Split, record: DatasetRecord, source: str) -> None:
 
 
 def load_split(path: str | Path, record: DatasetRecord | None = None) -> Split:
-    """Reads a split file; with ``record``, checks that it belongs to that data."""
+    """Reads a split file; with ``record``, checks that it belongs to that data.
+
+    Raises:
+        InputError: naming ``path``: missing, not a regular file, not UTF-8, not JSON,
+            nested too deeply, numbers too large, or a split of another form or data.
+    """
     path = Path(path)
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: not a readable split file ({err})") from None
+        content = read_json(path, "split file")
+    except FileNotFoundError:
+        raise InputError(f"{path}: not a readable split file (not found)") from None
     if not isinstance(content, dict) or content.get("format") != SPLIT_FORMAT:
         raise InputError(f"{path}: not a split file of format {SPLIT_FORMAT}")
     missing = [k for k in ("dataset", "seed", *PARTS) if k not in content]

@@ -13,7 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from rol_hashing.constants import IGNORE_LABEL
-from rol_hashing.data.fileio import check_relative, read_id_list, resolve_root
+from rol_hashing.data.fileio import (
+    check_relative,
+    check_unique_classes,
+    optional_file,
+    path_problem,
+    read_id_list,
+    read_text,
+    require_file,
+    resolve_root,
+)
 from rol_hashing.data.images import ImageError, check_files, image_size, read_mask, validate_image
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
@@ -62,9 +71,11 @@ def class_names(devkit: Path) -> list[str]:
     classes that have a ``Main/<class>_trainval.txt``: VOC's order is alphabetical.
     """
     listed = devkit / "classes.txt"
-    if listed.is_file():
-        names = [line.strip() for line in listed.read_text(encoding="utf-8").splitlines()]
-        return [check_relative(n, str(listed)) for n in names if n and n != "background"]
+    if optional_file(listed):
+        lines = enumerate(read_text(listed).splitlines(), start=1)
+        rows = [(k, n.strip()) for k, n in lines if n.strip() not in ("", "background")]
+        rows = [(k, check_relative(n, f"{listed}:{k}")) for k, n in rows]
+        return check_unique_classes(rows, listed)
     main = devkit / "ImageSets" / "Main"
     found = sorted(p.name[: -len("_trainval.txt")] for p in main.glob("*_trainval.txt"))
     if not found:
@@ -80,7 +91,7 @@ def segmentation_class_names(devkit: Path, ids: list[str]) -> list[str]:
     needs no ``Main`` lists, ``class_1 .. class_K`` with K the largest label found in
     the masks of ``ids`` (255 aside)."""
     main = devkit / "ImageSets" / "Main"
-    if (devkit / "classes.txt").is_file() or any(main.glob("*_trainval.txt")):
+    if optional_file(devkit / "classes.txt") or any(main.glob("*_trainval.txt")):
         return class_names(devkit)
     largest = 0
     for i in ids:
@@ -115,7 +126,7 @@ def segmentation_ids(devkit: Path, split: str = "trainval") -> list[str]:
         raise InputError(f"segmentation split must be one of {_SPLITS}, got {split!r}")
     folder = devkit / "ImageSets" / "Segmentation"
     path = folder / f"{split}.txt"
-    if split == "trainval" and not path.is_file() and (folder / "train.txt").is_file():
+    if split == "trainval" and not optional_file(path) and (folder / "train.txt").is_file():
         ids = read_id_list(folder / "train.txt", LAYOUT) + read_id_list(folder / "val.txt", LAYOUT)
         return list(dict.fromkeys(ids))
     return list(dict.fromkeys(read_id_list(path, LAYOUT)))
@@ -123,10 +134,9 @@ def segmentation_ids(devkit: Path, split: str = "trainval") -> list[str]:
 
 def _read_main_list(path: Path) -> dict[str, int]:
     """``{id: flag}`` from a ``<class>_trainval.txt`` (1 present, 0 difficult, -1 absent)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"list file {path} not found; expected this layout:\n{LAYOUT}")
+    require_file(path, "list file", f"; expected this layout:\n{LAYOUT}")
     flags = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -209,7 +219,8 @@ def load_voc_segmentation(
     def check_pair(mask_path: Path) -> None:
         image_path = images[mask_index[mask_path]]
         if not image_path.is_file():
-            raise ImageError(f"{image_path}: file not found")
+            problem = path_problem(image_path, "an image file", "file not found")
+            raise ImageError(f"{image_path}: {problem or 'file not found'}")
         validate_image(image_path)
         mask = read_mask(mask_path)
         width, height = image_size(image_path)

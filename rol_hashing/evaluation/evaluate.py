@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from rol_hashing.clock import Stopwatch
-from rol_hashing.errors import InputError
+from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError, printable
 from rol_hashing.evaluation.map import chance_precision, ranking_metrics
 from rol_hashing.io import atomic_write_text
 from rol_hashing.retrieval.encode import encode_parts
@@ -45,7 +46,11 @@ def resolve_top_k(top_k: int | None, default: int, num_gallery: int) -> int:
 
 
 def evaluate_run(
-    run_dir: str | Path, top_k: int | None = None, batch_size: int = 64, verbose: int = 1
+    run_dir: str | Path,
+    top_k: int | None = None,
+    batch_size: int = 64,
+    verbose: int = 1,
+    record: DatasetRecord | None = None,
 ) -> dict[str, Any]:
     """Encodes (or reuses) the run's codes and writes ``metrics.json`` and ``metrics.md``.
 
@@ -55,13 +60,14 @@ def evaluate_run(
             An explicit value above the gallery size is an error.
         batch_size: images per encoding batch.
         verbose: 0 silent, 1 progress bars and the summary.
+        record: the run's data set already loaded (default: loaded from its config).
 
     Returns:
         The metrics as written to ``metrics.json`` (values in [0, 1]).
     """
     clock = Stopwatch()
     run = open_hashing_run(run_dir)
-    spec, record, split = run.load_data()
+    spec, record, split = run.load_data(record)
     check_split_parts(split, run.split)
     k = resolve_top_k(top_k, spec.top_k, len(split.gallery))
     query, gallery, reused = encode_parts(run, record, split, batch_size, verbose)
@@ -95,7 +101,8 @@ def evaluate_run(
 
 
 def metrics_markdown(metrics: dict[str, Any], title: str) -> str:
-    """A short markdown summary of ``evaluate_run``'s metrics."""
+    """A short markdown summary of ``evaluate_run``'s metrics (control characters in
+    the title or a name escaped)."""
     k = metrics["top_k"]
     r = metrics["radius"]
     rows = [
@@ -122,4 +129,4 @@ def metrics_markdown(metrics: dict[str, Any], title: str) -> str:
         f"{metrics['seconds']:.1f} s.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

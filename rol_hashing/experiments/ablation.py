@@ -44,6 +44,8 @@ import numpy as np
 from rol_hashing import viz
 from rol_hashing.clock import Stopwatch
 from rol_hashing.data.pipeline import make_image_dataset
+from rol_hashing.data.record import DatasetRecord
+from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError
 from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
 from rol_hashing.evaluation.map import average_precisions
@@ -186,9 +188,14 @@ def prepare_seed(work: Path, sizes: DemoSizes, seed: int) -> ExperimentConfig:
 
 
 def run_variant(
-    config: ExperimentConfig, variant: Variant, bits: int, seg_models: dict[int, Path]
+    config: ExperimentConfig,
+    variant: Variant,
+    bits: int,
+    seg_models: dict[int, Path],
+    record: DatasetRecord | None = None,
 ) -> dict[str, Any]:
-    """Trains (unless finished) and evaluates one run; returns its numbers."""
+    """Trains (unless finished) and evaluates one run; returns its numbers. ``record``:
+    ``config.data_root`` loaded once for all the seed's runs (default: loaded per run)."""
     runs = Path(config.runs_dir)
     run_dir = run_folder(runs, variant, bits)
     size = config.model.input_size * variant.input_factor
@@ -209,8 +216,10 @@ def run_variant(
         metrics = json.loads((run_dir / METRICS_JSON).read_text(encoding="utf-8"))
     else:
         keras.utils.set_random_seed(config.seed)
-        train_hashing(vconfig, variant.method, bits, overwrite=True, run_dir=run_dir, verbose=0)
-        metrics = evaluate_run(run_dir, verbose=0)
+        train_hashing(
+            vconfig, variant.method, bits, overwrite=True, run_dir=run_dir, verbose=0, record=record
+        )
+        metrics = evaluate_run(run_dir, verbose=0, record=record)
     return {
         "variant": variant.name,
         "bits": bits,
@@ -221,11 +230,13 @@ def run_variant(
     }
 
 
-def mask_quality(rol_run: str | Path, batch_size: int = 64) -> np.ndarray:
+def mask_quality(
+    rol_run: str | Path, batch_size: int = 64, record: DatasetRecord | None = None
+) -> np.ndarray:
     """Per query of a ``rol`` run: IoU of its predicted ``R > 0.5`` (full resolution)
     with its ground-truth object, the object's border band left out. (Q,) float64."""
     run = open_hashing_run(rol_run)
-    _, record, split = run.load_data()
+    _, record, split = run.load_data(record)
     query = split.indices(record).query
     size = run.config.model.input_size
     truth = oracle_masks(record, query, size, size, batch_size)[..., 0]
@@ -242,10 +253,10 @@ def mask_quality(rol_run: str | Path, batch_size: int = 64) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float64)
 
 
-def query_ap(run_dir: str | Path) -> np.ndarray:
+def query_ap(run_dir: str | Path, record: DatasetRecord | None = None) -> np.ndarray:
     """AP@k of each query of an evaluated run (k as in its ``metrics.json``), (Q,)."""
     top_k = json.loads((Path(run_dir) / METRICS_JSON).read_text(encoding="utf-8"))["top_k"]
-    query, gallery = encode_split(run_dir, verbose=0)
+    query, gallery = encode_split(run_dir, verbose=0, record=record)
     return average_precisions(query.codes, query.labels, gallery.codes, gallery.labels, top_k)
 
 
@@ -496,9 +507,10 @@ def run_ablation(
         config = prepare_seed(work, sizes, int(seed))
         print(f"[ablation] seed {seed}: data, backbone, segmentation ready ({clock():.0f} s)")
         seg_models = {config.model.input_size: Path(config.hashing.segmentation_model)}
+        record = get_dataset_spec(config.dataset).load(config.data_root)  # checked once
         for variant in grid:
             for b in variant.bits:
-                row = run_variant(config, variant, b, seg_models) | {"seed": int(seed)}
+                row = run_variant(config, variant, b, seg_models, record) | {"seed": int(seed)}
                 rows.append(row)
                 done += 1
                 state = "reused" if row["reused"] else f"{row['seconds']:.0f} s"
@@ -509,8 +521,8 @@ def run_ablation(
                 )
         top = max(grid[0].bits)
         ssdh_run, rol_run = (run_folder(Path(config.runs_dir), grid[i], top) for i in (0, 1))
-        scatter["iou"].append(mask_quality(rol_run))
-        scatter["ap_diff"].append(query_ap(rol_run) - query_ap(ssdh_run))
+        scatter["iou"].append(mask_quality(rol_run, record=record))
+        scatter["ap_diff"].append(query_ap(rol_run, record) - query_ap(ssdh_run, record))
     summary = summarize(rows, grid)
     merged = {k: np.concatenate(v) for k, v in scatter.items()}
     corr = (

@@ -36,6 +36,7 @@ from rol_hashing import viz
 from rol_hashing.clock import Stopwatch
 from rol_hashing.constants import METHODS
 from rol_hashing.data.generated import make_generated_dataset
+from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError
 from rol_hashing.evaluation import compare
 from rol_hashing.evaluation.evaluate import evaluate_run
@@ -193,12 +194,15 @@ def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[
     maps: dict[str, dict[int, float]] = {m: {} for m in METHODS}
     run_dirs: dict[str, dict[int, str]] = {m: {} for m in METHODS}
     train_acc: dict[str, dict[int, float]] = {m: {} for m in METHODS}
+    record = get_dataset_spec(config.dataset).load(config.data_root)  # checked once
     for bits in sizes.bits:
         for method in METHODS:
             with clock(f"{method}-{bits}b"):
                 keras.utils.set_random_seed(seed)
-                run = train_hashing(config, method, bits, overwrite=True, verbose=verbose)
-                metrics = evaluate_run(run.path, verbose=0)
+                run = train_hashing(
+                    config, method, bits, overwrite=True, verbose=verbose, record=record
+                )
+                metrics = evaluate_run(run.path, verbose=0, record=record)
             maps[method][bits] = float(metrics["map_at_k"])
             train_acc[method][bits] = last_train_accuracy(run.log)
             run_dirs[method][bits] = str(run.path)

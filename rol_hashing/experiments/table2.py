@@ -24,7 +24,7 @@ from pathlib import Path
 from rol_hashing import viz
 from rol_hashing.constants import METHODS, PAPER_BITS
 from rol_hashing.data.registry import get_dataset_spec
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, printable
 from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
 from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.retrieval.codes import check_bits
@@ -266,7 +266,8 @@ def _verdict(ours: dict[str, Table2Row], dataset: str, bits: int) -> str:
 
 
 def table2_markdown(rows: Sequence[Table2Row], dataset: str, profile: str) -> str:
-    """The table beside the paper's, and a verdict per code length."""
+    """The table beside the paper's, and a verdict per code length (control characters
+    in the data set or profile name escaped)."""
     ks = sorted({r.top_k for r in rows})
     k_text = "/".join(str(k) for k in ks)
     lines = [
@@ -307,7 +308,7 @@ def table2_markdown(rows: Sequence[Table2Row], dataset: str, profile: str) -> st
     if notes:
         lines += ["", *notes]
     lines.append("")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def table2_figure(rows: Sequence[Table2Row], dataset: str, profile: str):

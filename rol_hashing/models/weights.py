@@ -73,6 +73,12 @@ def _read_h5_layers(path: Path) -> dict[str, list[np.ndarray]]:
     for name, arrays in out.items():
         if any(a.dtype.kind not in "fiu" for a in arrays):
             raise InputError(f"{path}: layer {name!r} holds weights that are not numeric arrays")
+        bad = sum(int(np.size(a) - np.count_nonzero(np.isfinite(a))) for a in arrays)
+        if bad:
+            raise InputError(
+                f"{path}: layer {name!r} holds {bad} NaN or infinite weight(s); "
+                "the file is damaged (make it again, e.g. `make pretrain`)"
+            )
     return out
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rol_hashing.archives import check_npz
 from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_savez
 
@@ -208,12 +209,15 @@ class EncodedSet:
         return int(self.codes.shape[0])
 
 
-def save_codes(path: PathLike, codes: np.ndarray, ids: Any, labels: Any) -> None:
+def save_codes(
+    path: PathLike, codes: np.ndarray, ids: Any, labels: Any, model_sha256: str = ""
+) -> None:
     """Writes codes (bool (N, bits)), ids (N,) and labels (N,) or (N, C) to an ``.npz``.
 
     Codes are stored packed. Object arrays are refused (the file is read without
-    pickle): ids must be numbers or strings. Nothing is written if an argument is
-    invalid; the file appears atomically.
+    pickle): ids must be numbers or strings. ``model_sha256``: the SHA-256 of the model
+    file that computed the codes (a run's cache is reused only for that model). Nothing
+    is written if an argument is invalid; the file appears atomically.
     """
     encoded = EncodedSet(np.asarray(codes), _plain_array(labels, "labels"), as_id_array(ids))
     atomic_savez(
@@ -224,15 +228,26 @@ def save_codes(path: PathLike, codes: np.ndarray, ids: Any, labels: Any) -> None
         codes=pack_codes(encoded.codes),
         labels=encoded.labels,
         ids=encoded.ids,
+        model_sha256=np.array(str(model_sha256)),
     )
 
 
-def load_codes(path: PathLike, bits: int | None = None) -> EncodedSet:
-    """Reads a file written by ``save_codes``; checks its format version and, if given, bits."""
+def load_codes(
+    path: PathLike, bits: int | None = None, model_sha256: str | None = None
+) -> EncodedSet:
+    """Reads a file written by ``save_codes``; checks its format version and, if given,
+    the bits and the SHA-256 of the model that wrote it (``InputError`` on a mismatch)."""
     data = read_npz(path, CODES_FORMAT, CODES_FORMAT_VERSION, ("bits", "codes", "labels", "ids"))
     stored_bits = int(data["bits"])
     if bits is not None and check_bits(bits) != stored_bits:
         raise InputError(f"{os.fspath(path)}: expected {bits}-bit codes, file holds {stored_bits}")
+    if model_sha256 is not None:
+        stored = str(data["model_sha256"]) if "model_sha256" in data else ""
+        if stored != model_sha256:
+            raise InputError(
+                f"{os.fspath(path)}: written by another model (sha256 "
+                f"{stored[:12] or 'not recorded'}, expected {model_sha256[:12]})"
+            )
     codes = unpack_codes(data["codes"], stored_bits)
     return EncodedSet(codes, data["labels"], data["ids"])
 
@@ -240,8 +255,15 @@ def load_codes(path: PathLike, bits: int | None = None) -> EncodedSet:
 def read_npz(
     path: PathLike, fmt: str, version: int, keys: tuple[str, ...]
 ) -> dict[str, np.ndarray]:
-    """Loads an ``.npz`` (no pickle) and checks its format name, version and keys."""
+    """Loads an ``.npz`` (no pickle) and checks its format name, version and keys.
+
+    Before anything is inflated, ``check_npz`` refuses members and ``.npy`` headers that
+    declare more than the file can hold (a zip bomb). Then, where present: ``bits`` is
+    one positive integer, ``codes`` are packed uint8 (N, ceil(bits/8)), ``ids`` (N,)
+    and ``labels`` (N,) or (N, C) have one row per code. Every error names the file.
+    """
     path = os.fspath(path)
+    check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -250,10 +272,10 @@ def read_npz(
         if isinstance(err, FileNotFoundError):
             raise
         raise InputError(f"{path}: not a readable {fmt} .npz file ({err})") from err
-    found = str(data["format"]) if "format" in data else None
+    found = str(data["format"])[:100] if "format" in data else None
     if found != fmt:
         raise InputError(f"{path}: expected a {fmt!r} file, found format {found!r}")
-    found_version = int(data["format_version"]) if "format_version" in data else None
+    found_version = _single_int(data, "format_version", path) if "format_version" in data else None
     if found_version != version:
         raise InputError(
             f"{path}: expected {fmt} format version {version}, file has version {found_version}"
@@ -261,7 +283,45 @@ def read_npz(
     missing = [k for k in keys if k not in data]
     if missing:
         raise InputError(f"{path}: {fmt} file lacks {missing}")
+    _check_rows(data, path)
     return data
+
+
+def _single_int(data: dict[str, np.ndarray], key: str, path: str) -> int:
+    """``data[key]`` as an int; ``InputError`` naming the file unless it is one integer."""
+    value = data[key]
+    if value.shape != () or value.dtype.kind not in "iu":
+        raise InputError(
+            f"{path}: {key!r} must be a single integer, got {value.dtype} of shape {value.shape}"
+        )
+    return int(value)
+
+
+def _check_rows(data: dict[str, np.ndarray], path: str) -> None:
+    """``bits`` one positive integer, ``codes`` packed for it, and ``codes``, ``ids`` and
+    ``labels`` (those present) one row per item; ``InputError`` naming the file."""
+    if "bits" in data:
+        bits = _single_int(data, "bits", path)
+        if bits < 1:
+            raise InputError(f"{path}: 'bits' must be a positive integer, got {bits}")
+        if "codes" in data:
+            try:
+                _check_packed(data["codes"], bits)
+            except InputError as err:
+                raise InputError(f"{path}: 'codes': {err}") from None
+    shapes = {"ids": (1,), "labels": (1, 2), "codes": (2,)}
+    rows = {}
+    for key, ndims in shapes.items():
+        if key in data:
+            if data[key].ndim not in ndims:
+                raise InputError(
+                    f"{path}: {key!r} must have {' or '.join(map(str, ndims))} dimension(s) "
+                    f"with one row per item, got shape {data[key].shape}"
+                )
+            rows[key] = data[key].shape[0]
+    if len(set(rows.values())) > 1:
+        counts = ", ".join(f"{key!r} {n}" for key, n in rows.items())
+        raise InputError(f"{path}: expected one row per item in each array, got rows {counts}")
 
 
 def _plain_array(x: Any, name: str) -> np.ndarray:

@@ -7,8 +7,9 @@
     codes_query.npz     query codes, labels and ids (``save_codes``)
     codes_gallery.npz   gallery codes, labels and ids
 
-  The caches are reused while they are newer than ``model.keras`` and hold exactly the
-  split's ids; otherwise they are encoded again.
+  A cache records the SHA-256 of the ``model.keras`` that wrote it; it is reused only
+  for that model, the run's bits and exactly the split's ids, otherwise encoded again
+  (a cache copied from another run is not trusted).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import tensorflow as tf
 
 from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.errors import InputError
+from rol_hashing.io import file_sha256
 from rol_hashing.models import rol_feature_size
 from rol_hashing.retrieval.codes import (
     EncodedSet,
@@ -143,7 +145,10 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 
 def encode_split(
-    run_dir: str | Path, batch_size: int = 64, verbose: int = 1
+    run_dir: str | Path,
+    batch_size: int = 64,
+    verbose: int = 1,
+    record: DatasetRecord | None = None,
 ) -> tuple[EncodedSet, EncodedSet]:
     """Codes of the run's query and gallery images, cached in the run folder.
 
@@ -152,7 +157,7 @@ def encode_split(
         (N, C) uint8 multi-hot, ids (N,) str (the record's ids, in split order).
     """
     run = open_hashing_run(run_dir)
-    _, record, split = run.load_data()
+    _, record, split = run.load_data(record)
     check_split_parts(split, run.split)
     query, gallery, _ = encode_parts(run, record, split, batch_size, verbose)
     return query, gallery
@@ -164,7 +169,10 @@ def encode_parts(
     """(query, gallery, reused): cached codes where valid, else one pass of the model."""
     parts = {"query": split.query, "gallery": split.gallery}
     files = {"query": run.path / QUERY_CODES, "gallery": run.path / GALLERY_CODES}
-    cached = {part: _cached_codes(files[part], run, parts[part]) for part in parts}
+    if not run.model.is_file():
+        raise FileNotFoundError(f"model file not found: {run.model}")
+    model_hash = file_sha256(run.model)
+    cached = {part: _cached_codes(files[part], run, parts[part], model_hash) for part in parts}
     if all(c is not None for c in cached.values()):
         return cached["query"], cached["gallery"], True
 
@@ -197,7 +205,7 @@ def encode_parts(
         encoded = encode(model, dataset, bits=run.bits, verbose=verbose)
         labels = encoded.labels.astype(np.uint8) if record.multilabel else encoded.labels
         out[part] = EncodedSet(encoded.codes, labels, ids[encoded.ids.astype(np.int64)])
-        save_codes(files[part], out[part].codes, out[part].ids, out[part].labels)
+        save_codes(files[part], out[part].codes, out[part].ids, out[part].labels, model_hash)
     return out["query"], out["gallery"], False
 
 
@@ -234,13 +242,17 @@ def part_masks(
     )
 
 
-def _cached_codes(path: Path, run: Run, ids: tuple[str, ...]) -> EncodedSet | None:
-    """The codes at ``path`` if newer than the model, of the run's bits and ``ids``."""
-    if not path.is_file() or path.stat().st_mtime_ns <= run.model.stat().st_mtime_ns:
+def _cached_codes(
+    path: Path, run: Run, ids: tuple[str, ...], model_sha256: str
+) -> EncodedSet | None:
+    """The codes at ``path`` if written by the model of hash ``model_sha256``, of the
+    run's bits and ``ids``; else None (with a line saying why a present file is not used)."""
+    if not path.is_file():
         return None
     try:
-        encoded = load_codes(path, bits=run.bits)
-    except ValueError:  # another version or code length: a cache, so encode again
+        encoded = load_codes(path, bits=run.bits, model_sha256=model_sha256)
+    except ValueError as err:  # another model, version or code length: encode again
+        print(f"code cache not used: {err}")
         return None
     if encoded.ids.dtype.kind != "U" or encoded.ids.tolist() != list(ids):
         return None

@@ -77,7 +77,15 @@ class MappedHammingIndex:
         self.path = os.fspath(path)
         self.chunk_items = int(chunk_items)
         self.max_batch_bytes = int(max_batch_bytes)
-        codes = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        try:  # a header declaring more than the file holds, or no .npy at all
+            codes = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError:
+            raise
+        except (ValueError, OSError, EOFError) as err:
+            raise InputError(
+                f"{self.path}: not a readable packed codes .npy file "
+                f"({' '.join(str(err).split())[:200]})"
+            ) from None
         if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != num_bytes(self.bits):
             raise InputError(
                 f"{self.path}: expected packed uint8 codes (N, {num_bytes(self.bits)}) of "

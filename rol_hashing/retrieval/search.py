@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rol_hashing import viz
+from rol_hashing.data.fileio import require_file
 from rol_hashing.data.images import decode_image
-from rol_hashing.data.pipeline import load_rgb, preprocess_image
-from rol_hashing.errors import InputError
+from rol_hashing.data.pipeline import load_rgb, preprocess_image, resize_size
+from rol_hashing.errors import InputError, printable
 from rol_hashing.io import atomic_savez, save_figure
 from rol_hashing.retrieval.codes import check_bits, read_npz
 from rol_hashing.retrieval.encode import encode, encode_parts
@@ -42,6 +43,12 @@ ITEMS_FORMAT = "rol_hashing.index_items"
 ITEMS_FORMAT_VERSION = 1
 # The PNG strip shows at most this many results (the table lists them all).
 STRIP_MAX = 50
+# A query image is decoded shrunk by whole factors, each side kept at least this many
+# times the model's resize side (memory follows the model input, not the file's pixels;
+# an image under twice that is decoded as it is, exactly as the gallery's images).
+QUERY_SCALE = 4
+# The strip's query thumbnail is decoded at least this many pixels a side.
+STRIP_QUERY_SIDE = 512
 
 
 @dataclass(frozen=True)
@@ -163,12 +170,26 @@ def _fresh_index(run: Run, record, split, verbose: int) -> GalleryIndex:
     index_path = run.path / INDEX_FILE
     if not index_path.is_file() or index_path.stat().st_mtime_ns <= run.model.stat().st_mtime_ns:
         _build_index(run, record, split, 64, verbose)
-    return load_gallery_index(run.path, bits=run.bits)
+    gallery = load_gallery_index(run.path, bits=run.bits)
+    try:  # every gallery id must be an image of the data set
+        record.index_of(gallery.ids.tolist())
+    except KeyError as err:
+        raise InputError(
+            f"{run.path / ITEMS_FILE}: gallery {err.args[0]}; "
+            f"rebuild it with `rol-hashing index {run.path}`"
+        ) from None
+    return gallery
+
+
+def decode_query(image_path: str | Path, input_size: int) -> np.ndarray:
+    """A query image file as uint8 RGB (H, W, 3), each side shrunk by a whole factor to
+    no less than ``QUERY_SCALE`` times the model's resize side; ImageError names a bad file."""
+    return decode_image(image_path, min_size=QUERY_SCALE * resize_size(input_size))
 
 
 def encode_image(model, image_path: str | Path, input_size: int, bits: int) -> np.ndarray:
     """One image file -> its code, bool (bits,); ImageError names an unreadable file."""
-    x = np.asarray(preprocess_image(decode_image(image_path), input_size))[None]
+    x = np.asarray(preprocess_image(decode_query(image_path, input_size), input_size))[None]
     batch = (x, np.zeros(1, np.int64), np.zeros(1, np.int64))
     return encode(model, [batch], bits=bits, verbose=0).codes[0]
 
@@ -242,9 +263,9 @@ def search_image(
             "a new image does not have; search a run with model.rol_mask: predicted"
         )
     image_path = Path(image_path)
-    if not image_path.is_file():
-        raise FileNotFoundError(f"query image {image_path} not found")
-    decode_image(image_path)  # a bad file fails here, before anything is built or written
+    require_file(image_path, "query image", expected="an image file")
+    # a bad file fails here, before anything is built or written
+    decode_query(image_path, run.config.model.input_size)
     _, record, split = run.load_data()
     check_split_parts(split, run.split)
     check_top(top, len(split.gallery))
@@ -268,14 +289,6 @@ def search_image(
     if out_png is not None:
         write_strip_png(image_path, results[:STRIP_MAX], record, out_png)
     return results
-
-
-def printable(text: str) -> str:
-    """``text`` with control and other non-printable characters escaped (``\\n``,
-    ``\\x1b``), so a file name cannot move the cursor or break a table."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def format_results(results: list[SearchResult]) -> str:
@@ -303,7 +316,7 @@ def write_strip_png(
 ) -> Path:
     """The query, then each result as a thumbnail titled with its rank and distance and
     framed green (relevant), red (not relevant) or grey (unknown); written atomically."""
-    query = decode_image(query_image_path)
+    query = decode_image(query_image_path, min_size=STRIP_QUERY_SIDE)
     where = record.index_of([r.id for r in results])
     thumbs = [
         (load_rgb(record, int(i)), r.rank, r.distance, r.relevant)

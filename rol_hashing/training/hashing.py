@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 
 from rol_hashing.clock import Stopwatch
+from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import make_or_load_split
 from rol_hashing.errors import InputError
@@ -77,6 +78,7 @@ def train_hashing(
     run_dir: str | Path | None = None,
     verbose: int | str = "auto",
     callbacks=(),
+    record: DatasetRecord | None = None,
 ) -> Run:
     """Trains an SSDH or ROL hashing model; returns the run folder.
 
@@ -89,6 +91,8 @@ def train_hashing(
         mask_cache: for "rol", feed cached masks instead of running the stream live.
         strategy: None, "mirrored" or "multiworker" (``tf.distribute``).
         run_dir: default ``<runs_dir>/<dataset>-<method>-<bits>b``.
+        record: ``config.data_root`` already loaded (a study training many runs on one
+            data set loads and checks its images once); default: loaded here.
     """
     config = dataclasses.replace(config, method=method, bits=bits)
     h, m = config.hashing, config.model
@@ -100,7 +104,7 @@ def train_hashing(
             "train it with the mask cache on (without --no-mask-cache)"
         )
     run_path = Path(run_dir or hashing_run_dir(config, method, bits))
-    check_run_folder(run_path, resume, overwrite)
+    check_run_folder(run_path, resume, overwrite, config)
     seg_path = Path(h.segmentation_model)
     if needs_segmentation(config):
         check_segmentation_model(seg_path)
@@ -108,7 +112,8 @@ def train_hashing(
         m.backbone_weights, needs_top=m.input_size == 224 and m.width == 1.0
     )
     spec = get_dataset_spec(config.dataset)
-    record = spec.load(config.data_root)
+    if record is None:
+        record = spec.load(config.data_root)
     print(record.summary())
     run = open_run(run_path, config, resume, overwrite)
     split_source = Path(config.split_file) if config.split_file else run.split

@@ -15,7 +15,13 @@ import keras
 import numpy as np
 
 from rol_hashing.clock import Stopwatch
-from rol_hashing.training.run import Run, plot_curves, save_checkpoint, truncate_log
+from rol_hashing.training.run import (
+    Run,
+    list_checkpoints,
+    plot_curves,
+    save_checkpoint,
+    truncate_log,
+)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -169,10 +175,23 @@ def run_epochs(
         logs = {k: float(v[-1]) for k, v in history.history.items() if v}
         loss = logs.get("loss", float("nan"))
         if model.stop_training or not math.isfinite(loss):
-            raise TrainingDivergedError(
-                f"loss became {loss} in epoch {epoch + 1}; the checkpoint of epoch {epoch} "
-                f"in {run.checkpoints} is kept. Lower the learning rate and --resume."
-            )
+            raise TrainingDivergedError(diverged_message(run, loss, epoch + 1))
         save_checkpoint(model, run, epoch + 1)
         plot_curves(run, title or run.path.name)
     return logs
+
+
+def diverged_message(run: Run, loss: float, epoch: int) -> str:
+    """What a run that diverged in (1-based) ``epoch`` has on disk, and what to do."""
+    kept = list_checkpoints(run)
+    if kept:
+        path, done = kept[-1]
+        return (
+            f"loss became {loss} in epoch {epoch}; the newest checkpoint, {path} (epoch "
+            f"{done}), is kept. Lower the learning rate and --resume."
+        )
+    return (
+        f"loss became {loss} in epoch {epoch}; no checkpoint was written yet ({run.checkpoints} "
+        "is empty), so nothing can be resumed. Lower the learning rate and start again "
+        "with --overwrite."
+    )

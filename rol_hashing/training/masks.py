@@ -5,7 +5,9 @@ mask R of an image is the same in every epoch. We compute it once at the ROL's
 feature grid ((h, w, 1) per image, e.g. 14x14 at 224) and feed it to the
 ``mask_input`` form of the hashing model, instead of running the stream at
 every step. The cache lives in ``<run>/masks/`` (float32 ``.npy``) with a small
-JSON key; a key mismatch (other segmentation model, size or images) recomputes.
+JSON key: the SHA-256 of the segmentation model file, of the images' ids and of the
+array itself, and the sizes. Any mismatch (another model, split, size, or a changed
+array) recomputes; a computed R that is not finite or leaves [0, 1] is an error.
 
 ``run_masks`` gives R from any of the ablation's sources (``model.rol_mask``):
 ``predicted`` (the stream, cached as above), ``oracle`` (each image's ground-truth object
@@ -30,7 +32,7 @@ from rol_hashing.data.generated import object_mask_paths
 from rol_hashing.data.pipeline import make_segmentation_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
-from rol_hashing.io import atomic_open, atomic_write_text
+from rol_hashing.io import atomic_open, atomic_write_text, file_sha256
 from rol_hashing.models import ReliabilityMask
 
 # R on the 2-pixel border band of a ground-truth object (VOC's "void"): it straddles the
@@ -61,21 +63,49 @@ def compute_masks(
     return model.predict(batches, verbose=verbose).astype("float32")
 
 
-def _cache_key(segmentation_path: Path, ids: list[str], input_size: int, size: int) -> str:
-    stat = segmentation_path.stat()
-    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
-    return json.dumps(
-        {
-            "segmentation_model": str(segmentation_path.resolve()),
-            "model_mtime_ns": stat.st_mtime_ns,
-            "model_bytes": stat.st_size,
-            "ids_sha256": digest,
-            "count": len(ids),
-            "input_size": input_size,
-            "mask_size": size,
-        },
-        sort_keys=True,
-    )
+def _cache_key(segmentation_path: Path, ids: list[str], input_size: int, size: int) -> dict:
+    """What the cached R depends on: the segmentation model's bytes, the images (ids, in
+    order) and the sizes. The array's own SHA-256 is added when it is stored."""
+    return {
+        "segmentation_model": str(segmentation_path.resolve()),
+        "model_sha256": file_sha256(segmentation_path),
+        "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+        "count": len(ids),
+        "input_size": input_size,
+        "mask_size": size,
+    }
+
+
+def _array_sha256(masks: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(masks).tobytes()).hexdigest()
+
+
+def _read_key(path: Path) -> dict | None:
+    try:
+        key = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return key if isinstance(key, dict) else None
+
+
+def check_masks(masks: np.ndarray, source: str) -> np.ndarray:
+    """``InputError`` naming ``source`` unless every R is finite, in [0, 1] and not all 0."""
+    finite = np.isfinite(masks)
+    if not finite.all():
+        raise InputError(
+            f"{source}: {masks.size - int(finite.sum())} NaN or infinite mask value(s); "
+            "a segmentation model with damaged weights? (train it again)"
+        )
+    if masks.size and masks.max() == 0:
+        raise InputError(
+            f"{source}: R is 0 at every pixel of every image (the segmentation model finds no "
+            "object anywhere); the ROL would zero every feature"
+        )
+    if masks.size and (masks.min() < 0 or masks.max() > 1):
+        raise InputError(
+            f"{source}: mask values in [{masks.min():.3g}, {masks.max():.3g}], expected [0, 1]"
+        )
+    return masks
 
 
 def cached_masks(
@@ -97,20 +127,40 @@ def cached_masks(
     array_path = cache_dir / f"{name}.npy"
     key_path = cache_dir / f"{name}.json"
     key = _cache_key(segmentation_path, ids, input_size, size)
-    if array_path.is_file() and key_path.is_file() and key_path.read_text() == key:
-        try:
-            masks = np.load(array_path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:  # a damaged cache is recomputed
-            print(f"mask cache: {array_path} does not load ({err}); recomputing")
-            masks = np.zeros(0)
-        if masks.shape == (len(ids), size, size, 1):
+    stored = _read_key(key_path) if array_path.is_file() else None
+    if stored is not None and {k: stored.get(k) for k in key} == key:
+        masks = _load_cached(array_path, stored.get("array_sha256"), (len(ids), size, size, 1))
+        if masks is not None:
             print(f"mask cache: reusing {array_path}")
             return masks
+    elif stored is not None:
+        changed = sorted(k for k in key if stored.get(k) != key[k])
+        print(f"mask cache: {array_path} was made for another {', '.join(changed)}; recomputing")
     print(f"mask cache: computing R for {len(ids)} images -> {array_path}")
     masks = compute_masks(segmentation_model, images, size, background_index)
+    check_masks(masks, f"{segmentation_path} (R for {array_path.name})")
     with atomic_open(array_path) as f:
         np.save(f, masks, allow_pickle=False)
-    atomic_write_text(key_path, key)
+    atomic_write_text(key_path, json.dumps({**key, "array_sha256": _array_sha256(masks)}))
+    return masks
+
+
+def _load_cached(path: Path, sha256: object, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cached R if it loads, has ``shape`` and the SHA-256 its key recorded; else None
+    (the cache is recomputed: it is derived data)."""
+    try:
+        masks = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        print(f"mask cache: {path} does not load ({err}); recomputing")
+        return None
+    if masks.shape != shape or masks.dtype != np.float32:
+        print(
+            f"mask cache: {path} holds {masks.dtype} {masks.shape}, expected {shape}; recomputing"
+        )
+        return None
+    if _array_sha256(masks) != sha256:
+        print(f"mask cache: {path} is not the array its key recorded (changed); recomputing")
+        return None
     return masks
 
 

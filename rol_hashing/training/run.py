@@ -20,7 +20,6 @@ any moment leaves the previous version loadable.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import shutil
 import tempfile
@@ -33,6 +32,8 @@ import keras
 
 import rol_hashing.training.optim  # noqa: F401  (registers CaffeSGD for checkpoints)
 from rol_hashing import viz
+from rol_hashing.constants import METHODS
+from rol_hashing.data.fileio import optional_file, read_json
 from rol_hashing.data.registry import DatasetSpec, get_dataset_spec
 from rol_hashing.data.splits import Split, load_split
 from rol_hashing.errors import InputError
@@ -136,14 +137,27 @@ class Run:
 
     def _hashing_setting(self, key: str):
         value = getattr(self.config, key)
-        if value is None and self.train_info.is_file():
-            value = json.loads(self.train_info.read_text(encoding="utf-8")).get(key)
+        source = self.config_file
+        if value is None and optional_file(self.train_info):
+            value, source = self._train_info().get(key), self.train_info
         if value is None:
             raise InputError(
                 f"{self.path} is not a hashing run folder: its {CONFIG_FILE} has no {key!r} "
                 f"(and there is no {TRAIN_INFO_FILE} that says it)"
             )
+        if key == "method" and value not in METHODS:
+            raise InputError(f"{source}: 'method' must be one of {list(METHODS)}, got {value!r}")
+        if key == "bits" and (type(value) is not int or value < 1):
+            raise InputError(f"{source}: 'bits' must be a positive integer, got {value!r}")
         return value
+
+    def _train_info(self) -> dict:
+        """``train_info.json`` of an older run, checked to be a JSON object."""
+        path = self.train_info
+        data = read_json(path, "JSON file")
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: expected a JSON object, found {type(data).__name__}")
+        return data
 
     def train_command(self) -> str:
         """The command that trains (or resumes) this hashing run."""
@@ -155,10 +169,14 @@ class Run:
             f"PROFILE={c.profile}`)"
         )
 
-    def load_data(self) -> tuple[DatasetSpec, DatasetRecord, Split]:
-        """The run's data set spec, its record (from ``config.data_root``) and its split."""
+    def load_data(
+        self, record: DatasetRecord | None = None
+    ) -> tuple[DatasetSpec, DatasetRecord, Split]:
+        """The run's data set spec, its record (from ``config.data_root``, or ``record``
+        when the caller already loaded that root) and its split."""
         spec = get_dataset_spec(self.config.dataset)
-        record = spec.load(self.config.data_root)
+        if record is None:
+            record = spec.load(self.config.data_root)
         if not self.split.is_file():
             raise FileNotFoundError(
                 f"{self.split} not found: the run's split is missing; retrain with "
@@ -328,9 +346,17 @@ def read_log(path: str | Path) -> dict[str, list[float]]:
     return columns
 
 
-def check_run_folder(path: str | Path, resume: bool, overwrite: bool) -> None:
-    """FileExistsError when ``path`` holds checkpoints or a finished model and neither
-    ``resume`` nor ``overwrite`` is given; reads only (the trainers call it first)."""
+def check_run_folder(
+    path: str | Path, resume: bool, overwrite: bool, config: ExperimentConfig | None = None
+) -> None:
+    """Reads only (the trainers call it first, before anything is written).
+
+    Raises:
+        FileExistsError: ``path`` holds checkpoints or a finished model and neither
+            ``resume`` nor ``overwrite`` is given.
+        InputError: ``resume`` of a run whose ``config.yaml`` differs from ``config``
+            (see ``resume_mismatch``); the message names the differing keys.
+    """
     run = Run(Path(path))
     existing = list_checkpoints(run)
     if (existing or run.model.is_file()) and not (resume or overwrite):
@@ -341,6 +367,50 @@ def check_run_folder(path: str | Path, resume: bool, overwrite: bool) -> None:
             f"{run.path} already holds {what}; pass --resume to continue that run or "
             "--overwrite to start it again"
         )
+    if resume and config is not None and run.config_file.is_file():
+        differ = resume_mismatch(run.config, absolute_paths(config))
+        if differ:
+            shown = "; ".join(f"{k}: run has {a!r}, asked {b!r}" for k, a, b in differ[:8])
+            raise InputError(
+                f"--resume: {run.config_file} was trained with other settings ({shown}); "
+                "resume with the run's settings, or train a new run (another --run-dir or "
+                "--overwrite)"
+            )
+
+
+# Keys a resumed run may change: the number of epochs (to train longer) and the profile's
+# name (a label). A segmentation run ignores the hashing section and a hashing run the
+# segmentation section, except the frozen stream the hashing run reads.
+RESUME_FREE_KEYS = ("profile", "segmentation.epochs", "hashing.epochs")
+
+
+def resume_mismatch(
+    saved: ExperimentConfig, asked: ExperimentConfig
+) -> list[tuple[str, object, object]]:
+    """(key, saved value, asked value) of every setting that differs between a run's
+    ``config.yaml`` and the config a ``--resume`` asks for (dotted keys, sorted)."""
+    a, b = _flat(saved.to_dict()), _flat(asked.to_dict())
+    hashing_run = saved.method is not None or asked.method is not None
+    ignore = "segmentation." if hashing_run else "hashing."
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if key in RESUME_FREE_KEYS or key.startswith(ignore):
+            continue
+        if key in ("method", "bits") and a.get(key) is None:  # older runs: not recorded
+            continue
+        if a.get(key) != b.get(key):
+            out.append((key, a.get(key), b.get(key)))
+    return out
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def open_run(path: Path, config: ExperimentConfig, resume: bool, overwrite: bool) -> Run:
@@ -349,7 +419,7 @@ def open_run(path: Path, config: ExperimentConfig, resume: bool, overwrite: bool
     A folder with checkpoints needs ``resume`` (continue) or ``overwrite``
     (start again); without either it is an error, so nothing is lost by accident.
     """
-    check_run_folder(path, resume, overwrite)
+    check_run_folder(path, resume, overwrite, config)
     run = prepare_run_dir(path)
     if overwrite and not resume:
         for p in (run.checkpoints, run.tensorboard):

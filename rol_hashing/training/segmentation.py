@@ -55,7 +55,7 @@ def train_segmentation(
     clock = Stopwatch()
     # Checks that need no data come first: nothing is loaded, made or deleted before.
     run_path = Path(run_dir or segmentation_run_dir(config))
-    check_run_folder(run_path, resume, overwrite)
+    check_run_folder(run_path, resume, overwrite, config)
     weights = resolve_backbone_weights(m.backbone_weights, needs_top=False)
     train = load_voc_segmentation(seg.data_root, seg.train_split)
     val = load_voc_segmentation(seg.data_root, seg.val_split)
