@@ -329,3 +329,13 @@ def test_evaluate_and_table2_tables_escape_names():
 def test_printable_lives_in_the_lowest_layer():
     assert printable("a\x1b[2J\nb\udcff") == "a\\x1b[2J\\nb\\udcff"
     assert printable("plain ü") == "plain ü"
+
+
+def test_cli_error_lines_escape_control_characters_in_file_names(tmp_path, capsys):
+    from rol_hashing.cli.main import main
+
+    evil = tmp_path / "run\x1b[2J"
+    assert main(["evaluate", str(evil)]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "run\\x1b[2J" in err
+    assert err.startswith("rol-hashing evaluate: error:") and err.count("\n") == 1

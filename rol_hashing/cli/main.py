@@ -15,7 +15,7 @@ import os
 import sys
 
 from rol_hashing import __version__
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, printable
 from rol_hashing.io import NoSpaceError, ReadOnlyError
 from rol_hashing.quiet import quiet_tensorflow
 
@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as err:
-        print(f"rol-hashing {args.command}: error: {err}", file=sys.stderr)
+        # Control characters from file names are escaped; the message's own lines stay.
+        message = "\n".join(printable(line) for line in str(err).split("\n"))
+        print(f"rol-hashing {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 
