@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, one_line
 
 # Deflate's largest possible expansion (258 bytes per 2-bit code, ~1032:1).
 DEFLATE_MAX_RATIO = 1032
@@ -50,7 +50,7 @@ def open_archive(path: str | os.PathLike, what: str) -> zipfile.ZipFile:
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
         raise InputError(
             f"{os.fspath(path)}: not a readable {what}, damaged or not a zip archive "
-            f"({type(err).__name__}: {' '.join(str(err).split())[:200]})"
+            f"({type(err).__name__}: {one_line(err)})"
         ) from None
 
 
@@ -160,8 +160,7 @@ def _check_npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise InputError(
-            f"{path}: member {name!r} is not a readable .npy array "
-            f"({' '.join(str(err).split())[:200]})"
+            f"{path}: member {name!r} is not a readable .npy array ({one_line(err)})"
         ) from None
     if dtype.hasobject:
         return  # np.load(allow_pickle=False) refuses it with its own message

@@ -15,6 +15,12 @@ class InputError(ValueError):
     """Bad input: the message names the file or value and what was expected."""
 
 
+def one_line(text: object, limit: int = 200) -> str:
+    """``str(text)`` on one line (whitespace runs made one space), cut to ``limit``
+    characters: an error from a library quoted inside ours."""
+    return " ".join(str(text).split())[:limit]
+
+
 def printable(text: str) -> str:
     """``text`` with control and other non-printable characters escaped (``\\n``,
     ``\\x1b``, a lone surrogate from an undecodable file name), so a file name cannot

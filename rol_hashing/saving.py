@@ -22,7 +22,7 @@ import keras
 
 import rol_hashing.models  # noqa: F401  (registers the layers, losses and metrics)
 from rol_hashing.archives import check_members, open_archive
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, one_line
 
 # Largest config.json / metadata.json accepted (this package's are below 100 KB).
 KERAS_JSON_LIMIT = 16 << 20
@@ -130,5 +130,5 @@ def load_model(path: str | Path, compile: bool = False) -> keras.Model:
         # quotes whole configs over several lines: one line, a few hundred characters.
         raise InputError(
             f"{path} is not a loadable .keras model of this package "
-            f"({type(err).__name__}: {' '.join(str(err).split())[:300]})"
+            f"({type(err).__name__}: {one_line(err, 300)})"
         ) from err

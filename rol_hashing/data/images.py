@@ -140,6 +140,12 @@ def _reduced(image: Image.Image, min_size: int) -> Image.Image:
     return image.reduce(factors)
 
 
+def not_a_file(path: Path) -> str:
+    """ "<path>: file not found", or what is there instead ("is a named pipe (FIFO), not
+    an image file", "is a symbolic link loop", ...): for a path that is no regular file."""
+    return f"{path}: {path_problem(path, 'an image file', 'file not found') or 'file not found'}"
+
+
 def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
     """``(width, height)`` from the file header, without decoding the pixels."""
     path = Path(path)
@@ -218,8 +224,7 @@ def check_files(
 
     def run(path: Path) -> str | None:
         if not path.is_file():  # a named pipe, a link loop, ... is named and never opened
-            problem = path_problem(path, "an image file", "file not found")
-            return f"{path}: {problem or 'file not found'}"
+            return not_a_file(path)
         try:
             check(path)
         except ImageError as err:

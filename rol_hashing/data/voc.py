@@ -17,13 +17,19 @@ from rol_hashing.data.fileio import (
     check_relative,
     check_unique_classes,
     optional_file,
-    path_problem,
     read_id_list,
     read_text,
     require_file,
     resolve_root,
 )
-from rol_hashing.data.images import ImageError, check_files, image_size, read_mask, validate_image
+from rol_hashing.data.images import (
+    ImageError,
+    check_files,
+    image_size,
+    not_a_file,
+    read_mask,
+    validate_image,
+)
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 
@@ -219,8 +225,7 @@ def load_voc_segmentation(
     def check_pair(mask_path: Path) -> None:
         image_path = images[mask_index[mask_path]]
         if not image_path.is_file():
-            problem = path_problem(image_path, "an image file", "file not found")
-            raise ImageError(f"{image_path}: {problem or 'file not found'}")
+            raise ImageError(not_a_file(image_path))
         validate_image(image_path)
         mask = read_mask(mask_path)
         width, height = image_size(image_path)

@@ -169,8 +169,6 @@ def encode_parts(
     """(query, gallery, reused): cached codes where valid, else one pass of the model."""
     parts = {"query": split.query, "gallery": split.gallery}
     files = {"query": run.path / QUERY_CODES, "gallery": run.path / GALLERY_CODES}
-    if not run.model.is_file():
-        raise FileNotFoundError(f"model file not found: {run.model}")
     model_hash = file_sha256(run.model)
     cached = {part: _cached_codes(files[part], run, parts[part], model_hash) for part in parts}
     if all(c is not None for c in cached.values()):

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, one_line
 from rol_hashing.io import atomic_open
 from rol_hashing.retrieval.codes import (
     PathLike,
@@ -83,8 +83,7 @@ class MappedHammingIndex:
             raise
         except (ValueError, OSError, EOFError) as err:
             raise InputError(
-                f"{self.path}: not a readable packed codes .npy file "
-                f"({' '.join(str(err).split())[:200]})"
+                f"{self.path}: not a readable packed codes .npy file ({one_line(err)})"
             ) from None
         if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != num_bytes(self.bits):
             raise InputError(

@@ -189,7 +189,12 @@ def decode_query(image_path: str | Path, input_size: int) -> np.ndarray:
 
 def encode_image(model, image_path: str | Path, input_size: int, bits: int) -> np.ndarray:
     """One image file -> its code, bool (bits,); ImageError names an unreadable file."""
-    x = np.asarray(preprocess_image(decode_query(image_path, input_size), input_size))[None]
+    return encode_pixels(model, decode_query(image_path, input_size), input_size, bits)
+
+
+def encode_pixels(model, pixels: np.ndarray, input_size: int, bits: int) -> np.ndarray:
+    """One decoded image, uint8 RGB (H, W, 3) -> its code, bool (bits,)."""
+    x = np.asarray(preprocess_image(pixels, input_size))[None]
     batch = (x, np.zeros(1, np.int64), np.zeros(1, np.int64))
     return encode(model, [batch], bits=bits, verbose=0).codes[0]
 
@@ -265,13 +270,13 @@ def search_image(
     image_path = Path(image_path)
     require_file(image_path, "query image", expected="an image file")
     # a bad file fails here, before anything is built or written
-    decode_query(image_path, run.config.model.input_size)
+    pixels = decode_query(image_path, run.config.model.input_size)
     _, record, split = run.load_data()
     check_split_parts(split, run.split)
     check_top(top, len(split.gallery))
     q_label = query_label(record, image_path, label)
     gallery = _fresh_index(run, record, split, verbose)
-    code = encode_image(load_model(run.model), image_path, run.config.model.input_size, run.bits)
+    code = encode_pixels(load_model(run.model), pixels, run.config.model.input_size, run.bits)
     distances, positions = gallery.search(code, top)
     ids = gallery.ids[positions]
     relevant = _relevant(q_label, gallery.labels[positions])

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from rol_hashing.constants import IGNORE_LABEL
+from rol_hashing.data.fileio import read_json
 from rol_hashing.data.generated import object_mask_paths
 from rol_hashing.data.pipeline import make_segmentation_dataset
 from rol_hashing.data.record import DatasetRecord
@@ -81,9 +82,10 @@ def _array_sha256(masks: np.ndarray) -> str:
 
 
 def _read_key(path: Path) -> dict | None:
+    """The stored key, or None when it is missing or unreadable (the cache is recomputed)."""
     try:
-        key = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        key = read_json(path, "mask cache key")
+    except (OSError, InputError):
         return None
     return key if isinstance(key, dict) else None
 
