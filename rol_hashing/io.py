@@ -27,6 +27,7 @@ from typing import IO, Any
 import numpy as np
 
 from rol_hashing.errors import InputError
+from rol_hashing.faults import fault_point
 
 
 class NoSpaceError(OSError):
@@ -98,11 +99,14 @@ def atomic_path(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        fault_point("atomic_write", name=path.name, phase="after_create")
         yield tmp
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, default_file_mode())
+        fault_point("atomic_write", name=path.name, phase="before_rename")
         os.replace(tmp, path)
+        fault_point("atomic_write", name=path.name, phase="after_rename")
     except OSError as err:
         new = _write_error(err, path)
         if new is err:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_open
@@ -58,16 +60,22 @@ def execute(
     nb = nbformat.read(path, as_version=4)
     if params:
         _inject(nb, params)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(cwd or path.parent)}},
-    )
-    try:
-        client.execute()
-    except CellExecutionError as err:
-        raise NotebookError(path, err.ename, err.evalue) from err
+    # IPC sockets in a private folder instead of TCP on localhost: nothing listens on a
+    # port, and the kernel prints no "running over TCP without encryption" warning
+    with tempfile.TemporaryDirectory(prefix="rol-kernel-") as sockets:
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(cwd or path.parent)}},
+            config=Config(
+                {"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}}
+            ),
+        )
+        try:
+            client.execute()
+        except CellExecutionError as err:
+            raise NotebookError(path, err.ename, err.evalue) from err
     if out_path is not None:
         with atomic_open(out_path, "w") as f:
             nbformat.write(nb, f)

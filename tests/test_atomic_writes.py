@@ -2,9 +2,10 @@
 
 A subprocess (``scripts/rewrite_loop.py``) rewrites a split file, an index, a codes
 file, a results table or a checkpoint in a loop through the package's own writers;
-it is killed at a random moment several times. After each kill the file at the
-final path loads (the previous or the new version), and the temporary files left
-behind are never taken for it.
+it stops itself at a fault point of the atomic writer (with an empty temporary file,
+with the whole new version in it, just after the rename) and is killed there. After
+each kill the file at the final path loads (the previous or the new version), and the
+temporary files left behind are never taken for it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ import csv
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from helpers import reaped, sigkill
 
@@ -30,40 +29,57 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "scripts" / "rewrite_loop.py"
 
 
-def _wait_for_first_write(proc: subprocess.Popen, timeout: float = 120.0) -> int:
-    """Blocks until the writer reports its first finished version; returns that number."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+# Where each kind's writer stops: its (last) file's name, and which matching write.
+# The first write is let through, so a previous version is always on disk; the
+# checkpoint loop writes epoch_<n>.keras then model.keras, so hit 3 is the second
+# checkpoint.
+FAULT_TARGETS = {
+    "split": "name=split.json,hit=2",
+    "index": "name=index.npz,hit=2",
+    "codes": "name=codes.npz,hit=2",
+    "table": "name=table2_cifar10_cpu.md,hit=2",
+    "checkpoint": "hit=3",
+}
+# Round k stops in PHASES[k % 3] (rol_hashing.faults): with an empty temporary file,
+# with the whole new version in the temporary file, and just after the rename.
+PHASES = ("after_create", "before_rename", "after_rename")
+
+
+def _wait_for_fault(proc: subprocess.Popen) -> list[str]:
+    """Reads the writer's output until it reports the fault point it stopped at.
+
+    No deadline: the writer either stops there or ends (a stalled point ends itself
+    after ROL_HASHING_FAULT_STALL_S).
+    """
+    seen = []
+    while True:
         line = proc.stdout.readline()
-        if line.startswith("WROTE"):
-            return int(line.split()[1])
+        if line.startswith("FAULT atomic_write"):
+            return seen
         if not line and proc.poll() is not None:
             raise AssertionError(f"writer exited early: {proc.stderr.read()[-2000:]}")
-    raise AssertionError("writer never wrote")
-
-
-def _wait_for_temporary(folder: Path, known: set[str], timeout: float = 60.0) -> bool:
-    """Polls until a file not in ``known`` appears (a write in progress)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(p.name not in known for p in folder.iterdir()):
-            return True
-    return False
+        seen.append(line)
 
 
 def kill_mid_write(
-    kind: str, folder: Path, rounds: int, seed: int = 0, watch: Path | None = None
-) -> Iterator[bool]:
-    """Runs the writer ``rounds`` times and kills it with SIGKILL.
+    kind: str, folder: Path, rounds: int, watch: Path | None = None
+) -> Iterator[tuple[str, bool]]:
+    """Runs the writer ``rounds`` times and kills it with SIGKILL where it stopped itself.
 
-    Even rounds kill at a random moment; odd rounds kill as soon as a new temporary
-    file appears in ``watch`` (default ``folder``), i.e. while a version is being
-    written. Yields, after each kill,
-    whether that kill left a temporary file behind (it landed mid-write).
+    The writer stops at an ``atomic_write`` fault point (``FAULT_TARGETS``, ``PHASES``),
+    so each kill lands in a known phase of a write whatever the machine's speed.
+    Yields, after each kill, the phase and whether the kill left a new file in ``watch``
+    (default ``folder``) that was not there after the previous version was written.
     """
-    rng = np.random.default_rng(seed)
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    watch = watch or folder
     for round_ in range(rounds):
+        phase = PHASES[round_ % len(PHASES)]
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(REPO),
+            TF_CPP_MIN_LOG_LEVEL="2",
+            ROL_HASHING_FAULT=f"atomic_write:phase={phase},{FAULT_TARGETS[kind]}",
+        )
         proc = subprocess.Popen(
             [sys.executable, str(SCRIPT), kind, str(folder), str(1000 * round_)],
             cwd=REPO,
@@ -73,15 +89,13 @@ def kill_mid_write(
             text=True,
         )
         with reaped(proc):
-            _wait_for_first_write(proc)
-            watch = watch or folder
-            before = {p.name for p in watch.iterdir()}
-            if round_ % 2:
-                assert _wait_for_temporary(watch, before), "no temporary file appeared"
-            else:
-                time.sleep(float(rng.uniform(0.0, 0.4)))
+            seen = _wait_for_fault(proc)
+            assert any(line.startswith("WROTE") for line in seen), seen
             sigkill(proc)
-        yield any(p.name not in before for p in watch.iterdir())
+        yield (
+            phase,
+            any(p.name.startswith(".") and p.suffix in (".tmp", ".keras") for p in watch.iterdir()),
+        )
 
 
 FINALS = {
@@ -101,9 +115,11 @@ def _check_temporaries(folder: Path, finals: set[str]) -> None:
 
 @pytest.mark.parametrize("kind", ["split", "index", "codes", "table"])
 def test_file_killed_mid_write_still_loads(tmp_path, kind):
-    mid_write = 0
-    for left_a_temporary in kill_mid_write(kind, tmp_path, rounds=4, seed=len(kind)):
-        mid_write += left_a_temporary
+    phases = []
+    for phase, left_a_temporary in kill_mid_write(kind, tmp_path, rounds=3):
+        phases.append(phase)
+        # killed mid-write, the temporary file stays behind; after the rename, none does
+        assert left_a_temporary == (phase != "after_rename"), phase
         if kind == "split":
             split = load_split(tmp_path / "split.json")
             assert len(split.train) + len(split.query) + len(split.gallery) in (2000, 32000, 62000)
@@ -122,7 +138,10 @@ def test_file_killed_mid_write_still_loads(tmp_path, kind):
             assert (tmp_path / "table2_cifar10_cpu.md").read_text().strip()
             assert (tmp_path / "table2_cifar10_cpu.png").read_bytes()[:4] == b"\x89PNG"
         _check_temporaries(tmp_path, FINALS[kind])
-    assert mid_write >= 1  # at least one kill landed while a version was being written
+        for path in tmp_path.iterdir():  # the next round starts without this one's temporaries
+            if path.name not in FINALS[kind]:
+                path.unlink()
+    assert phases == list(PHASES)
 
 
 @pytest.mark.slow
@@ -130,9 +149,10 @@ def test_checkpoint_killed_mid_write_still_loads(tmp_path):
     from rol_hashing.saving import load_model
 
     run = Run(tmp_path)
-    mid_write = 0
-    for left_a_temporary in kill_mid_write("checkpoint", tmp_path, 3, 1, run.checkpoints):
-        mid_write += left_a_temporary
+    phases = []
+    for phase, left_a_temporary in kill_mid_write("checkpoint", tmp_path, 3, run.checkpoints):
+        phases.append(phase)
+        assert left_a_temporary == (phase != "after_rename"), phase
         found = list_checkpoints(run)
         assert 1 <= len(found) <= 3  # the newest two, plus one while pruning
         assert all(p.name.startswith("epoch_") for p, _ in found)  # temporaries are ignored
@@ -141,7 +161,10 @@ def test_checkpoint_killed_mid_write_still_loads(tmp_path):
         assert bias[0] == epoch - 1  # the checkpoint holds the version its name says
         final = load_model(run.model)
         assert final.get_layer("out").get_weights()[1][0] in (epoch - 1, epoch - 2)
-    assert mid_write >= 1
+        for path in run.checkpoints.iterdir():
+            if not path.name.startswith("epoch_"):
+                path.unlink()
+    assert phases == list(PHASES)
 
 
 # ---- the helpers themselves ----------------------------------------------------------

@@ -155,6 +155,19 @@ def test_progress_shows_the_runs_own_epoch_numbers(capsys):
     assert not progress_callbacks(1, epochs=8)[0].bar
 
 
+@pytest.mark.slow
+def test_pretrain_shows_the_runs_own_epoch_numbers(tmp_path, capsys):
+    gen = make_generated_dataset(
+        tmp_path / "pool", num_images=48, num_seg_images=4, image_size=32, num_classes=2
+    )
+    argv = ["pretrain", "--config", "folders", "--profile", "cpu", "--pool", str(gen / "classes")]
+    argv += ["--input-size", "32", "--width", "0.0625", "--epochs", "3", "--verbose", "2"]
+    argv += ["--out", str(tmp_path / "pt.h5")]
+    assert main(argv) == 0, capsys.readouterr().err
+    shown = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Epoch")]
+    assert shown == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]  # not Keras' "2/2", "3/3"
+
+
 # ---- segmentation data without Main lists --------------------------------------------
 
 
@@ -241,15 +254,16 @@ def test_your_own_images_route_from_the_readme(tmp_path, capsys, monkeypatch):
         tmp_path / "mine", num_images=120, num_seg_images=40, image_size=48, num_classes=3
     )
     folders, devkit = gen / "classes", gen / "VOCdevkit" / "VOC2012"
+    (tmp_path / "mine_voc").symlink_to(gen)  # the run is named after the link, as given
     tiny = ["--profile", "cpu", "--input-size", "32", "--width", "0.125", "--epochs", "1"]
     backbone = tmp_path / "weights" / "pretrained_folders_cpu.h5"
     steps = [
         ["pretrain", "--config", "folders", "--data-root", str(folders), "--verbose", "0"],
-        ["train-seg", "--config", "folders", "--data-root", str(devkit), "--verbose", "0"],
+        ["train-seg", "--config", "folders", "--data-root", "mine_voc", "--verbose", "0"],
         *(
             ["train-hash", "--config", "folders", "--data-root", str(folders), "--method", m]
             + ["--bits", "12", "--verbose", "0"]
-            + ["--segmentation-model", "runs/cpu/mine-seg/model.keras"]
+            + ["--segmentation-model", "runs/cpu/mine_voc-seg/model.keras"]
             + ["--seg-data-root", str(devkit)]
             for m in ("ssdh", "rol")
         ),
@@ -259,7 +273,11 @@ def test_your_own_images_route_from_the_readme(tmp_path, capsys, monkeypatch):
             step + tiny + ([] if step[0] == "pretrain" else ["--backbone-weights", str(backbone)])
         )
         assert main(argv) == 0, (argv, capsys.readouterr().err)
-    assert backbone.is_file() and (tmp_path / "runs/cpu/mine-seg/model.keras").is_file()
+        if step[0] == "train-seg":  # it names the value the next command takes
+            assert (
+                "--segmentation-model runs/cpu/mine_voc-seg/model.keras" in capsys.readouterr().out
+            )
+    assert backbone.is_file() and (tmp_path / "runs/cpu/mine_voc-seg/model.keras").is_file()
     ssdh, rol = (str(tmp_path / f"runs/cpu/folders-{m}-12b") for m in ("ssdh", "rol"))
     image = next(folders.glob("*/*.jpg"))
     for argv in (

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections import namedtuple
 from pathlib import Path
 
@@ -30,7 +29,8 @@ EPOCHS = 4
 
 
 def train_command(data_root: Path, runs: Path, *extra: str) -> list[str]:
-    # 64 px inputs on ~240 training images: an epoch takes a few seconds on two cores
+    # 64 px inputs, batches of 16: several batches per epoch (the kill lands in batch 3
+    # of epoch 2 through a fault point, not after a guessed time)
     return [
         *("train-hash", "--config", str(REPO / "experiments" / "generated.yaml")),
         *("--profile", "cpu", "--data-root", str(data_root), "--runs-dir", str(runs)),
@@ -48,8 +48,15 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
-def _start(args: list[str]) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+def _start(args: list[str], fault: str) -> subprocess.Popen:
+    """The CLI in a subprocess that stops at the fault point ``fault`` (rol_hashing.faults)."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONUNBUFFERED="1",
+        ROL_HASHING_FAULT=fault,
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "rol_hashing", *args],
         cwd=REPO,
@@ -60,29 +67,32 @@ def _start(args: list[str]) -> subprocess.Popen:
     )
 
 
-def _wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float = 300.0) -> list[str]:
-    """Reads the process's output until a line starts with ``prefix``; returns what it read."""
+def _wait_for_line(proc: subprocess.Popen, prefix: str) -> list[str]:
+    """Reads the process's output until a line starts with ``prefix``; returns what it read.
+
+    No deadline: the process either prints the line or ends (a stalled fault point ends
+    itself after ROL_HASHING_FAULT_STALL_S).
+    """
     seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         line = proc.stdout.readline()
         if not line and proc.poll() is not None:
             raise AssertionError("training ended early:\n" + "".join(seen[-40:]))
         seen.append(line)
         if line.startswith(prefix):
             return seen
-    raise AssertionError(f"no line starting with {prefix!r}:\n" + "".join(seen[-40:]))
 
 
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_finishes_every_epoch_once(data_root, tmp_path):
     runs = tmp_path / "runs"
     run = Run(runs / "generated-ssdh-12b")
-    proc = _start(train_command(data_root, runs))
+    # the process stops itself at the start of batch 3 of epoch 2, whatever the speed
+    proc = _start(train_command(data_root, runs), "train_batch:epoch=2,batch=3")
     with reaped(proc):
-        _wait_for_line(proc, "Epoch 2/")  # epoch 1 is done and checkpointed, epoch 2 began
+        seen = _wait_for_line(proc, "FAULT train_batch")
+        assert any(line.startswith("Epoch 2/4") for line in seen)
         assert (run.checkpoints / "epoch_001.keras").is_file()
-        time.sleep(0.3)
         sigkill(proc)
     # killed inside epoch 2: its checkpoint was never written
     assert [epoch for _, epoch in list_checkpoints(run)] == [1]

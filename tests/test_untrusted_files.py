@@ -34,13 +34,14 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="named pipes and
 
 @pytest.fixture
 def no_hang():
-    """Fails the test after 20 s instead of letting a blocked ``open`` hang the suite."""
+    """Fails the test after 300 s instead of letting a blocked ``open`` hang the suite
+    (a guard against hanging for ever, far beyond any test's time on any machine)."""
 
     def on_alarm(signum, frame):
-        raise TimeoutError("blocked for 20 s (opened a named pipe?)")
+        raise TimeoutError("blocked for 300 s (opened a named pipe?)")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(20)
+    signal.alarm(300)
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, previous)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from rol_hashing.constants import METHODS
@@ -108,7 +109,7 @@ def run_seg(args: argparse.Namespace) -> int:
     print(
         f"segmentation run: {args.run_dir or Path(config.runs_dir) / config.segmentation.run_name}"
     )
-    train_segmentation(
+    run = train_segmentation(
         config,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -116,7 +117,17 @@ def run_seg(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         verbose=args.verbose,
     )
+    print(f"next, for train-hash --method rol: --segmentation-model {_shown(run.model)}")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it lies below it, else absolute."""
+    path = Path(os.path.abspath(path))
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def run_hash(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ The generated data set writes the same layout, with its own class names.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -118,12 +119,16 @@ def segmentation_class_names(devkit: Path, ids: list[str]) -> list[str]:
 
 
 def devkit_name(root: str | Path) -> str:
-    """A name for the data a devkit holds: the folder above ``VOCdevkit/VOC2012``
-    (``data/digits/VOCdevkit/VOC2012`` -> ``digits``), else the devkit folder's name."""
-    devkit = find_devkit(root).resolve()
-    if devkit.name == "VOC2012" and devkit.parent.name == "VOCdevkit":
-        return devkit.parent.parent.name or "voc2012"
-    return devkit.name
+    """A name for the data a devkit holds, from the path as given (a symbolic link keeps
+    its own name): the folder above ``VOCdevkit/VOC2012`` (``data/digits`` or
+    ``data/digits/VOCdevkit/VOC2012`` -> ``digits``), else the devkit folder's name."""
+    find_devkit(root)  # checks the layout
+    given = Path(os.path.abspath(Path(root).expanduser()))  # no resolve(): links keep names
+    if given.name == "VOC2012" and given.parent.name == "VOCdevkit":
+        return given.parent.parent.name or "voc2012"
+    if given.name == "VOCdevkit":
+        return given.parent.name or "voc2012"
+    return given.name or "voc2012"
 
 
 def segmentation_ids(devkit: Path, split: str = "trainval") -> list[str]:

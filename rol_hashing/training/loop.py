@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from rol_hashing.clock import Stopwatch
+from rol_hashing.faults import armed, fault_point
 from rol_hashing.training.run import (
     Run,
     list_checkpoints,
@@ -69,6 +70,21 @@ class EpochLog(keras.callbacks.Callback):
         print(" - ".join(parts), flush=True)
 
 
+class FaultPoint(keras.callbacks.Callback):
+    """The ``train_batch`` fault point (``rol_hashing.faults``) at each batch's start,
+    with the run's 1-based epoch and batch numbers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        fault_point("train_batch", epoch=self._epoch, batch=batch + 1)
+
+
 def progress_callbacks(verbose: int | str, epochs: int) -> list[keras.callbacks.Callback]:
     """``verbose``: 0 silent; 1 or "auto" a step bar on a terminal and one line per epoch
     when output is redirected; 2 one line per epoch."""
@@ -76,6 +92,11 @@ def progress_callbacks(verbose: int | str, epochs: int) -> list[keras.callbacks.
         return []
     bar = verbose in (1, "1", "auto") and sys.stdout.isatty()
     return [EpochLog(epochs, bar=bar)]
+
+
+def fault_callbacks() -> list[keras.callbacks.Callback]:
+    """``[FaultPoint()]`` when ``ROL_HASHING_FAULT`` names ``train_batch``, else ``[]``."""
+    return [FaultPoint()] if armed("train_batch") else []
 
 
 def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -157,6 +178,7 @@ def run_epochs(
         keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False),
         *progress_callbacks(verbose, epochs),
         *callbacks,
+        *fault_callbacks(),
     ]
     logs: dict[str, float] = {}
     for epoch in range(start_epoch, epochs):

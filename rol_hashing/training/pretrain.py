@@ -25,6 +25,7 @@ from rol_hashing.errors import InputError
 from rol_hashing.models import build_vgg16, save_vgg16_weights_h5
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import materialize_images
+from rol_hashing.training.loop import fault_callbacks, progress_callbacks
 
 
 def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -132,6 +133,8 @@ def pretrain_on_record(
     train_x, train_y = images[n_val:], labels[n_val:]
     rng = np.random.default_rng([seed, 23])
     history: dict[str, list[float]] = {}
+    # the run's own epoch numbers ("Epoch 13/15"), not Keras' "13/13" of a one-epoch fit
+    callbacks = [*progress_callbacks(verbose, epochs), *fault_callbacks()]
     for epoch in range(epochs):
         logs = model.fit(
             augment(train_x, rng) if turns_and_mirrors else train_x,
@@ -140,7 +143,8 @@ def pretrain_on_record(
             initial_epoch=epoch,
             epochs=epoch + 1,
             validation_data=(images[:n_val], labels[:n_val]),
-            verbose=verbose,
+            callbacks=callbacks,
+            verbose=0,
         ).history
         for key, values in logs.items():
             history.setdefault(key, []).extend(values)

@@ -3,7 +3,8 @@
 usage: rewrite_loop.py KIND FOLDER
   KIND = split | index | codes | table | checkpoint
 Version n of the file is written through the package's own writer; "WROTE n" is
-printed after each. The parent kills this process with SIGKILL at a random moment.
+printed after each. The parent sets ROL_HASHING_FAULT so that the process stops at a
+fault point of the atomic writer (rol_hashing.faults), and kills it there with SIGKILL.
 """
 
 import os
