@@ -50,6 +50,14 @@ ABLATION_SEEDS ?= 3
 ablation: install
 	$(VENV)/bin/rol-hashing ablate --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),$(ABLATION_SEEDS))
 
+# make fashion [SEEDS=k] [FASHION_EXTRA="--bits 12 48"]: real images. SSDH, ROL, LSH and
+# ITQ on Fashion-MNIST, clean and in photo scenes (runs/fashion, finished stages reused)
+# -> results/fashion/. Needs the data: make fashion-data.
+FASHION_EXTRA ?=
+.PHONY: fashion
+fashion: install fashion-data
+	$(VENV)/bin/rol-hashing fashion --seeds $(SEEDS) $(FASHION_EXTRA)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
@@ -126,6 +134,21 @@ BENCH_EXTRA ?=
 .PHONY: own-images-check
 own-images-check: install
 	$(PY) -m benchmarks.own_images_check --work runs/own_images
+
+# Fashion-MNIST's four IDX files from the package manager only (Debian's
+# dataset-fashion-mnist -> /usr/share/datasets/fashion-mnist); nothing else is downloaded.
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+.PHONY: fashion-data
+fashion-data:
+	@if [ -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
+	  echo "Fashion-MNIST is in $(FASHION_DIR)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq || true; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+	  echo "Fashion-MNIST not found: run 'sudo apt-get install dataset-fashion-mnist', or put its four IDX files in a folder and pass it as --data-root" >&2; \
+	  exit 1; \
+	fi
 
 bench: install
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt

@@ -323,3 +323,33 @@ def write_class_folders(
     if split is not None:
         (root / "split.json").write_text(json.dumps(split))
     return root
+
+
+def write_fashion_idx(root: Path, per_class: int = 8, test_share: int = 2, seed: int = 0) -> Path:
+    """A tiny Fashion-MNIST in the real IDX format (the four gzipped files): per class
+    ``per_class`` 28x28 items, a bright blob whose shape follows the class on black;
+    ``test_share`` of each class go to the t10k part."""
+    import gzip
+    import struct
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:28, 0:28]
+    parts: dict[str, tuple[list, list]] = {"train": ([], []), "t10k": ([], [])}
+    for c in range(10):
+        for k in range(per_class):
+            h, w = 6 + c, 16 - c  # the class sets the blob's proportions
+            cy, cx = 14 + rng.integers(-2, 3), 14 + rng.integers(-2, 3)
+            inside = (np.abs(yy - cy) <= h) & (np.abs(xx - cx) <= w // 2 + 1)
+            gray = np.where(inside, rng.integers(90, 256, (28, 28)), 0).astype(np.uint8)
+            part = "t10k" if k < test_share else "train"
+            parts[part][0].append(gray)
+            parts[part][1].append(c)
+    root.mkdir(parents=True, exist_ok=True)
+    for part, (images, labels) in parts.items():
+        gray = np.stack(images)
+        head = struct.pack(">4i", 2051, len(gray), 28, 28)
+        (root / f"{part}-images-idx3-ubyte.gz").write_bytes(gzip.compress(head + gray.tobytes()))
+        body = np.asarray(labels, np.uint8).tobytes()
+        head = struct.pack(">2i", 2049, len(labels))
+        (root / f"{part}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(head + body))
+    return root

@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "notebooks",
     "demo",
     "ablate",
+    "fashion",
 )
 
 

@@ -73,6 +73,16 @@ def resize_and_crop_mask(mask: tf.Tensor, input_size: int) -> tf.Tensor:
     return tf.ensure_shape(tf.cast(m, tf.int32), (input_size, input_size))
 
 
+def resize_and_crop_masks(masks: np.ndarray, input_size: int) -> np.ndarray:
+    """``(B, H, W)`` uint8 masks -> ``(B, S, S)`` int32, as ``resize_and_crop_mask`` does
+    to each (nearest neighbour, same geometry as images)."""
+    r = resize_size(input_size)
+    m = tf.image.resize(np.asarray(masks)[..., None], (r, r), method="nearest")
+    top = (r - input_size) // 2
+    m = m[:, top : top + input_size, top : top + input_size, 0]
+    return tf.cast(m, tf.int32).numpy()
+
+
 def load_rgb(record: DatasetRecord, index: int) -> np.ndarray:
     """Image ``index`` of ``record`` as ``(H, W, 3)`` uint8 RGB (array row or decoded file)."""
     if record.images is not None:

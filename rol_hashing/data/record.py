@@ -32,6 +32,9 @@ class DatasetRecord:
         info: counts and notes that ``summary()`` prints (e.g. VOC's rule).
         predefined_split: ``{"train": ids, "query": ids, "gallery": ids}`` when the
             data set ships its own split file, else None.
+        object_masks: ``(N, H, W)`` uint8 ground-truth object masks aligned with
+            ``images`` (0 background, 1 the object, 255 its void border band), for data
+            sets whose masks come with the pixels (Fashion-MNIST); else None.
     """
 
     name: str
@@ -46,6 +49,7 @@ class DatasetRecord:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     info: dict[str, object] = field(default_factory=dict)
     predefined_split: dict[str, list[str]] | None = None
+    object_masks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -55,6 +59,12 @@ class DatasetRecord:
             raise InputError(f"{len(self.paths)} paths for {n} ids")
         if self.images is not None and (self.images.ndim != 4 or len(self.images) != n):
             raise InputError(f"images must be (N, H, W, 3) with N={n}, got {self.images.shape}")
+        if self.object_masks is not None and (
+            self.object_masks.ndim != 3 or len(self.object_masks) != n
+        ):
+            raise InputError(
+                f"object_masks must be (N, H, W) with N={n}, got {self.object_masks.shape}"
+            )
         if self.mask_paths is not None and len(self.mask_paths) != n:
             raise InputError(f"{len(self.mask_paths)} mask paths for {n} ids")
         if len(self.labels) != n:
@@ -103,6 +113,7 @@ class DatasetRecord:
             paths=None if self.paths is None else [self.paths[i] for i in idx],
             images=None if self.images is None else self.images[idx],
             mask_paths=None if self.mask_paths is None else [self.mask_paths[i] for i in idx],
+            object_masks=None if self.object_masks is None else self.object_masks[idx],
             multilabel=self.multilabel,
             skipped=list(self.skipped),
             info=dict(self.info),

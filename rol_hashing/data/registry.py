@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rol_hashing.data import awa2, cifar10, folders, generated, voc
+from rol_hashing.data import awa2, cifar10, fashion, fashion_sets, folders, generated, voc
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 
@@ -30,6 +30,8 @@ class DatasetSpec:
         layout: the expected on-disk layout (quoted in errors and help).
         default_root: where the data is looked for when no root is given.
         paper: what the paper reports (totals), for the summary.
+        set_aside: images (per class when ``per_class``) kept out of the hashing set for
+            the segmentation stream (``Split.set_aside``); 0 for most data sets.
     """
 
     name: str
@@ -43,6 +45,7 @@ class DatasetSpec:
     layout: str
     default_root: str
     paper: str = ""
+    set_aside: int | float = 0
 
     def load(self, root: str | Path | None = None, strict: bool = False) -> DatasetRecord:
         """Runs the loader on ``root`` (default: ``default_root``)."""
@@ -114,6 +117,36 @@ _SPECS = (
         layout=generated.LAYOUT,
         default_root="data/generated",
         paper="not in the paper: the embedded default (rol-hashing make-data)",
+    ),
+)
+# Fashion-MNIST under the paper's CIFAR-10 protocol (500 train + 100 query per class),
+# with its VOC rule for the segmentation stream: 200 images per class set aside for it.
+_FASHION_SIZES = {
+    "train_size": 500,
+    "query_size": 100,
+    "per_class": True,
+    "top_k": 1000,
+    "multilabel": False,
+    "num_classes": 10,
+    "set_aside": 200,
+}
+_SPECS += (
+    DatasetSpec(
+        name="fashion_mnist",
+        loader=fashion.load_fashion_mnist,
+        layout=fashion.LAYOUT,
+        default_root=fashion.DEFAULT_ROOT,
+        paper="not in the paper: 70000 images; set aside 2000 (200/class) for the "
+        "segmentation stream, train 5000 (500/class), query 1000 (100/class), gallery 67000",
+        **_FASHION_SIZES,
+    ),
+    DatasetSpec(
+        name="fashion_scenes",
+        loader=fashion_sets.load_fashion_scenes,
+        layout=fashion_sets.SCENES_LAYOUT,
+        default_root="data/fashion_scenes",
+        paper="not in the paper: each Fashion-MNIST item in a photo scene; sizes as fashion_mnist",
+        **_FASHION_SIZES,
     ),
 )
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}

@@ -2,9 +2,12 @@
 
 Rules: query and train never overlap; the gallery is every non-query image (so it
 contains the training images, as in SSDH and the paper's counts: CIFAR-10 59000,
-VOC 8267, AWA2 36322). Single-label data sets with ``per_class`` sizes draw each
-class separately (CIFAR-10: 500 train + 100 query per class); the others draw
-uniformly from the whole set (VOC: 5000 + 1000; AWA2: 10000 + 1000).
+VOC 8267, AWA2 36322). A data set whose segmentation stream trains on its own images
+(Fashion-MNIST) first sets ``set_aside`` images apart, as the paper leaves VOC's PSP
+training images out of the hashing set: they are in no part, the gallery included.
+Single-label data sets with ``per_class`` sizes draw each class separately (CIFAR-10:
+500 train + 100 query per class); the others draw uniformly from the whole set (VOC:
+5000 + 1000; AWA2: 10000 + 1000).
 """
 
 from __future__ import annotations
@@ -40,13 +43,15 @@ class SplitIndices:
 
 @dataclass(frozen=True)
 class Split:
-    """Ids per part of a data set, as stored in a split file."""
+    """Ids per part of a data set, as stored in a split file; ``set_aside``: the images
+    kept out of every part for the segmentation stream (empty for most data sets)."""
 
     dataset: str
     seed: int
     train: tuple[str, ...]
     query: tuple[str, ...]
     gallery: tuple[str, ...]
+    set_aside: tuple[str, ...] = ()
 
     def indices(self, record: DatasetRecord) -> SplitIndices:
         """The parts as positions into ``record`` (sorted as stored)."""
@@ -66,6 +71,8 @@ class Split:
             "seed": self.seed,
             **{part: list(getattr(self, part)) for part in PARTS},
         }
+        if self.set_aside:
+            content["set_aside"] = list(self.set_aside)
         return json.dumps(content, indent=1) + "\n"
 
     def save(self, path: str | Path) -> None:
@@ -86,6 +93,7 @@ def draw_split(
     query_size: int | float,
     per_class: bool,
     seed: int = 0,
+    set_aside: int | float = 0,
 ) -> Split:
     """Draws a fresh split from ``seed``.
 
@@ -95,6 +103,7 @@ def draw_split(
             ``per_class`` (single-label only), else of the whole set.
         per_class: draw each class separately.
         seed: the random seed; the same record and seed give the same split.
+        set_aside: drawn first (same units), kept out of every part (``Split.set_aside``).
 
     Raises:
         ValueError: when a class (or the set) has fewer images than train + query.
@@ -108,21 +117,32 @@ def draw_split(
     else:
         groups = [np.arange(len(record))]
         names = [record.name]
-    train_parts, query_parts = [], []
+    train_parts, query_parts, aside_parts = [], [], []
     for name, members in zip(names, groups, strict=True):
         n_train, n_query = _count(train_size, len(members)), _count(query_size, len(members))
-        if n_train < 0 or n_query < 0 or n_train + n_query > len(members):
+        n_aside = _count(set_aside, len(members))
+        if min(n_train, n_query, n_aside) < 0 or n_aside + n_train + n_query > len(members):
             scope = f"class {name!r}" if per_class else f"data set {name!r}"
+            aside = f" + {n_aside} set aside" if n_aside else ""
             raise InputError(
                 f"{scope} has {len(members)} images, fewer than the {n_train} train + "
-                f"{n_query} query the split asks for"
+                f"{n_query} query{aside} the split asks for"
             )
+        if n_aside:  # a stream of its own per class: the other parts' draw is unchanged
+            shuffled = members[
+                np.random.default_rng([seed, 31, len(aside_parts)]).permutation(len(members))
+            ]
+            aside_parts.append(shuffled[:n_aside])
+            members = np.sort(shuffled[n_aside:])
         order = rng.permutation(members)
         query_parts.append(order[:n_query])
         train_parts.append(order[n_query : n_query + n_train])
-    query = np.sort(np.concatenate(query_parts)) if query_parts else np.zeros(0, np.int64)
-    train = np.sort(np.concatenate(train_parts)) if train_parts else np.zeros(0, np.int64)
-    gallery = np.setdiff1d(np.arange(len(record)), query)
+
+    def joined(parts: list[np.ndarray]) -> np.ndarray:
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+    query, train, aside = joined(query_parts), joined(train_parts), joined(aside_parts)
+    gallery = np.setdiff1d(np.arange(len(record)), np.concatenate([query, aside]))
     ids = record.ids
     return Split(
         dataset=record.name,
@@ -130,6 +150,7 @@ def draw_split(
         train=tuple(ids[i] for i in train),
         query=tuple(ids[i] for i in query),
         gallery=tuple(ids[i] for i in gallery),
+        set_aside=tuple(ids[i] for i in aside),
     )
 
 
@@ -155,6 +176,22 @@ def check_split(split: Split, record: DatasetRecord, source: str) -> None:
                 f"{source}: {len(overlap)} query ids are also in '{part}' "
                 f"(first: {sorted(overlap)[0]!r})"
             )
+    aside = set(split.set_aside)
+    if len(aside) != len(split.set_aside):
+        raise InputError(f"{source}: 'set_aside' lists an id twice")
+    unknown = sorted(aside - known)
+    if unknown:
+        raise InputError(
+            f"{source}: {len(unknown)} 'set_aside' ids are not in data set {record.name!r} "
+            f"(first: {unknown[0]!r})"
+        )
+    for part in PARTS:
+        overlap = aside.intersection(getattr(split, part))
+        if overlap:
+            raise InputError(
+                f"{source}: {len(overlap)} ids set aside for the segmentation stream are also "
+                f"in '{part}' (first: {sorted(overlap)[0]!r})"
+            )
 
 
 def load_split(path: str | Path, record: DatasetRecord | None = None) -> Split:
@@ -174,7 +211,9 @@ def load_split(path: str | Path, record: DatasetRecord | None = None) -> Split:
     missing = [k for k in ("dataset", "seed", *PARTS) if k not in content]
     if missing:
         raise InputError(f"{path}: split file lacks {missing}")
-    for part in PARTS:
+    for part in (*PARTS, "set_aside"):
+        if part == "set_aside" and part not in content:
+            continue
         if not isinstance(content[part], list):
             raise InputError(f"{path}: '{part}' must be a list of ids")
         for i in content[part]:
@@ -185,6 +224,7 @@ def load_split(path: str | Path, record: DatasetRecord | None = None) -> Split:
         dataset=str(content["dataset"]),
         seed=content["seed"],
         **{part: tuple(content[part]) for part in PARTS},
+        set_aside=tuple(content.get("set_aside", ())),
     )
     if record is not None:
         if split.dataset != record.name:
@@ -233,6 +273,8 @@ def make_or_load_split(
     if record.predefined_split is not None:
         split = _from_predefined(record, seed)
     else:
-        split = draw_split(record, spec.train_size, spec.query_size, spec.per_class, seed)
+        split = draw_split(
+            record, spec.train_size, spec.query_size, spec.per_class, seed, spec.set_aside
+        )
     split.save(path)
     return split

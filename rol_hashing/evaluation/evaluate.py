@@ -51,6 +51,7 @@ def evaluate_run(
     batch_size: int = 64,
     verbose: int = 1,
     record: DatasetRecord | None = None,
+    shared_masks: Path | None = None,
 ) -> dict[str, Any]:
     """Encodes (or reuses) the run's codes and writes ``metrics.json`` and ``metrics.md``.
 
@@ -61,6 +62,8 @@ def evaluate_run(
         batch_size: images per encoding batch.
         verbose: 0 silent, 1 progress bars and the summary.
         record: the run's data set already loaded (default: loaded from its config).
+        shared_masks: a folder where the ROL runs of one segmentation stream share the
+            query and gallery masks (``encode_parts``); default: each run computes its own.
 
     Returns:
         The metrics as written to ``metrics.json`` (values in [0, 1]).
@@ -70,7 +73,7 @@ def evaluate_run(
     spec, record, split = run.load_data(record)
     check_split_parts(split, run.split)
     k = resolve_top_k(top_k, spec.top_k, len(split.gallery))
-    query, gallery, reused = encode_parts(run, record, split, batch_size, verbose)
+    query, gallery, reused = encode_parts(run, record, split, batch_size, verbose, shared_masks)
     m = ranking_metrics(
         query.codes, query.labels, gallery.codes, gallery.labels, top_k=k, radius=RADIUS
     )

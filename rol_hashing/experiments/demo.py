@@ -85,10 +85,11 @@ QUICK = DemoSizes(
 
 
 class StageClock:
-    """Times named stages and prints ``[demo] <stage>: <seconds> s`` after each."""
+    """Times named stages and prints ``[<tag>] <stage>: <seconds> s`` after each."""
 
-    def __init__(self, prefix: str = "") -> None:
+    def __init__(self, prefix: str = "", tag: str = "demo") -> None:
         self.prefix = prefix
+        self.tag = tag
         self.seconds: dict[str, float] = {}
 
     def __call__(self, name: str):
@@ -96,14 +97,14 @@ class StageClock:
 
         class _Stage:
             def __enter__(self):
-                print(f"[demo] {clock.prefix}{name} ...", flush=True)
+                print(f"[{clock.tag}] {clock.prefix}{name} ...", flush=True)
                 self.watch = Stopwatch()
 
             def __exit__(self, *exc):
                 took = self.watch()
                 clock.seconds[name] = round(took, 1)
                 if exc[0] is None:
-                    print(f"[demo] {clock.prefix}{name}: {took:.1f} s", flush=True)
+                    print(f"[{clock.tag}] {clock.prefix}{name}: {took:.1f} s", flush=True)
 
         return _Stage()
 
@@ -337,6 +338,34 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
     return "\n".join(lines)
 
 
+def rol_masks_figure(rol_run: str | Path, count: int = 4):
+    """Segmentation and mask R of a ROL run on ``count`` seeded query images (a Figure)."""
+    examples = compare.load_examples(rol_run, count=count, part="query", seed=0)
+    _, seg = compare.load_run_models(rol_run)
+    config = compare.open_hashing_run(rol_run).config
+    grid = rol_feature_size(config.model.input_size, config.model.rol_at)
+    views = compare.segmentation_views(seg, examples.inputs, grid, config.model.background_index)
+    return viz.plot_rol_masks(
+        examples.pixels,
+        views.probs,
+        views.mask,
+        views.mask_grid,
+        class_names=compare.segmentation_class_names(rol_run),
+    )
+
+
+def retrieval_figure(ssdh_run: str | Path, rol_run: str | Path, seed: int, top_k: int, bits: int):
+    """Top-10 of SSDH and ROL for one query drawn from ``seed`` (a Figure)."""
+    comparison = compare.compare_runs(ssdh_run, rol_run, k=10, top_k=top_k)
+    query = int(np.random.default_rng(seed).integers(len(comparison.query.ids)))
+    query_pixels, rows = compare.retrieval_rows(comparison, query, rol_run)
+    title = (
+        f"query {comparison.query.ids[query]}, {bits} bits: AP@{top_k} "
+        f"SSDH {comparison.ap_a[query]:.2f}, ROL {comparison.ap_b[query]:.2f}"
+    )
+    return viz.plot_retrieval_comparison(query_pixels, rows, title)
+
+
 def write_figures(out_dir: Path, seed_result: dict[str, Any], summary: dict[str, Any]) -> None:
     """``map_vs_bits.png``, ``rol_masks.png`` and ``retrieval_top10.png``."""
     series = {
@@ -347,29 +376,9 @@ def write_figures(out_dir: Path, seed_result: dict[str, Any], summary: dict[str,
     bits = max(summary["bits"])
     rol_run = seed_result["runs"]["rol"][bits]
     ssdh_run = seed_result["runs"]["ssdh"][bits]
-    examples = compare.load_examples(rol_run, count=4, part="query", seed=0)
-    _, seg = compare.load_run_models(rol_run)
-    config = compare.open_hashing_run(rol_run).config
-    grid = rol_feature_size(config.model.input_size, config.model.rol_at)
-    views = compare.segmentation_views(seg, examples.inputs, grid, config.model.background_index)
-    fig = viz.plot_rol_masks(
-        examples.pixels,
-        views.probs,
-        views.mask,
-        views.mask_grid,
-        class_names=compare.segmentation_class_names(rol_run),
-    )
-    viz.save(fig, out_dir / "rol_masks.png")
-    comparison = compare.compare_runs(ssdh_run, rol_run, k=10, top_k=summary["top_k"])
-    query = int(np.random.default_rng(seed_result["seed"]).integers(len(comparison.query.ids)))
-    query_pixels, rows = compare.retrieval_rows(comparison, query, rol_run)
-    title = (
-        f"query {comparison.query.ids[query]}, {bits} bits: AP@{summary['top_k']} "
-        f"SSDH {comparison.ap_a[query]:.2f}, ROL {comparison.ap_b[query]:.2f}"
-    )
-    viz.save(
-        viz.plot_retrieval_comparison(query_pixels, rows, title), out_dir / "retrieval_top10.png"
-    )
+    viz.save(rol_masks_figure(rol_run), out_dir / "rol_masks.png")
+    fig = retrieval_figure(ssdh_run, rol_run, seed_result["seed"], summary["top_k"], bits)
+    viz.save(fig, out_dir / "retrieval_top10.png")
 
 
 def one_line(summary: dict[str, Any]) -> str:

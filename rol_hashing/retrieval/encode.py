@@ -24,9 +24,10 @@ import numpy as np
 import tensorflow as tf
 
 from rol_hashing.data.pipeline import make_image_dataset
+from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError
 from rol_hashing.io import file_sha256
-from rol_hashing.models import rol_feature_size
+from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
 from rol_hashing.retrieval.codes import (
     EncodedSet,
     as_id_array,
@@ -164,9 +165,20 @@ def encode_split(
 
 
 def encode_parts(
-    run: Run, record: DatasetRecord, split: Split, batch_size: int, verbose: int
+    run: Run,
+    record: DatasetRecord,
+    split: Split,
+    batch_size: int,
+    verbose: int,
+    shared_masks: Path | None = None,
 ) -> tuple[EncodedSet, EncodedSet, bool]:
-    """(query, gallery, reused): cached codes where valid, else one pass of the model."""
+    """(query, gallery, reused): cached codes where valid, else one pass of the model.
+
+    ``shared_masks``: for a ROL run with predicted masks, R of each part is computed once
+    per segmentation stream and kept in this folder (keyed by the stream's file and the
+    ids, as the training mask cache), and the model's mask-input twin (same weights)
+    encodes from it; runs of other code lengths on the same stream reuse it.
+    """
     parts = {"query": split.query, "gallery": split.gallery}
     files = {"query": run.path / QUERY_CODES, "gallery": run.path / GALLERY_CODES}
     model_hash = file_sha256(run.model)
@@ -176,6 +188,9 @@ def encode_parts(
 
     model = load_model(run.model)
     seg = None  # the segmentation stream, loaded once when a part's masks need it
+    if shared_masks is not None and run.method == "rol" and not isinstance(model.input, dict):
+        seg = _stream_of(model)
+        model = mask_input_twin(run, model)
     indices = split.indices(record)
     ids = np.asarray(record.ids)
     out = {}
@@ -195,7 +210,9 @@ def encode_parts(
         if isinstance(model.input, dict):  # R from another source: fed, not computed
             if seg is None and needs_segmentation(run.config):
                 seg = load_segmentation_model(run.config.hashing.segmentation_model)
-            masks = part_masks(run, record, getattr(indices, part), part, batch_size, seg)
+            masks = part_masks(
+                run, record, getattr(indices, part), part, batch_size, seg, shared_masks
+            )
             masks_ds = tf.data.Dataset.from_tensor_slices(masks).batch(batch_size)
             dataset = tf.data.Dataset.zip(dataset, masks_ds).map(
                 lambda batch, m: ({"image": batch[0], "mask": m}, batch[1], batch[2])
@@ -214,10 +231,12 @@ def part_masks(
     part: str,
     batch_size: int = 64,
     segmentation_model: keras.Model | None = None,
+    cache_dir: Path | None = None,
 ) -> np.ndarray:
     """R (N, h, w, 1) of a split part from the run's own mask source (``model.rol_mask``),
-    the same source it was trained with; predictions are cached in ``<run>/masks/``.
-    ``segmentation_model``: the stream, already loaded (else loaded when needed)."""
+    the same source it was trained with; predictions are cached in ``<run>/masks/`` (or
+    ``cache_dir``). ``segmentation_model``: the stream, already loaded (else loaded
+    when needed)."""
     m = run.config.model
     seg_path = Path(run.config.hashing.segmentation_model)
     seg = segmentation_model
@@ -226,7 +245,7 @@ def part_masks(
     images = make_image_dataset(record, indices, m.input_size, batch_size).map(lambda x, _: x)
     return run_masks(
         m.rol_mask,
-        run.masks,
+        cache_dir or run.masks,
         part,
         record,
         indices,
@@ -238,6 +257,36 @@ def part_masks(
         images=images,
         background_index=m.background_index,
     )
+
+
+def _stream_of(model: keras.Model) -> keras.Model:
+    """The segmentation stream embedded in a live ROL model (its one nested model)."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(nested) != 1:
+        raise InputError(f"{model.name}: expected one embedded segmentation model")
+    return nested[0]
+
+
+def mask_input_twin(run: Run, model: keras.Model) -> keras.Model:
+    """The mask-input form of a live ROL model (R fed as "mask"), with its weights."""
+    m = run.config.model
+    classes = int(model.get_layer("class").output.shape[-1])
+    twin = build_hashing_model(
+        "rol",
+        run.bits,
+        classes,
+        multilabel=get_dataset_spec(run.config.dataset).multilabel,
+        vgg=m.vgg,
+        input_size=m.input_size,
+        width=m.width,
+        rol_at=m.rol_at,
+        mask_input=True,
+        background_index=m.background_index,
+        dropout=run.config.hashing.dropout,
+        rol_form=m.rol_form,
+    )
+    copy_weights_by_name(model, twin)
+    return twin
 
 
 def _cached_codes(

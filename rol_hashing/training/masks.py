@@ -30,7 +30,7 @@ import numpy as np
 from rol_hashing.constants import IGNORE_LABEL
 from rol_hashing.data.fileio import read_json
 from rol_hashing.data.generated import object_mask_paths
-from rol_hashing.data.pipeline import make_segmentation_dataset
+from rol_hashing.data.pipeline import make_segmentation_dataset, resize_and_crop_masks
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_open, atomic_write_text, file_sha256
@@ -171,15 +171,26 @@ def oracle_masks(
 ) -> np.ndarray:
     """Ground-truth R of ``record[indices]``: (N, size, size, 1) float32.
 
-    Each object mask goes through the images' resize and centre crop (nearest
-    neighbour), becomes 1 on the object, ``ORACLE_BORDER`` on its border band and 0
-    elsewhere, and is area-averaged to the ``size`` grid (as the ROL brings R there).
+    Each object mask (``record.object_masks`` where the record carries them, else the
+    generated set's ``masks/`` files) goes through the images' resize and centre crop
+    (nearest neighbour), becomes 1 on the object, ``ORACLE_BORDER`` on its border band
+    and 0 elsewhere, and is area-averaged to the ``size`` grid (as the ROL brings R there).
     """
-    subset = record.subset(indices)
-    subset.mask_paths = list(object_mask_paths(subset))
+    indices = np.asarray(indices, np.int64)
+    if record.object_masks is not None:
+        batches = (
+            resize_and_crop_masks(record.object_masks[indices[k : k + batch_size]], input_size)
+            for k in range(0, len(indices), batch_size)
+        )
+    else:
+        subset = record.subset(indices)
+        subset.mask_paths = list(object_mask_paths(subset))
+        batches = (
+            masks.numpy()
+            for _, masks in make_segmentation_dataset(subset, None, input_size, batch_size)
+        )
     parts = []
-    for _, masks in make_segmentation_dataset(subset, None, input_size, batch_size):
-        m = masks.numpy()
+    for m in batches:
         r = np.where(m == IGNORE_LABEL, ORACLE_BORDER, (m > 0).astype(np.float32))
         parts.append(area_average(r.astype(np.float32), size))
     if not parts:

@@ -20,12 +20,16 @@ import keras
 import numpy as np
 
 from rol_hashing.data.generated import load_generated
+from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 from rol_hashing.models import build_vgg16, save_vgg16_weights_h5
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import materialize_images
 from rol_hashing.training.loop import fault_callbacks, progress_callbacks
+
+# Pools whose preprocessed floats exceed this stream from their source (``stream``).
+STREAM_BYTES = 1 << 30
 
 
 def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -92,11 +96,15 @@ def pretrain_on_record(
     batch_size: int = 32,
     verbose: int = 2,
     turns_and_mirrors: bool = True,
+    stream: bool | None = None,
 ) -> dict[str, float]:
     """``pretrain_backbone`` on ``record[indices]`` (e.g. an experiment's training split
     only, never its query images); its classes are the record's.
 
     ``turns_and_mirrors=False`` for classes that a turn or a mirror changes (digits, text).
+    ``stream``: read and preprocess the pool batch by batch in every epoch (from disk,
+    or from the record's uint8 array) instead of holding it in memory as floats; default
+    when its floats would take more than ``STREAM_BYTES``.
     """
     if record.multilabel:
         raise InputError(
@@ -109,9 +117,26 @@ def pretrain_on_record(
             f"image(s) of data set {record.name!r}"
         )
     order = indices[np.random.default_rng([seed, 17]).permutation(len(indices))]
-    images = materialize_images(record, order, config.model.input_size)
+    size = config.model.input_size
+    if stream is None:
+        stream = len(order) * size * size * 3 * 4 > STREAM_BYTES
     labels = np.asarray(record.labels)[order]
     n_val = max(1, len(order) // 6)
+    if stream:
+        return _pretrain_streamed(
+            record,
+            order,
+            n_val,
+            out_h5,
+            config,
+            seed,
+            epochs,
+            learning_rate,
+            batch_size,
+            verbose,
+            turns_and_mirrors,
+        )
+    images = materialize_images(record, order, size)
     keras.utils.set_random_seed(seed)
     model = build_vgg16(
         config.model.vgg,
@@ -144,6 +169,75 @@ def pretrain_on_record(
             epochs=epoch + 1,
             validation_data=(images[:n_val], labels[:n_val]),
             callbacks=callbacks,
+            verbose=0,
+        ).history
+        for key, values in logs.items():
+            history.setdefault(key, []).extend(values)
+    save_vgg16_weights_h5(model, out_h5)
+    return {
+        "train_accuracy": float(history["accuracy"][-1]),
+        "val_accuracy": float(history["val_accuracy"][-1]),
+        "classes": len(record.class_names),
+        "images": len(order),
+    }
+
+
+def _pretrain_streamed(
+    record: DatasetRecord,
+    order: np.ndarray,
+    n_val: int,
+    out_h5: Path,
+    config: ExperimentConfig,
+    seed: int,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    verbose: int,
+    turns_and_mirrors: bool,
+) -> dict[str, float]:
+    """``pretrain_on_record``'s loop with the pool streamed: each epoch reads its seeded
+    order of the training part batch by batch; nothing is held in memory as floats."""
+    size = config.model.input_size
+    train_idx = order[n_val:]
+    val_ds = make_image_dataset(record, order[:n_val], size, batch_size)
+    # the pixels' standard deviation for the first layer's scale, in one streamed pass
+    total = total_sq = count = 0.0
+    for x, _ in make_image_dataset(record, train_idx, size, 256):
+        x = x.numpy().astype(np.float64)
+        total, total_sq, count = total + x.sum(), total_sq + (x**2).sum(), count + x.size
+    std = float(np.sqrt(max(total_sq / count - (total / count) ** 2, 1e-12)))
+    keras.utils.set_random_seed(seed)
+    model = build_vgg16(
+        config.model.vgg,
+        size,
+        config.model.width,
+        include_top=True,
+        classes=len(record.class_names),
+        kernel_initializer="he_normal",
+        name="pretrain_vgg16",
+    )
+    first = model.get_layer("block1_conv1")
+    first.kernel.assign(first.kernel / std)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    rng = np.random.default_rng([seed, 23])
+    callbacks = [*progress_callbacks(verbose, epochs), *fault_callbacks()]
+    history: dict[str, list[float]] = {}
+    for epoch in range(epochs):
+        perm = np.random.default_rng([seed, 29, epoch]).permutation(len(train_idx))
+        batches = make_image_dataset(record, train_idx[perm], size, batch_size)
+        if turns_and_mirrors:  # one batch at a time: nothing kept beyond it
+            batches = ((augment(x.numpy(), rng), y.numpy()) for x, y in batches)
+        logs = model.fit(
+            batches,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            validation_data=val_ds,
+            callbacks=callbacks,
+            shuffle=False,  # each epoch's order is seeded above
             verbose=0,
         ).history
         for key, values in logs.items():

@@ -1,0 +1,586 @@
+"""``make fashion``: SSDH, ROL, LSH and ITQ on real images, clean and in photo scenes.
+
+Per seed, with the ``cpu`` profile of ``experiments/fashion_{mnist,scenes}.yaml``:
+
+1. ``split``: the paper's CIFAR-10 protocol on Fashion-MNIST's 70,000 images, after its
+   VOC rule: 200 images per class set aside for the segmentation stream, then 100
+   queries and 500 training images per class from the rest; the gallery is every
+   image neither a query nor set aside (67,000). One split serves both variants.
+2. ``scenes``: each image's item in a photo scene (``data/scenes.py``), and each
+   variant's segmentation devkit from its set-aside images (``data/fashion_sets.py``).
+3. ``pretrain``: the cpu profile's backbone, on the 5,000 clean training items and their
+   labels only (object-centric pre-training, as ImageNet is for the paper), streamed.
+   Both variants start from it.
+4. per variant: the segmentation stream (set-aside images only); SSDH and ROL at each
+   code length, evaluated (MAP@1000); the class head's accuracy on the queries; LSH and
+   ITQ on the backbone's pooled features of the same split. The ROL runs of a variant
+   share the query and gallery masks of its stream (computed once).
+
+Every stage reuses what a previous call finished with the same settings, so an
+interrupted benchmark resumes. ``out_dir`` gets ``results.md``, ``results.json`` and
+figures: ``map_vs_bits_<variant>.png``, ``retrieval_top10_<variant>.png`` and
+``rol_masks_<variant>.png`` (longest codes, first seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from rol_hashing import viz
+from rol_hashing.clock import Stopwatch
+from rol_hashing.constants import METHODS, PAPER_BITS
+from rol_hashing.data.fashion import DEFAULT_ROOT, load_fashion_mnist
+from rol_hashing.data.fashion_sets import (
+    load_fashion_scenes,
+    split_sha256,
+    write_devkit,
+    write_scenes,
+)
+from rol_hashing.data.fileio import read_json
+from rol_hashing.data.pipeline import make_image_dataset
+from rol_hashing.data.record import DatasetRecord
+from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.data.splits import Split, draw_split, load_split
+from rol_hashing.errors import InputError
+from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
+from rol_hashing.evaluation.map import mean_average_precision
+from rol_hashing.experiments.demo import StageClock, retrieval_figure, rol_masks_figure
+from rol_hashing.experiments.report import format_seconds, mean_std, pm, verdict
+from rol_hashing.experiments.table2 import PAPER_TABLE2
+from rol_hashing.io import atomic_write_text, write_json
+from rol_hashing.models import build_vgg16, load_vgg16_imagenet_weights
+from rol_hashing.retrieval.classical import METHODS as CLASSICAL
+from rol_hashing.retrieval.classical import pooled_features
+from rol_hashing.saving import load_model
+from rol_hashing.training.config import (
+    ExperimentConfig,
+    absolute_paths,
+    load_config,
+    load_run_config,
+)
+from rol_hashing.training.hashing import train_hashing
+from rol_hashing.training.pretrain import pretrain_on_record
+from rol_hashing.training.run import MODEL_FILE, SEG_METRICS_FILE, hashing_run_name
+from rol_hashing.training.segmentation import train_segmentation
+
+VARIANTS = ("fashion_mnist", "fashion_scenes")
+QUERY_ACCURACY = "query_accuracy.json"
+# Published test accuracies on Fashion-MNIST (Xiao, Rasul and Vollgraf 2017, arXiv
+# 1708.07747, and the benchmark table of the data set's repository), for orientation:
+# they classify 28x28 clean items with all 60,000 training images; our class heads see
+# 5,000 (and scenes).
+PUBLISHED_ACCURACY = {
+    "SVC (RBF, C=10), Xiao et al. 2017": 0.897,
+    "human (crowd-sourced), the data set's repository": 0.835,
+}
+
+
+@dataclass(frozen=True)
+class FashionSizes:
+    """The benchmark's protocol and schedule; the ``profile`` (of the two YAML files)
+    holds the model sizes and the segmentation and hashing schedules."""
+
+    profile: str = "cpu"
+    bits: tuple[int, ...] = PAPER_BITS
+    variants: tuple[str, ...] = VARIANTS
+    set_aside: int = 200
+    train: int = 500
+    query: int = 100
+    scene_size: int = 64
+    pretrain_epochs: int = 8
+    pretrain_learning_rate: float = 5e-4
+    pretrain_batch_size: int = 32
+
+
+# Tiny sizes and one epoch per stage: the end-to-end check inside ``make test`` (on a
+# small IDX fixture).
+QUICK = FashionSizes(
+    profile="cpu_quick",
+    bits=(12,),
+    set_aside=2,
+    train=3,
+    query=1,
+    scene_size=32,
+    pretrain_epochs=1,
+)
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def protocol_split(record: DatasetRecord, sizes: FashionSizes, seed: int, path: Path) -> Split:
+    """The seed's split (saved at ``path``, reused when it is the same draw)."""
+    split = draw_split(record, sizes.train, sizes.query, True, seed, sizes.set_aside)
+    if path.is_file():
+        try:
+            if load_split(path, record) == split:
+                return split
+        except InputError:
+            pass
+    split.save(path)
+    return split
+
+
+def variant_split(split: Split, variant: str) -> Split:
+    """The same ids, named for ``variant`` (split files name their data set)."""
+    return dataclasses.replace(split, dataset=variant)
+
+
+def _finished(run_dir: Path, config: ExperimentConfig, files: Sequence[str]) -> bool:
+    """A run folder holding ``files`` and trained with exactly ``config``."""
+    if not all((run_dir / name).is_file() for name in files):
+        return False
+    try:
+        return load_run_config(run_dir).to_dict() == absolute_paths(config).to_dict()
+    except (OSError, ValueError):
+        return False
+
+
+def variant_config(
+    variant: str, work: Path, data_root: Path, sizes: FashionSizes, seed: int
+) -> ExperimentConfig:
+    """The variant's profile pointed at the seed's folders (data, split, devkit, backbone,
+    segmentation stream)."""
+    runs = work / "runs"
+    overrides = {
+        "data_root": str(data_root),
+        "runs_dir": str(runs),
+        "seed": seed,
+        "split_file": str(work / f"split_{variant}.json"),
+        "model": {"backbone_weights": str(work / "backbone" / "vgg16_pretrained.h5")},
+        "segmentation": {
+            "data_root": str(work / f"{variant}_voc" / "VOCdevkit" / "VOC2012"),
+            "run_name": f"{variant}-seg",
+        },
+        "hashing": {"segmentation_model": str(runs / f"{variant}-seg" / MODEL_FILE)},
+    }
+    return load_config(variant, sizes.profile, overrides)
+
+
+def pretrain(
+    record: DatasetRecord, split: Split, config: ExperimentConfig, sizes: FashionSizes, seed: int
+) -> dict[str, Any]:
+    """The backbone on the split's clean training items (reused when made from the same
+    split and settings); returns its report."""
+    out = Path(config.model.backbone_weights)
+    report_path = out.with_suffix(".json")
+    key = {
+        "split_sha256": split_sha256(split),
+        "seed": seed,
+        "model": asdict(config.model),
+        "schedule": [
+            sizes.pretrain_epochs,
+            sizes.pretrain_learning_rate,
+            sizes.pretrain_batch_size,
+        ],
+    }
+    try:
+        stored = read_json(report_path, "backbone report")
+        if out.is_file() and stored.get("made_from") == json.loads(json.dumps(key)):
+            return stored
+    except (OSError, InputError, AttributeError):
+        pass
+    report = pretrain_on_record(
+        record,
+        record.index_of(split.train),
+        out,
+        config,
+        seed,
+        epochs=sizes.pretrain_epochs,
+        learning_rate=sizes.pretrain_learning_rate,
+        batch_size=sizes.pretrain_batch_size,
+        verbose=2,
+        turns_and_mirrors=False,  # a turned shoe or trouser is not the same item
+        stream=True,
+    )
+    report["made_from"] = key
+    write_json(report_path, report)
+    return report
+
+
+def segmentation(config: ExperimentConfig, verbose: int) -> dict[str, Any]:
+    """The variant's segmentation stream (set-aside images only), unless finished."""
+    run_dir = Path(config.runs_dir) / config.segmentation.run_name
+    if not _finished(run_dir, config, (MODEL_FILE, SEG_METRICS_FILE)):
+        keras.utils.set_random_seed(config.seed)
+        train_segmentation(config, overwrite=True, run_dir=run_dir, verbose=verbose)
+    return json.loads((run_dir / SEG_METRICS_FILE).read_text(encoding="utf-8"))
+
+
+def query_accuracy(run_dir: Path, record: DatasetRecord, split: Split) -> float:
+    """The class head's accuracy on the split's queries (kept in ``QUERY_ACCURACY``)."""
+    path = run_dir / QUERY_ACCURACY
+    model_time = (run_dir / MODEL_FILE).stat().st_mtime_ns
+    try:
+        stored = read_json(path, "query accuracy")
+        if stored.get("model_mtime_ns") == model_time:
+            return float(stored["accuracy"])
+    except (OSError, InputError, AttributeError, KeyError, TypeError, ValueError):
+        pass
+    model = load_model(run_dir / MODEL_FILE)
+    query = record.index_of(split.query)
+    size = int(model.input_shape[1]) if not isinstance(model.input, dict) else None
+    if size is None:
+        raise InputError(f"{run_dir}: a mask-input model; the benchmark trains live ROL models")
+    probs = model.predict(
+        make_image_dataset(record, query, size, 64).map(lambda x, _: x), verbose=0
+    )["class"]
+    accuracy = float((np.argmax(probs, axis=1) == record.labels[query]).mean())
+    write_json(path, {"accuracy": accuracy, "queries": len(query), "model_mtime_ns": model_time})
+    return accuracy
+
+
+def hashing(
+    config: ExperimentConfig,
+    record: DatasetRecord,
+    split: Split,
+    method: str,
+    bits: int,
+    shared_masks: Path,
+    verbose: int,
+) -> dict[str, Any]:
+    """One deep run, trained and evaluated unless finished; its numbers."""
+    run_dir = Path(config.runs_dir) / hashing_run_name(config.dataset, method, bits)
+    clock = Stopwatch()
+    done = dataclasses.replace(config, method=method, bits=bits)
+    reused = _finished(run_dir, done, (MODEL_FILE, METRICS_JSON))
+    if reused:
+        metrics = json.loads((run_dir / METRICS_JSON).read_text(encoding="utf-8"))
+    else:
+        keras.utils.set_random_seed(config.seed)
+        train_hashing(
+            config, method, bits, overwrite=True, run_dir=run_dir, verbose=verbose, record=record
+        )
+        metrics = evaluate_run(run_dir, verbose=0, record=record, shared_masks=shared_masks)
+    return {
+        "map": float(metrics["map_at_k"]),
+        "chance": float(metrics["chance"]),
+        "top_k": int(metrics["top_k"]),
+        "num_queries": int(metrics["num_queries"]),
+        "num_gallery": int(metrics["num_gallery"]),
+        "query_accuracy": query_accuracy(run_dir, record, split),
+        "run": str(run_dir),
+        "seconds": round(clock(), 1),
+        "reused": reused,
+    }
+
+
+def features(
+    record: DatasetRecord, split: Split, config: ExperimentConfig, cache: Path
+) -> dict[str, np.ndarray]:
+    """The pre-trained backbone's pooled features of train, query and gallery, kept in
+    ``cache`` (an .npz, reused when made from the same backbone file and split)."""
+    backbone_file = Path(config.model.backbone_weights)
+    key = f"{backbone_file.stat().st_mtime_ns}:{backbone_file.stat().st_size}:{split_sha256(split)}"
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as stored:
+            if str(stored["key"]) == key:
+                return {p: stored[p] for p in ("train", "query", "gallery")}
+    m = config.model
+    backbone = build_vgg16(m.vgg, m.input_size, m.width)
+    load_vgg16_imagenet_weights(backbone, backbone_file)
+    out = {}
+    for part in ("train", "query", "gallery"):
+        batches = make_image_dataset(
+            record, record.index_of(getattr(split, part)), m.input_size, 128
+        )
+        out[part] = pooled_features(backbone, batches.map(lambda x, _: x))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, key=np.asarray(key), **out)
+    return out
+
+
+def classical_rows(
+    feats: dict[str, np.ndarray],
+    record: DatasetRecord,
+    split: Split,
+    bits: Sequence[int],
+    seed: int,
+    top_k: int,
+) -> dict[str, dict[int, float]]:
+    """MAP@k of LSH and ITQ on the pooled features at each code length."""
+    labels = {p: record.labels[record.index_of(getattr(split, p))] for p in ("query", "gallery")}
+    out: dict[str, dict[int, float]] = {}
+    for name, cls in CLASSICAL.items():
+        out[name] = {}
+        for b in bits:
+            coder = cls(b, seed=seed).fit(feats["train"])
+            out[name][b] = mean_average_precision(
+                coder.encode(feats["query"]),
+                labels["query"],
+                coder.encode(feats["gallery"]),
+                labels["gallery"],
+                top_k,
+            )
+    return out
+
+
+def run_seed(
+    clean: DatasetRecord, work: Path, sizes: FashionSizes, seed: int, verbose: int = 0
+) -> dict[str, Any]:
+    """Every stage for one seed; returns its numbers, run folders and stage timings."""
+    clock = StageClock(prefix=f"seed {seed}: ", tag="fashion")
+    work.mkdir(parents=True, exist_ok=True)
+    with clock("split"):
+        split = protocol_split(clean, sizes, seed, work / "split.json")
+    records = {"fashion_mnist": clean}
+    roots = {"fashion_mnist": Path(clean.root)}
+    if "fashion_scenes" in sizes.variants:
+        with clock("scenes"):
+            roots["fashion_scenes"] = write_scenes(
+                clean, split, work / "fashion_scenes", sizes.scene_size, seed
+            )
+            records["fashion_scenes"] = load_fashion_scenes(roots["fashion_scenes"])
+    configs = {}
+    with clock("devkits"):
+        for variant in sizes.variants:
+            vsplit = variant_split(split, variant)
+            path = work / f"split_{variant}.json"
+            if not path.is_file() or load_split(path) != vsplit:
+                vsplit.save(path)
+            write_devkit(records[variant], vsplit, work / f"{variant}_voc")
+            configs[variant] = variant_config(variant, work, roots[variant], sizes, seed)
+    with clock("pretrain"):
+        backbone = pretrain(clean, split, configs[sizes.variants[0]], sizes, seed)
+    print(f"[fashion] pre-trained backbone: {backbone}")
+    result: dict[str, Any] = {"seed": seed, "pretrain": backbone, "variants": {}}
+    for variant in sizes.variants:
+        config, record = configs[variant], records[variant]
+        vsplit = variant_split(split, variant)
+        with clock(f"{variant} segmentation"):
+            seg = segmentation(config, verbose)
+        runs: dict[str, dict[int, Any]] = {m: {} for m in METHODS}
+        for bits in sizes.bits:
+            for method in METHODS:
+                with clock(f"{variant} {method}-{bits}b"):
+                    runs[method][bits] = hashing(
+                        config, record, vsplit, method, bits, work / "masks" / variant, verbose
+                    )
+                row = runs[method][bits]
+                print(
+                    f"[fashion] seed {seed}: {variant} {method} {bits} bits MAP@{row['top_k']} "
+                    f"{row['map']:.4f} (query accuracy {row['query_accuracy']:.3f}"
+                    f"{', reused' if row['reused'] else ''})",
+                    flush=True,
+                )
+        with clock(f"{variant} lsh+itq"):
+            feats = features(record, vsplit, config, work / f"features_{variant}.npz")
+            top_k = runs["ssdh"][sizes.bits[0]]["top_k"]
+            classical = classical_rows(feats, record, vsplit, sizes.bits, seed, top_k)
+        first = runs["ssdh"][sizes.bits[0]]
+        result["variants"][variant] = {
+            "map": {
+                **{m: {b: runs[m][b]["map"] for b in sizes.bits} for m in METHODS},
+                **classical,
+            },
+            "query_accuracy": {
+                m: {b: runs[m][b]["query_accuracy"] for b in sizes.bits} for m in METHODS
+            },
+            "runs": {m: {b: runs[m][b]["run"] for b in sizes.bits} for m in METHODS},
+            "seg_mean_iou": float(seg["val_mean_iou"]),
+            "chance": first["chance"],
+            "top_k": first["top_k"],
+            "num_queries": first["num_queries"],
+            "num_gallery": first["num_gallery"],
+        }
+    result["seconds"] = clock.seconds
+    write_json(work / "seed_results.json", json.loads(json.dumps(result)))
+    return result
+
+
+# ----------------------------------------------------------------------------- summary
+
+ROWS = (*METHODS, *CLASSICAL)
+
+
+def summarize(per_seed: list[dict[str, Any]], sizes: FashionSizes) -> dict[str, Any]:
+    """Mean ± std over seeds per variant, method and bits; paired ROL - SSDH; timings."""
+    out: dict[str, Any] = {"seeds": [s["seed"] for s in per_seed], "bits": list(sizes.bits)}
+    variants = {}
+    for v in sizes.variants:
+        rows = [s["variants"][v] for s in per_seed]
+        variants[v] = {
+            "map": {
+                m: {str(b): mean_std([r["map"][m][b] for r in rows]) for b in sizes.bits}
+                for m in ROWS
+            },
+            "query_accuracy": {
+                m: {str(b): mean_std([r["query_accuracy"][m][b] for r in rows]) for b in sizes.bits}
+                for m in METHODS
+            },
+            "rol_minus_ssdh": {
+                str(b): {
+                    **mean_std([r["map"]["rol"][b] - r["map"]["ssdh"][b] for r in rows]),
+                    "rol_higher": sum(r["map"]["rol"][b] > r["map"]["ssdh"][b] for r in rows),
+                    "seeds": len(rows),
+                    "verdict": verdict(
+                        [r["map"]["ssdh"][b] for r in rows], [r["map"]["rol"][b] for r in rows]
+                    ),
+                }
+                for b in sizes.bits
+            },
+            "seg_mean_iou": mean_std([r["seg_mean_iou"] for r in rows]),
+            "chance": rows[0]["chance"],
+            "top_k": rows[0]["top_k"],
+            "num_queries": rows[0]["num_queries"],
+            "num_gallery": rows[0]["num_gallery"],
+        }
+    out["variants"] = variants
+    out["pretrain_val_accuracy"] = mean_std([s["pretrain"]["val_accuracy"] for s in per_seed])
+    stages = list(per_seed[0]["seconds"])
+    out["stage_seconds"] = {
+        k: mean_std([s["seconds"].get(k, 0.0) for s in per_seed]) for k in stages
+    }
+    out["sizes"] = asdict(sizes)
+    out["per_seed"] = per_seed
+    return out
+
+
+NAMES = {
+    "ssdh": "SSDH",
+    "rol": "ROL",
+    "lsh": "LSH (backbone features)",
+    "itq": "ITQ (backbone features)",
+}
+
+
+def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
+    """``results.md``: per variant the MAP table, ROL - SSDH, accuracy, mIoU; timings."""
+    n = len(summary["seeds"])
+    bits = summary["bits"]
+    spread = (
+        "mean ± std over seeds " + ", ".join(map(str, summary["seeds"]))
+        if n > 1
+        else f"one seed ({summary['seeds'][0]}), no spread"
+    )
+    lines = ["# make fashion: SSDH, ROL, LSH and ITQ on Fashion-MNIST, clean and in scenes", ""]
+    for variant, v in summary["variants"].items():
+        lines += [
+            f"## {variant}",
+            "",
+            f"MAP@{v['top_k']} ({spread}); {v['num_queries']} queries against "
+            f"{v['num_gallery']} gallery images; chance (a random ranking) {v['chance']:.3f}.",
+            "",
+            "| method | " + " | ".join(f"{b} bits" for b in bits) + " |",
+            "|---|" + "---|" * len(bits),
+        ]
+        for m in ROWS:
+            cells = [pm(v["map"][m][str(b)], n) for b in bits]
+            lines.append(f"| {NAMES[m]} | " + " | ".join(cells) + " |")
+        diff = v["rol_minus_ssdh"]
+        lines += [
+            "| ROL - SSDH (ROL higher / seeds) | "
+            + " | ".join(
+                f"{d['mean']:+.3f} ({d['rol_higher']}/{d['seeds']})"
+                for d in (diff[str(b)] for b in bits)
+            )
+            + " |",
+            "",
+            *(f"- {b} bits: {diff[str(b)]['verdict']}" for b in bits),
+            "",
+            "Class head's accuracy on the queries: "
+            + "; ".join(
+                f"{m.upper()} {b} bits {pm(v['query_accuracy'][m][str(b)], n)}"
+                for m in METHODS
+                for b in bits
+            )
+            + ". Published test accuracies (all 60,000 clean training images): "
+            + "; ".join(f"{k} {a:.3f}" for k, a in PUBLISHED_ACCURACY.items())
+            + ".",
+            "",
+            f"Segmentation stream (val mean IoU, set-aside images): {pm(v['seg_mean_iou'], n)}.",
+            "",
+        ]
+    paper = PAPER_TABLE2["cifar10"]
+    lines += [
+        "For orientation only (another data set, at 224 px with ImageNet weights): the "
+        "paper's CIFAR-10 MAP@1000 (Table 2) is "
+        + "; ".join(
+            f"{NAMES[m]} " + ", ".join(f"{paper[m][b] / 100:.3f}" for b in bits if b in paper[m])
+            for m in METHODS
+        )
+        + f" at {', '.join(str(b) for b in bits if b in paper['ssdh'])} bits.",
+        "",
+        f"Pre-trained backbone (held-out sixth of the 5,000 clean training items): "
+        f"{pm(summary['pretrain_val_accuracy'], n)} accuracy.",
+        "",
+        "## Stage times (seconds per seed)",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+        *(f"| {k} | {format_seconds(s, n)} |" for k, s in summary["stage_seconds"].items()),
+        "",
+        f"Wall time: {wall_seconds:.0f} s (reused stages count as their reuse time).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_figures(out_dir: Path, summary: dict[str, Any]) -> None:
+    """Per variant: MAP against bits, the top-10 strips and the ROL masks (first seed)."""
+    first = summary["per_seed"][0]
+    for variant, v in summary["variants"].items():
+        series = {
+            NAMES[m]: {int(b): (s["mean"], s["std"]) for b, s in v["map"][m].items()} for m in ROWS
+        }
+        viz.save(
+            viz.plot_map_vs_bits(series, chance=v["chance"], title=f"{variant}: MAP@{v['top_k']}"),
+            out_dir / f"map_vs_bits_{variant}.png",
+        )
+        bits = max(summary["bits"])
+        runs = first["variants"][variant]["runs"]
+        ssdh_run, rol_run = runs["ssdh"][bits], runs["rol"][bits]
+        viz.save(rol_masks_figure(rol_run), out_dir / f"rol_masks_{variant}.png")
+        fig = retrieval_figure(ssdh_run, rol_run, first["seed"], v["top_k"], bits)
+        viz.save(fig, out_dir / f"retrieval_top10_{variant}.png")
+
+
+def run_fashion(
+    out_dir: str | Path = "results/fashion",
+    work_dir: str | Path = "runs/fashion",
+    data_root: str | Path = DEFAULT_ROOT,
+    seeds: Sequence[int] = (0,),
+    quick: bool = False,
+    sizes: FashionSizes | None = None,
+    verbose: int = 0,
+) -> dict[str, Any]:
+    """Runs every stage per seed (reusing finished ones), then writes the results.
+
+    Args:
+        out_dir: where ``results.md``, ``results.json`` and the figures go.
+        work_dir: per seed ``<work_dir>/seed<k>/``: split, scenes, devkits, backbone, runs.
+        data_root: the folder holding the four IDX files.
+        seeds: one full pipeline per seed.
+        quick: ``QUICK`` sizes (the tests' tiny IDX fixture).
+        sizes: explicit sizes (overrides ``quick``).
+        verbose: Keras progress output of the segmentation and hashing fits.
+    """
+    if not seeds:
+        raise InputError("seeds is empty: give at least one seed")
+    wall = Stopwatch()
+    sizes = sizes or (QUICK if quick else FashionSizes())
+    unknown = [v for v in sizes.variants if v not in VARIANTS]
+    if unknown:
+        raise InputError(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    for variant in sizes.variants:
+        get_dataset_spec(variant)
+    out_dir, work_dir = Path(out_dir), Path(work_dir)
+    clean = load_fashion_mnist(data_root)
+    print(clean.summary())
+    per_seed = [run_seed(clean, work_dir / f"seed{s}", sizes, int(s), verbose) for s in seeds]
+    summary = summarize(per_seed, sizes)
+    write_figures(out_dir, summary)
+    summary["wall_seconds"] = round(wall(), 1)
+    atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=1, default=float) + "\n")
+    atomic_write_text(out_dir / "results.md", results_markdown(summary, summary["wall_seconds"]))
+    print(f"[fashion] results in {out_dir}/ (results.md, results.json, figures)")
+    print(f"[fashion] wall time {summary['wall_seconds']:.0f} s")
+    return summary

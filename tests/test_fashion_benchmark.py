@@ -1,0 +1,73 @@
+"""``rol-hashing fashion --quick`` end to end on a tiny IDX fixture: split with the
+segmentation stream's images set aside, scenes, devkits, backbone, streams, SSDH, ROL,
+LSH and ITQ, results and figures; a second call reuses every finished stage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from data_fixtures import write_fashion_idx
+
+from rol_hashing.cli.main import main
+from rol_hashing.data.fashion import load_fashion_mnist
+from rol_hashing.data.fashion_sets import load_fashion_scenes
+from rol_hashing.data.splits import load_split
+
+
+@pytest.fixture(scope="module")
+def fashion_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fashion")
+    root = write_fashion_idx(tmp / "idx")
+    argv = ["fashion", "--quick", "--data-root", str(root), "--out", str(tmp / "results")]
+    argv += ["--work-dir", str(tmp / "work")]
+    assert main(argv) == 0
+    return tmp, root, argv
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_row(fashion_run):
+    tmp, root, _ = fashion_run
+    summary = json.loads((tmp / "results" / "results.json").read_text())
+    assert set(summary["variants"]) == {"fashion_mnist", "fashion_scenes"}
+    for variant in summary["variants"].values():
+        assert set(variant["map"]) == {"ssdh", "rol", "lsh", "itq"}
+        for row in variant["map"].values():
+            assert 0.0 <= row["12"]["mean"] <= 1.0
+        assert variant["num_queries"] == 10  # 1 per class
+        # gallery: every image neither a query nor set aside (80 - 10 - 20)
+        assert variant["num_gallery"] == 50
+    text = (tmp / "results" / "results.md").read_text()
+    assert "LSH (backbone features)" in text and "ROL - SSDH" in text
+    for name in ("map_vs_bits", "rol_masks", "retrieval_top10"):
+        for variant in ("fashion_mnist", "fashion_scenes"):
+            assert (tmp / "results" / f"{name}_{variant}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_quick_benchmark_protocol_and_reuse(fashion_run, capsys):
+    tmp, root, argv = fashion_run
+    work = tmp / "work" / "seed0"
+    clean = load_fashion_mnist(root)
+    split = load_split(work / "split.json", clean)
+    parts = {p: set(getattr(split, p)) for p in ("train", "query", "gallery", "set_aside")}
+    assert len(parts["set_aside"]) == 20 and len(parts["query"]) == 10
+    assert not parts["set_aside"] & (parts["train"] | parts["query"] | parts["gallery"])
+    assert parts["train"] <= parts["gallery"] and not parts["query"] & parts["gallery"]
+    # the backbone saw the training items only
+    backbone = json.loads((work / "backbone" / "vgg16_pretrained.json").read_text())
+    assert backbone["images"] == len(parts["train"])
+    # the segmentation devkit holds exactly the set-aside images
+    listed = work / "fashion_mnist_voc/VOCdevkit/VOC2012/ImageSets/Segmentation/trainval.txt"
+    assert sorted(listed.read_text().split()) == sorted(
+        i.replace("/", "_") for i in parts["set_aside"]
+    )
+    scenes = load_fashion_scenes(work / "fashion_scenes")
+    assert scenes.images.shape == (80, 32, 32, 3) and scenes.ids == clean.ids
+    np.testing.assert_array_equal(scenes.labels, clean.labels)
+    assert set(np.unique(scenes.object_masks)) <= {0, 1, 255}
+    capsys.readouterr()
+    assert main(argv) == 0  # everything finished is reused
+    out = capsys.readouterr().out
+    assert out.count(", reused)") == 4  # ssdh and rol, both variants
