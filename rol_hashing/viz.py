@@ -346,3 +346,29 @@ def plot_ap_vs_mask_quality(iou: np.ndarray, ap_diff: np.ndarray) -> Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def plot_examples(
+    images: Sequence[np.ndarray],
+    titles: Sequence[str],
+    masks: Sequence[np.ndarray] | None = None,
+    per_row: int = 6,
+) -> Figure:
+    """A grid of (H, W, 3) uint8 images with a title each; with ``masks`` ((H, W) in
+    [0, 1], e.g. the object mask) a second row per row shows them as an overlay."""
+    rows = -(-len(images) // per_row)
+    height = 2 if masks is not None else 1
+    fig = Figure(figsize=(1.6 * per_row, 1.75 * rows * height))
+    for k, (image, title) in enumerate(zip(images, titles, strict=True)):
+        r, c = divmod(k, per_row)
+        ax = fig.add_subplot(rows * height, per_row, r * height * per_row + c + 1)
+        ax.imshow(image)
+        ax.set_title(title, fontsize=7)
+        _off(ax)
+        if masks is not None:
+            ax = fig.add_subplot(rows * height, per_row, (r * height + 1) * per_row + c + 1)
+            ax.imshow(overlay(image, masks[k]))
+            ax.set_title("object mask", fontsize=6)
+            _off(ax)
+    fig.tight_layout()
+    return fig

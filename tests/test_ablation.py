@@ -16,6 +16,7 @@ from PIL import Image
 from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.data.pipeline import deprocess_vgg, make_image_dataset
+from rol_hashing.data.record import DatasetRecord
 from rol_hashing.experiments.ablation import ablation_grid, run_ablation
 from rol_hashing.models import (
     ReliabilityObjectLayer,
@@ -142,6 +143,19 @@ def test_oracle_masks_line_up_with_the_images_after_resize_and_crop(tmp_path):
     grid = oracle_masks(record, np.arange(2), s, 4)[..., 0]
     np.testing.assert_allclose(grid, area_average(full, 4), atol=1e-6)
     assert full[0].sum() > 0 and not np.all(full[0] == 1)
+    # the same masks carried in memory (record.object_masks, as Fashion-MNIST's) give
+    # the same R as the mask files
+    in_memory = DatasetRecord(
+        name="fashion_mnist",
+        class_names=record.class_names,
+        labels=record.labels,
+        ids=record.ids,
+        root=root,
+        images=np.stack([np.repeat((mask * 255)[..., None], 3, axis=2)] * 2),
+        object_masks=np.stack([mask, mask]),
+    )
+    np.testing.assert_array_equal(oracle_masks(in_memory, np.arange(2), s, s)[..., 0], full)
+    np.testing.assert_array_equal(oracle_masks(in_memory, np.arange(2), s, 4)[..., 0], grid)
 
 
 # ---- training invariants -----------------------------------------------------------

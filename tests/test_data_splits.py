@@ -18,6 +18,7 @@ from rol_hashing.data.splits import (
     load_split,
     make_or_load_split,
 )
+from rol_hashing.errors import InputError
 
 
 def fake_record(name: str, labels: np.ndarray, multilabel: bool = False) -> DatasetRecord:
@@ -122,3 +123,46 @@ def test_class_folders_split_file_is_used_and_gallery_defaults(tmp_path):
     root = fx.write_class_folders(tmp_path / "bad", per_class=2, split=bad)
     with pytest.raises(ValueError, match="query ids are also in 'train'"):
         make_or_load_split(load_class_folders(root), spec, tmp_path / "other.json")
+
+
+def test_fashion_protocol_sets_the_streams_images_aside(tmp_path):
+    """Fashion-MNIST: 200 / class set aside for the segmentation stream, then CIFAR-10's
+    500 + 100 / class; the gallery is every image neither a query nor set aside."""
+    record = fake_record("fashion_mnist", np.repeat(np.arange(10), 7000))  # 70000 images
+    spec = get_dataset_spec("fashion_mnist")
+    split = make_or_load_split(record, spec, tmp_path / "split.json", seed=0)
+    assert split.counts() == {"train": 5000, "query": 1000, "gallery": 67000}
+    aside = set(split.set_aside)
+    assert len(aside) == 2000
+    assert np.bincount(record.labels[record.index_of(split.set_aside)]).tolist() == [200] * 10
+    for part in ("train", "query", "gallery"):
+        assert not aside & set(getattr(split, part)), part
+    assert set(split.gallery) | set(split.query) | aside == set(record.ids)
+    again = load_split(tmp_path / "split.json", record)  # the set-aside list round-trips
+    assert again == split
+    assert json.loads((tmp_path / "split.json").read_text())["set_aside"] == list(split.set_aside)
+
+
+def test_no_set_aside_leaves_a_split_as_it_was():
+    record = fake_record("folders", np.repeat(np.arange(3), 20))
+    plain = draw_split(record, 10, 4, per_class=True, seed=3)
+    assert plain.set_aside == () and "set_aside" not in plain.to_json()
+    aside = draw_split(record, 10, 4, per_class=True, seed=3, set_aside=2)
+    assert len(aside.set_aside) == 6 and aside == draw_split(
+        record, 10, 4, per_class=True, seed=3, set_aside=2
+    )
+    with pytest.raises(InputError, match=r"10 train \+ 4 query \+ 7 set aside"):
+        draw_split(record, 10, 4, per_class=True, seed=3, set_aside=7)
+
+
+def test_a_split_file_whose_set_aside_overlaps_a_part_is_refused(tmp_path):
+    record = fake_record("folders", np.repeat(np.arange(3), 20))
+    split = draw_split(record, 10, 4, per_class=True, seed=3, set_aside=2)
+    bad = dataclasses.replace(split, set_aside=(*split.set_aside, split.gallery[0]))
+    bad.save(tmp_path / "split.json")
+    with pytest.raises(InputError, match="set aside for the segmentation stream are also in"):
+        load_split(tmp_path / "split.json", record)
+    twice = dataclasses.replace(split, set_aside=(split.set_aside[0],) * 2)
+    twice.save(tmp_path / "split.json")
+    with pytest.raises(InputError, match="'set_aside' lists an id twice"):
+        load_split(tmp_path / "split.json", record)

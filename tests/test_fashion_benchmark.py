@@ -5,6 +5,7 @@ LSH and ITQ, results and figures; a second call reuses every finished stage."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,3 +72,30 @@ def test_quick_benchmark_protocol_and_reuse(fashion_run, capsys):
     assert main(argv) == 0  # everything finished is reused
     out = capsys.readouterr().out
     assert out.count(", reused)") == 4  # ssdh and rol, both variants
+
+
+@pytest.mark.slow
+def test_ablation_on_scenes_builds_on_the_benchmark(fashion_run):
+    """``ablate --dataset fashion_scenes`` starts from the benchmark's folders: its SSDH
+    and ROL runs are the grid's, and the oracle source reads the scenes' object masks."""
+    from rol_hashing.experiments.ablation import (
+        QUICK,
+        ablation_grid,
+        prepare_seed,
+        run_folder,
+        run_variant,
+    )
+
+    tmp, root, _ = fashion_run
+    work = tmp / "work" / "seed0"
+    config = prepare_seed(work, QUICK, 0, "fashion_scenes", str(root), quick=True)
+    assert config.dataset == "fashion_scenes" and config.profile == "cpu_quick"
+    grid = {v.name: v for v in ablation_grid(bits=(12,))}
+    runs = work / "runs"
+    assert run_folder(runs, grid["ssdh"], 12, config.dataset) == runs / "fashion_scenes-ssdh-12b"
+    seg_models = {config.model.input_size: Path(config.hashing.segmentation_model)}
+    reused = run_variant(config, grid["ssdh"], 12, seg_models)
+    assert reused["reused"]  # the benchmark's own run
+    oracle = run_variant(config, grid["rol-oracle-soft"], 12, seg_models)
+    assert not oracle["reused"] and 0.0 <= oracle["map"] <= 1.0
+    assert Path(oracle["run"]) == runs / "ablation" / "rol-oracle-soft-12b"

@@ -19,11 +19,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_seed_options(p, seeds=3, out="results/ablation", quick="one epoch, 12 bits")
+    p.add_argument(
+        "--dataset",
+        choices=("generated", "fashion_mnist", "fashion_scenes"),
+        default="generated",
+        help="the demo's generated set, or a Fashion-MNIST variant of `make fashion` (its "
+        "work folder, runs/fashion, is then the default --work-dir, and results go to "
+        "results/ablation_<dataset> unless --out is given)",
+    )
+    p.add_argument("--data-root", help="the Fashion-MNIST IDX folder (default: Debian's)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rol_hashing.experiments.ablation import run_ablation  # lazy: TensorFlow
 
-    run_ablation(args.out, args.work_dir, seeds=seeds(args), quick=args.quick)
+    out, work = args.out, args.work_dir
+    if args.dataset != "generated":
+        work = "runs/fashion" if work == "runs/demo" else work
+        out = f"results/ablation_{args.dataset}" if out == "results/ablation" else out
+    run_ablation(
+        out,
+        work,
+        seeds=seeds(args),
+        quick=args.quick,
+        dataset=args.dataset,
+        data_root=args.data_root,
+    )
     return 0

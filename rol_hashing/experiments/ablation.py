@@ -43,6 +43,7 @@ import numpy as np
 
 from rol_hashing import viz
 from rol_hashing.clock import Stopwatch
+from rol_hashing.data.fashion import DEFAULT_ROOT as FASHION_ROOT
 from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
@@ -56,6 +57,9 @@ from rol_hashing.experiments.demo import (
     make_data,
     pretrain_demo_backbone,
 )
+from rol_hashing.experiments.fashion import QUICK as FASHION_QUICK
+from rol_hashing.experiments.fashion import VARIANTS as FASHION_VARIANTS
+from rol_hashing.experiments.fashion import FashionSizes, prepare_fashion_seed
 from rol_hashing.experiments.report import mean_std, pm
 from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.models import reliability_mask
@@ -64,7 +68,7 @@ from rol_hashing.saving import load_model
 from rol_hashing.training.config import ExperimentConfig, absolute_paths, load_run_config
 from rol_hashing.training.hashing import train_hashing
 from rol_hashing.training.masks import ORACLE_BORDER, oracle_masks
-from rol_hashing.training.run import MODEL_FILE, open_hashing_run
+from rol_hashing.training.run import MODEL_FILE, hashing_run_name, open_hashing_run
 from rol_hashing.training.segmentation import train_segmentation
 
 GROUPS = ("sources and forms", "schedule", "grid")
@@ -146,13 +150,13 @@ def variant_config(base: ExperimentConfig, variant: Variant, seg_model: Path) ->
     return dataclasses.replace(base, model=model, hashing=hashing)
 
 
-def run_folder(runs: Path, variant: Variant, bits: int) -> Path:
-    """The demo's own folders for ``ssdh`` and the paper's ROL (shared with ``make
-    demo``), ``<runs>/ablation/<variant>-<bits>b`` for the others."""
+def run_folder(runs: Path, variant: Variant, bits: int, dataset: str = "generated") -> Path:
+    """The pipeline's own folders for ``ssdh`` and the paper's ROL (shared with ``make
+    demo`` or ``make fashion``), ``<runs>/ablation/<variant>-<bits>b`` for the others."""
     if variant.name == "ssdh":
-        return runs / f"generated-ssdh-{bits}b"
+        return runs / hashing_run_name(dataset, "ssdh", bits)
     if variant.name == "rol-predicted-soft":
-        return runs / f"generated-rol-{bits}b"
+        return runs / hashing_run_name(dataset, "rol", bits)
     return runs / "ablation" / f"{variant.name}-{bits}b"
 
 
@@ -175,8 +179,23 @@ def _segmentation(config: ExperimentConfig, run_dir: Path) -> Path:
     return model
 
 
-def prepare_seed(work: Path, sizes: DemoSizes, seed: int) -> ExperimentConfig:
-    """The demo's data, backbone and segmentation stream for ``seed`` (reused when there)."""
+def prepare_seed(
+    work: Path,
+    sizes: DemoSizes,
+    seed: int,
+    dataset: str = "generated",
+    data_root: str | None = None,
+    quick: bool = False,
+) -> ExperimentConfig:
+    """The data, backbone and segmentation stream for ``seed`` (reused when there): the
+    demo's for ``generated``, ``make fashion``'s for the Fashion-MNIST variants."""
+    if dataset in FASHION_VARIANTS:
+        fashion_sizes = FASHION_QUICK if quick else FashionSizes()
+        fashion_sizes = dataclasses.replace(fashion_sizes, variants=(dataset,))
+        return prepare_fashion_seed(work, fashion_sizes, seed, data_root or FASHION_ROOT)
+    if dataset != "generated":
+        known = ", ".join(("generated", *FASHION_VARIANTS))
+        raise InputError(f"the ablation runs on {known}; got data set {dataset!r}")
     data, pool = make_data(work, sizes, seed, force=False)
     runs = work / "runs"
     backbone = work / "backbone" / "vgg16_pretrained.h5"
@@ -197,7 +216,7 @@ def run_variant(
     """Trains (unless finished) and evaluates one run; returns its numbers. ``record``:
     ``config.data_root`` loaded once for all the seed's runs (default: loaded per run)."""
     runs = Path(config.runs_dir)
-    run_dir = run_folder(runs, variant, bits)
+    run_dir = run_folder(runs, variant, bits, config.dataset)
     size = config.model.input_size * variant.input_factor
     if size not in seg_models:
         seg = config.segmentation
@@ -208,7 +227,7 @@ def run_variant(
                 seg, epochs=scaled_epochs(seg.epochs, variant.epochs_factor)
             ),
         )
-        seg_models[size] = _segmentation(seg_config, runs / f"generated-seg-{size}")
+        seg_models[size] = _segmentation(seg_config, runs / f"{config.dataset}-seg-{size}")
     vconfig = variant_config(config, variant, seg_models[size])
     clock = Stopwatch()
     reused = _finished(run_dir, dataclasses.replace(vconfig, method=variant.method, bits=bits))
@@ -395,7 +414,8 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float, grid: Sequenc
     """``results.md``: the table per group, the factor verdicts and the wall time."""
     n = len(summary["seeds"])
     lines = [
-        "# make ablation: when does the ROL help? (generated data set, demo profile)",
+        f"# make ablation: when does the ROL help? ({summary.get('dataset', 'generated')} "
+        f"data set, {summary.get('profile', 'demo')} profile)",
         "",
         f"MAP@1000 over seeds {', '.join(map(str, summary['seeds']))} "
         f"({'mean ± std' if n > 1 else 'one seed'}). 'vs SSDH' is the paired difference to "
@@ -478,15 +498,20 @@ def run_ablation(
     seeds: Sequence[int] = (0, 1, 2),
     quick: bool = False,
     bits: Sequence[int] | None = None,
+    dataset: str = "generated",
+    data_root: str | None = None,
 ) -> dict[str, Any]:
     """Runs the grid for each seed (resuming finished runs) and writes the results.
 
     Args:
         out_dir: where ``results.md``, ``results.json`` and the figures go.
-        work_dir: the demo's work folder (``<work_dir>/seed<k>/``), shared with it.
+        work_dir: the pipeline's work folder (``<work_dir>/seed<k>/``), shared with it:
+            ``make demo``'s for ``generated``, ``make fashion``'s for its variants.
         seeds: one pass of the grid per seed.
-        quick: the demo's tiny sizes, one epoch per stage, 12 bits (the test suite's).
+        quick: the pipeline's tiny sizes, one epoch per stage, 12 bits (the test suite's).
         bits: code lengths of groups 1 and 2 (default 12 and 48; quick: 12).
+        dataset: ``generated`` (the demo's), ``fashion_mnist`` or ``fashion_scenes``.
+        data_root: the Fashion-MNIST IDX folder (default Debian's), for those variants.
 
     Returns:
         The summary written to ``results.json``.
@@ -504,7 +529,7 @@ def run_ablation(
     for seed in seeds:
         work = work_dir / f"seed{seed}"
         clock = Stopwatch()
-        config = prepare_seed(work, sizes, int(seed))
+        config = prepare_seed(work, sizes, int(seed), dataset, data_root, quick)
         print(f"[ablation] seed {seed}: data, backbone, segmentation ready ({clock():.0f} s)")
         seg_models = {config.model.input_size: Path(config.hashing.segmentation_model)}
         record = get_dataset_spec(config.dataset).load(config.data_root)  # checked once
@@ -520,7 +545,9 @@ def run_ablation(
                     flush=True,
                 )
         top = max(grid[0].bits)
-        ssdh_run, rol_run = (run_folder(Path(config.runs_dir), grid[i], top) for i in (0, 1))
+        ssdh_run, rol_run = (
+            run_folder(Path(config.runs_dir), grid[i], top, config.dataset) for i in (0, 1)
+        )
         scatter["iou"].append(mask_quality(rol_run, record=record))
         scatter["ap_diff"].append(query_ap(rol_run, record) - query_ap(ssdh_run, record))
     summary = summarize(rows, grid)
@@ -539,6 +566,8 @@ def run_ablation(
             "queries": int(len(merged["iou"])),
         },
         "quick": quick,
+        "dataset": dataset,
+        "profile": config.profile,
     }
     write_figures(out_dir, summary, merged)
     summary["wall_seconds"] = round(wall(), 1)

@@ -323,11 +323,20 @@ def classical_rows(
     return out
 
 
-def run_seed(
-    clean: DatasetRecord, work: Path, sizes: FashionSizes, seed: int, verbose: int = 0
-) -> dict[str, Any]:
-    """Every stage for one seed; returns its numbers, run folders and stage timings."""
-    clock = StageClock(prefix=f"seed {seed}: ", tag="fashion")
+@dataclass
+class Prepared:
+    """A seed's shared stages: the split, each variant's record and config, the backbone."""
+
+    split: Split
+    records: dict[str, DatasetRecord]
+    configs: dict[str, ExperimentConfig]
+    backbone: dict[str, Any]
+
+
+def prepare(
+    clean: DatasetRecord, work: Path, sizes: FashionSizes, seed: int, clock: StageClock
+) -> Prepared:
+    """Split, scenes, devkits and backbone of one seed (each reused when finished)."""
     work.mkdir(parents=True, exist_ok=True)
     with clock("split"):
         split = protocol_split(clean, sizes, seed, work / "split.json")
@@ -351,6 +360,33 @@ def run_seed(
     with clock("pretrain"):
         backbone = pretrain(clean, split, configs[sizes.variants[0]], sizes, seed)
     print(f"[fashion] pre-trained backbone: {backbone}")
+    return Prepared(split, records, configs, backbone)
+
+
+def prepare_fashion_seed(
+    work: Path, sizes: FashionSizes, seed: int, data_root: str | Path = DEFAULT_ROOT
+) -> ExperimentConfig:
+    """The first variant's config of ``sizes`` for ``seed``, with its data, backbone and
+    segmentation stream in place (what the ablation builds on)."""
+    clean = load_fashion_mnist(data_root)
+    prepared = prepare(clean, work, sizes, seed, StageClock(prefix=f"seed {seed}: ", tag="fashion"))
+    config = prepared.configs[sizes.variants[0]]
+    segmentation(config, verbose=0)
+    return config
+
+
+def run_seed(
+    clean: DatasetRecord, work: Path, sizes: FashionSizes, seed: int, verbose: int = 0
+) -> dict[str, Any]:
+    """Every stage for one seed; returns its numbers, run folders and stage timings."""
+    clock = StageClock(prefix=f"seed {seed}: ", tag="fashion")
+    prepared = prepare(clean, work, sizes, seed, clock)
+    split, records, configs, backbone = (
+        prepared.split,
+        prepared.records,
+        prepared.configs,
+        prepared.backbone,
+    )
     result: dict[str, Any] = {"seed": seed, "pretrain": backbone, "variants": {}}
     for variant in sizes.variants:
         config, record = configs[variant], records[variant]
@@ -524,9 +560,25 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
     return "\n".join(lines)
 
 
-def write_figures(out_dir: Path, summary: dict[str, Any]) -> None:
-    """Per variant: MAP against bits, the top-10 strips and the ROL masks (first seed)."""
+def scenes_figure(scenes: DatasetRecord, split: Split, count: int = 12):
+    """The first ``count`` query scenes with their class and object mask (a Figure)."""
+    chosen = scenes.index_of(split.query[:count])
+    masks = [(np.asarray(scenes.object_masks[i]) == 1).astype(np.float32) for i in chosen]
+    return viz.plot_examples(
+        [np.asarray(scenes.images[i]) for i in chosen],
+        [scenes.class_names[int(scenes.labels[i])] for i in chosen],
+        masks,
+    )
+
+
+def write_figures(out_dir: Path, summary: dict[str, Any], work: Path | None = None) -> None:
+    """Per variant: MAP against bits, the top-10 strips and the ROL masks (first seed);
+    with the first seed's ``work`` folder, ``scenes_examples.png``."""
     first = summary["per_seed"][0]
+    if work is not None and (work / "fashion_scenes" / "meta.json").is_file():
+        scenes = load_fashion_scenes(work / "fashion_scenes")
+        split = load_split(work / "split_fashion_scenes.json", scenes)
+        viz.save(scenes_figure(scenes, split), out_dir / "scenes_examples.png")
     for variant, v in summary["variants"].items():
         series = {
             NAMES[m]: {int(b): (s["mean"], s["std"]) for b, s in v["map"][m].items()} for m in ROWS
@@ -577,7 +629,7 @@ def run_fashion(
     print(clean.summary())
     per_seed = [run_seed(clean, work_dir / f"seed{s}", sizes, int(s), verbose) for s in seeds]
     summary = summarize(per_seed, sizes)
-    write_figures(out_dir, summary)
+    write_figures(out_dir, summary, work_dir / f"seed{seeds[0]}")
     summary["wall_seconds"] = round(wall(), 1)
     atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=1, default=float) + "\n")
     atomic_write_text(out_dir / "results.md", results_markdown(summary, summary["wall_seconds"]))
