@@ -19,8 +19,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# Two workers (pytest-xdist), one test file each at a time: the suite's TensorFlow work
+# leaves a core idle between steps, and two files in parallel keep make test under its
+# 10-minute bound on two cores. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 test-fast: install
 	$(PY) -m pytest tests -m "not slow"

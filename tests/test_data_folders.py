@@ -76,7 +76,17 @@ def test_class_folders_errors(tmp_path):
 
 
 def test_registry_names_sizes_and_errors(tmp_path):
-    assert available_datasets() == ["cifar10", "voc2012", "awa2", "folders", "generated"]
+    assert available_datasets() == [
+        "cifar10",
+        "voc2012",
+        "awa2",
+        "folders",
+        "generated",
+        "fashion_mnist",
+        "fashion_scenes",
+    ]
+    fashion = get_dataset_spec("fashion_mnist")
+    assert (fashion.train_size, fashion.query_size, fashion.set_aside) == (500, 100, 200)
     cifar = get_dataset_spec("cifar10")
     assert (cifar.train_size, cifar.query_size, cifar.per_class) == (500, 100, True)
     assert cifar.top_k == 1000 and cifar.num_classes == 10 and not cifar.multilabel
