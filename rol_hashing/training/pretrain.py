@@ -120,23 +120,85 @@ def pretrain_on_record(
     size = config.model.input_size
     if stream is None:
         stream = len(order) * size * size * 3 * 4 > STREAM_BYTES
-    labels = np.asarray(record.labels)[order]
     n_val = max(1, len(order) // 6)
+    rng = np.random.default_rng([seed, 23])
     if stream:
-        return _pretrain_streamed(
-            record,
-            order,
-            n_val,
-            out_h5,
-            config,
-            seed,
-            epochs,
-            learning_rate,
-            batch_size,
-            verbose,
-            turns_and_mirrors,
-        )
-    images = materialize_images(record, order, size)
+        train_idx = order[n_val:]
+        val_ds = make_image_dataset(record, order[:n_val], size, batch_size)
+        pixel_std = _streamed_std(record, train_idx, size)
+        model = _pretrain_model(record, config, seed, learning_rate, pixel_std)
+
+        def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
+            # each epoch reads its seeded order batch by batch: no floats held
+            perm = np.random.default_rng([seed, 29, epoch]).permutation(len(train_idx))
+            batches = make_image_dataset(record, train_idx[perm], size, batch_size)
+            if turns_and_mirrors:  # one batch at a time: nothing kept beyond it
+                batches = ((augment(x.numpy(), rng), y.numpy()) for x, y in batches)
+            return model.fit(
+                batches,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                validation_data=val_ds,
+                callbacks=callbacks,
+                shuffle=False,  # each epoch's order is seeded above
+                verbose=0,
+            ).history
+
+    else:
+        images = materialize_images(record, order, size)
+        labels = np.asarray(record.labels)[order]
+        model = _pretrain_model(record, config, seed, learning_rate, float(images[n_val:].std()))
+        train_x, train_y = images[n_val:], labels[n_val:]
+
+        def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
+            return model.fit(
+                augment(train_x, rng) if turns_and_mirrors else train_x,
+                train_y,
+                batch_size=batch_size,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                validation_data=(images[:n_val], labels[:n_val]),
+                callbacks=callbacks,
+                verbose=0,
+            ).history
+
+    # the run's own epoch numbers ("Epoch 13/15"), not Keras' "13/13" of a one-epoch fit
+    callbacks = [*progress_callbacks(verbose, epochs), *fault_callbacks()]
+    history: dict[str, list[float]] = {}
+    for epoch in range(epochs):
+        for key, values in fit_epoch(epoch, callbacks).items():
+            history.setdefault(key, []).extend(values)
+    save_vgg16_weights_h5(model, out_h5)
+    return {
+        "train_accuracy": float(history["accuracy"][-1]),
+        "val_accuracy": float(history["val_accuracy"][-1]),
+        "classes": len(record.class_names),
+        "images": len(order),
+    }
+
+
+def _streamed_std(record: DatasetRecord, indices: np.ndarray, input_size: int) -> float:
+    """The preprocessed pixels' standard deviation over ``record[indices]``, in one
+    streamed pass (float64 sums; nothing held)."""
+    total = total_sq = count = 0.0
+    for x, _ in make_image_dataset(record, indices, input_size, 256):
+        x = x.numpy().astype(np.float64)
+        total, total_sq, count = total + x.sum(), total_sq + (x**2).sum(), count + x.size
+    return float(np.sqrt(max(total_sq / count - (total / count) ** 2, 1e-12)))
+
+
+def _pretrain_model(
+    record: DatasetRecord,
+    config: ExperimentConfig,
+    seed: int,
+    learning_rate: float,
+    pixel_std: float,
+) -> keras.Model:
+    """VGG16 with its top for the record's classes, seeded, compiled with Adam.
+
+    He init assumes unit-scale inputs; VGG's are mean-subtracted 0..255 pixels, so
+    ``block1_conv1`` is divided by their standard deviation ``pixel_std``.
+    """
     keras.utils.set_random_seed(seed)
     model = build_vgg16(
         config.model.vgg,
@@ -147,105 +209,11 @@ def pretrain_on_record(
         kernel_initializer="he_normal",
         name="pretrain_vgg16",
     )
-    # He init assumes unit-scale inputs; VGG's are mean-subtracted 0..255 pixels.
     first = model.get_layer("block1_conv1")
-    first.kernel.assign(first.kernel / float(images[n_val:].std()))
+    first.kernel.assign(first.kernel / pixel_std)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    train_x, train_y = images[n_val:], labels[n_val:]
-    rng = np.random.default_rng([seed, 23])
-    history: dict[str, list[float]] = {}
-    # the run's own epoch numbers ("Epoch 13/15"), not Keras' "13/13" of a one-epoch fit
-    callbacks = [*progress_callbacks(verbose, epochs), *fault_callbacks()]
-    for epoch in range(epochs):
-        logs = model.fit(
-            augment(train_x, rng) if turns_and_mirrors else train_x,
-            train_y,
-            batch_size=batch_size,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
-            validation_data=(images[:n_val], labels[:n_val]),
-            callbacks=callbacks,
-            verbose=0,
-        ).history
-        for key, values in logs.items():
-            history.setdefault(key, []).extend(values)
-    save_vgg16_weights_h5(model, out_h5)
-    return {
-        "train_accuracy": float(history["accuracy"][-1]),
-        "val_accuracy": float(history["val_accuracy"][-1]),
-        "classes": len(record.class_names),
-        "images": len(order),
-    }
-
-
-def _pretrain_streamed(
-    record: DatasetRecord,
-    order: np.ndarray,
-    n_val: int,
-    out_h5: Path,
-    config: ExperimentConfig,
-    seed: int,
-    epochs: int,
-    learning_rate: float,
-    batch_size: int,
-    verbose: int,
-    turns_and_mirrors: bool,
-) -> dict[str, float]:
-    """``pretrain_on_record``'s loop with the pool streamed: each epoch reads its seeded
-    order of the training part batch by batch; nothing is held in memory as floats."""
-    size = config.model.input_size
-    train_idx = order[n_val:]
-    val_ds = make_image_dataset(record, order[:n_val], size, batch_size)
-    # the pixels' standard deviation for the first layer's scale, in one streamed pass
-    total = total_sq = count = 0.0
-    for x, _ in make_image_dataset(record, train_idx, size, 256):
-        x = x.numpy().astype(np.float64)
-        total, total_sq, count = total + x.sum(), total_sq + (x**2).sum(), count + x.size
-    std = float(np.sqrt(max(total_sq / count - (total / count) ** 2, 1e-12)))
-    keras.utils.set_random_seed(seed)
-    model = build_vgg16(
-        config.model.vgg,
-        size,
-        config.model.width,
-        include_top=True,
-        classes=len(record.class_names),
-        kernel_initializer="he_normal",
-        name="pretrain_vgg16",
-    )
-    first = model.get_layer("block1_conv1")
-    first.kernel.assign(first.kernel / std)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    rng = np.random.default_rng([seed, 23])
-    callbacks = [*progress_callbacks(verbose, epochs), *fault_callbacks()]
-    history: dict[str, list[float]] = {}
-    for epoch in range(epochs):
-        perm = np.random.default_rng([seed, 29, epoch]).permutation(len(train_idx))
-        batches = make_image_dataset(record, train_idx[perm], size, batch_size)
-        if turns_and_mirrors:  # one batch at a time: nothing kept beyond it
-            batches = ((augment(x.numpy(), rng), y.numpy()) for x, y in batches)
-        logs = model.fit(
-            batches,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
-            validation_data=val_ds,
-            callbacks=callbacks,
-            shuffle=False,  # each epoch's order is seeded above
-            verbose=0,
-        ).history
-        for key, values in logs.items():
-            history.setdefault(key, []).extend(values)
-    save_vgg16_weights_h5(model, out_h5)
-    return {
-        "train_accuracy": float(history["accuracy"][-1]),
-        "val_accuracy": float(history["val_accuracy"][-1]),
-        "classes": len(record.class_names),
-        "images": len(order),
-    }
+    return model
