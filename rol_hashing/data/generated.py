@@ -34,6 +34,7 @@ from rol_hashing.data.fileio import read_json
 from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.images import voc_palette
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.data.scenes import distinct_colour
 from rol_hashing.data.splits import draw_split
 from rol_hashing.data.voc import load_voc_segmentation
 from rol_hashing.errors import InputError
@@ -172,15 +173,8 @@ def _background(rng: np.random.Generator, size: int, clutter: float) -> np.ndarr
     return background
 
 
-def _object_colour(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
-    """A random colour far enough from the background's mean to be seen."""
-    mean = background.reshape(-1, 3).mean(axis=0)
-    colour = rng.uniform(0, 255, size=3)
-    for _ in range(32):
-        if np.linalg.norm(colour - mean) >= 110:
-            break
-        colour = rng.uniform(0, 255, size=3)
-    return colour
+# An object's colour differs from the background's mean colour by at least this much.
+OBJECT_DISTANCE = 110.0
 
 
 def render_sample(
@@ -199,11 +193,11 @@ def render_sample(
         cx, cy = rng.uniform(r, size - r, size=2)
         shape = classes[int(rng.choice(others))]
         alpha = _coverage(shape, size, cx, cy, r, rng.uniform(-0.4, 0.4))[:, :, None]
-        image = image * (1 - alpha) + _object_colour(rng, image) * alpha
+        image = image * (1 - alpha) + distinct_colour(rng, image, OBJECT_DISTANCE) * alpha
     r = rng.uniform(0.26, 0.38) * size
     cx, cy = rng.uniform(r + 1, size - r - 1, size=2)
     alpha = _coverage(classes[label], size, cx, cy, r, rng.uniform(-0.35, 0.35))
-    colour = _object_colour(rng, image)
+    colour = distinct_colour(rng, image, OBJECT_DISTANCE)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     shading = ((xx - cx) * rng.uniform(-1, 1) + (yy - cy) * rng.uniform(-1, 1)) / r * 12
     fill = colour[None, None, :] + shading[:, :, None]

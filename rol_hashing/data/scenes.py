@@ -75,15 +75,22 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(background * gain + rng.uniform(-20, 20, size=3), 0, 255)
 
 
-def _tint(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
-    """A random colour far enough from the background's mean to be seen."""
+def distinct_colour(
+    rng: np.random.Generator, background: np.ndarray, min_distance: float
+) -> np.ndarray:
+    """A random RGB colour at least ``min_distance`` from the background's mean (up to
+    32 more draws; the last one otherwise)."""
     mean = background.reshape(-1, 3).mean(axis=0)
     colour = rng.uniform(0, 255, size=3)
     for _ in range(32):
-        if np.linalg.norm(colour - mean) >= 100:
+        if np.linalg.norm(colour - mean) >= min_distance:
             break
         colour = rng.uniform(0, 255, size=3)
     return colour
+
+
+# An item's tint differs from the scene's mean colour by at least this much.
+TINT_DISTANCE = 100.0
 
 
 def _place(
@@ -139,9 +146,9 @@ def render_scene(
     count = int(rng.integers(DISTRACTORS[0], DISTRACTORS[1] + 1))
     for k in rng.choice(len(distractors), size=min(count, len(distractors)), replace=False):
         gray, top, left = _place(rng, distractors[int(k)], size, DISTRACTOR_SCALE)
-        _paste(image, gray, top, left, _tint(rng, image))
+        _paste(image, gray, top, left, distinct_colour(rng, image, TINT_DISTANCE))
     gray, top, left = _place(rng, item, size, MAIN_SCALE)
-    _paste(image, gray, top, left, _tint(rng, image))
+    _paste(image, gray, top, left, distinct_colour(rng, image, TINT_DISTANCE))
     image += rng.normal(0.0, 4.0, size=image.shape)
     inside = np.zeros((size, size), bool)
     inside[top : top + gray.shape[0], left : left + gray.shape[1]] = gray > MASK_THRESHOLD
