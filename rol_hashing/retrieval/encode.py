@@ -27,7 +27,7 @@ from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError
 from rol_hashing.io import file_sha256
-from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
+from rol_hashing.models import copy_weights_by_name, rol_feature_size
 from rol_hashing.retrieval.codes import (
     EncodedSet,
     as_id_array,
@@ -37,7 +37,11 @@ from rol_hashing.retrieval.codes import (
     save_codes,
 )
 from rol_hashing.saving import load_model
-from rol_hashing.training.hashing import load_segmentation_model, needs_segmentation
+from rol_hashing.training.hashing import (
+    config_model,
+    load_segmentation_model,
+    needs_segmentation,
+)
 from rol_hashing.training.masks import run_masks
 from rol_hashing.training.run import Run, check_split_parts, open_hashing_run
 
@@ -269,22 +273,9 @@ def _stream_of(model: keras.Model) -> keras.Model:
 
 def mask_input_twin(run: Run, model: keras.Model) -> keras.Model:
     """The mask-input form of a live ROL model (R fed as "mask"), with its weights."""
-    m = run.config.model
     classes = int(model.get_layer("class").output.shape[-1])
-    twin = build_hashing_model(
-        "rol",
-        run.bits,
-        classes,
-        multilabel=get_dataset_spec(run.config.dataset).multilabel,
-        vgg=m.vgg,
-        input_size=m.input_size,
-        width=m.width,
-        rol_at=m.rol_at,
-        mask_input=True,
-        background_index=m.background_index,
-        dropout=run.config.hashing.dropout,
-        rol_form=m.rol_form,
-    )
+    multilabel = get_dataset_spec(run.config.dataset).multilabel
+    twin = config_model(run.config, classes, multilabel, mask_input=True)
     copy_weights_by_name(model, twin)
     return twin
 

@@ -66,6 +66,33 @@ def load_segmentation_model(path: str | Path) -> keras.Model:
     return load_model(check_segmentation_model(path))
 
 
+def config_model(
+    config: ExperimentConfig,
+    num_classes: int,
+    multilabel: bool,
+    segmentation_model: keras.Model | None = None,
+    mask_input: bool = False,
+) -> keras.Model:
+    """The hashing model a run of ``config`` (its ``method`` and ``bits`` set) trains:
+    ``build_hashing_model`` with the config's model sizes, ROL form and dropout."""
+    m = config.model
+    return build_hashing_model(
+        config.method,
+        config.bits,
+        num_classes,
+        segmentation_model=segmentation_model,
+        multilabel=multilabel,
+        vgg=m.vgg,
+        input_size=m.input_size,
+        width=m.width,
+        rol_at=m.rol_at,
+        mask_input=mask_input,
+        background_index=m.background_index,
+        dropout=config.hashing.dropout,
+        rol_form=m.rol_form,
+    )
+
+
 def train_hashing(
     config: ExperimentConfig,
     method: str,
@@ -150,20 +177,12 @@ def train_hashing(
         )
 
     def make_model(mask_input: bool) -> keras.Model:
-        return build_hashing_model(
-            method,
-            bits,
+        return config_model(
+            config,
             len(record.class_names),
+            record.multilabel,
             segmentation_model=None if mask_input else seg,
-            multilabel=record.multilabel,
-            vgg=m.vgg,
-            input_size=m.input_size,
-            width=m.width,
-            rol_at=m.rol_at,
             mask_input=mask_input,
-            background_index=m.background_index,
-            dropout=h.dropout,
-            rol_form=m.rol_form,
         )
 
     def build() -> keras.Model:
