@@ -4,9 +4,11 @@ scenes (``make fashion``)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from rol_hashing.cli.demo import add_seed_options, seeds
 from rol_hashing.constants import PAPER_BITS
+from rol_hashing.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,10 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses  # lazy: with the rest
-
-    from rol_hashing.data.fashion import DEFAULT_ROOT  # lazy: TensorFlow below
-    from rol_hashing.errors import InputError
+    # lazy: TensorFlow, not needed for --help
+    from rol_hashing.data.fashion import DEFAULT_ROOT
     from rol_hashing.experiments.fashion import QUICK, FashionSizes, run_fashion
 
     sizes = QUICK if args.quick else FashionSizes()

@@ -59,13 +59,13 @@ from rol_hashing.experiments.demo import (
 )
 from rol_hashing.experiments.fashion import QUICK as FASHION_QUICK
 from rol_hashing.experiments.fashion import VARIANTS as FASHION_VARIANTS
-from rol_hashing.experiments.fashion import FashionSizes, prepare_fashion_seed
+from rol_hashing.experiments.fashion import FashionSizes, finished_run, prepare_fashion_seed
 from rol_hashing.experiments.report import mean_std, pm
 from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.models import reliability_mask
 from rol_hashing.retrieval.encode import encode_split
 from rol_hashing.saving import load_model
-from rol_hashing.training.config import ExperimentConfig, absolute_paths, load_run_config
+from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.hashing import train_hashing
 from rol_hashing.training.masks import ORACLE_BORDER, oracle_masks
 from rol_hashing.training.run import MODEL_FILE, hashing_run_name, open_hashing_run
@@ -160,16 +160,6 @@ def run_folder(runs: Path, variant: Variant, bits: int, dataset: str = "generate
     return runs / "ablation" / f"{variant.name}-{bits}b"
 
 
-def _finished(run_dir: Path, config: ExperimentConfig) -> bool:
-    """A run trained with exactly ``config`` and evaluated since."""
-    if not ((run_dir / MODEL_FILE).is_file() and (run_dir / METRICS_JSON).is_file()):
-        return False
-    try:
-        return load_run_config(run_dir).to_dict() == absolute_paths(config).to_dict()
-    except (OSError, ValueError):  # an unreadable config: train the run again
-        return False
-
-
 def _segmentation(config: ExperimentConfig, run_dir: Path) -> Path:
     """The segmentation stream of ``config`` in ``run_dir``, trained unless finished."""
     model = run_dir / MODEL_FILE
@@ -230,7 +220,8 @@ def run_variant(
         seg_models[size] = _segmentation(seg_config, runs / f"{config.dataset}-seg-{size}")
     vconfig = variant_config(config, variant, seg_models[size])
     clock = Stopwatch()
-    reused = _finished(run_dir, dataclasses.replace(vconfig, method=variant.method, bits=bits))
+    done = dataclasses.replace(vconfig, method=variant.method, bits=bits)
+    reused = finished_run(run_dir, done, (MODEL_FILE, METRICS_JSON))
     if reused:
         metrics = json.loads((run_dir / METRICS_JSON).read_text(encoding="utf-8"))
     else:

@@ -40,7 +40,14 @@ from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError
 from rol_hashing.evaluation import compare
 from rol_hashing.evaluation.evaluate import evaluate_run
-from rol_hashing.experiments.report import format_seconds, mean_std, pm, verdict
+from rol_hashing.experiments.report import (
+    format_seconds,
+    map_table,
+    mean_std,
+    pm,
+    seeds_phrase,
+    verdict,
+)
 from rol_hashing.io import atomic_write_text
 from rol_hashing.models import rol_feature_size
 from rol_hashing.training.config import ExperimentConfig, load_config
@@ -278,24 +285,14 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
     n = len(summary["seeds"])
     bits = summary["bits"]
     k = summary["top_k"]
-    spread = (
-        "mean ± std over seeds " + ", ".join(map(str, summary["seeds"]))
-        if n > 1
-        else (f"one seed ({summary['seeds'][0]}), no spread")
-    )
+    spread = seeds_phrase(summary["seeds"])
     lines = [
         "# make demo: ROL against SSDH on the generated data set (demo profile)",
         "",
         f"MAP@{k} ({spread}); {summary['num_queries']} queries against "
         f"{summary['num_gallery']} gallery images. Chance (1/classes) = {summary['chance']:.3f}.",
         "",
-        "| method | " + " | ".join(f"{b} bits" for b in bits) + " |",
-        "|---|" + "---|" * len(bits),
-    ]
-    for method in METHODS:
-        cells = [pm(summary["map"][method][str(b)], n) for b in bits]
-        lines.append(f"| {method.upper()} | " + " | ".join(cells) + " |")
-    lines += [
+        *map_table({m.upper(): summary["map"][m] for m in METHODS}, bits, n),
         "",
         f"Segmentation stream (val mean IoU): {pm(summary['seg_mean_iou'], n)}. "
         f"Pre-trained backbone (held-out accuracy on its {PRETRAIN_CLASSES}-shape pool): "

@@ -53,9 +53,16 @@ from rol_hashing.errors import InputError
 from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
 from rol_hashing.evaluation.map import mean_average_precision
 from rol_hashing.experiments.demo import StageClock, retrieval_figure, rol_masks_figure
-from rol_hashing.experiments.report import format_seconds, mean_std, pm, verdict
+from rol_hashing.experiments.report import (
+    format_seconds,
+    map_table,
+    mean_std,
+    pm,
+    seeds_phrase,
+    verdict,
+)
 from rol_hashing.experiments.table2 import PAPER_TABLE2
-from rol_hashing.io import atomic_write_text, write_json
+from rol_hashing.io import atomic_savez, atomic_write_text, write_json
 from rol_hashing.models import build_vgg16, load_vgg16_imagenet_weights
 from rol_hashing.retrieval.classical import METHODS as CLASSICAL
 from rol_hashing.retrieval.classical import pooled_features
@@ -134,7 +141,7 @@ def variant_split(split: Split, variant: str) -> Split:
     return dataclasses.replace(split, dataset=variant)
 
 
-def _finished(run_dir: Path, config: ExperimentConfig, files: Sequence[str]) -> bool:
+def finished_run(run_dir: Path, config: ExperimentConfig, files: Sequence[str]) -> bool:
     """A run folder holding ``files`` and trained with exactly ``config``."""
     if not all((run_dir / name).is_file() for name in files):
         return False
@@ -209,7 +216,7 @@ def pretrain(
 def segmentation(config: ExperimentConfig, verbose: int) -> dict[str, Any]:
     """The variant's segmentation stream (set-aside images only), unless finished."""
     run_dir = Path(config.runs_dir) / config.segmentation.run_name
-    if not _finished(run_dir, config, (MODEL_FILE, SEG_METRICS_FILE)):
+    if not finished_run(run_dir, config, (MODEL_FILE, SEG_METRICS_FILE)):
         keras.utils.set_random_seed(config.seed)
         train_segmentation(config, overwrite=True, run_dir=run_dir, verbose=verbose)
     return json.loads((run_dir / SEG_METRICS_FILE).read_text(encoding="utf-8"))
@@ -227,9 +234,9 @@ def query_accuracy(run_dir: Path, record: DatasetRecord, split: Split) -> float:
         pass
     model = load_model(run_dir / MODEL_FILE)
     query = record.index_of(split.query)
-    size = int(model.input_shape[1]) if not isinstance(model.input, dict) else None
-    if size is None:
+    if isinstance(model.input, dict):
         raise InputError(f"{run_dir}: a mask-input model; the benchmark trains live ROL models")
+    size = int(model.input_shape[1])
     probs = model.predict(
         make_image_dataset(record, query, size, 64).map(lambda x, _: x), verbose=0
     )["class"]
@@ -251,7 +258,7 @@ def hashing(
     run_dir = Path(config.runs_dir) / hashing_run_name(config.dataset, method, bits)
     clock = Stopwatch()
     done = dataclasses.replace(config, method=method, bits=bits)
-    reused = _finished(run_dir, done, (MODEL_FILE, METRICS_JSON))
+    reused = finished_run(run_dir, done, (MODEL_FILE, METRICS_JSON))
     if reused:
         metrics = json.loads((run_dir / METRICS_JSON).read_text(encoding="utf-8"))
     else:
@@ -294,7 +301,7 @@ def features(
         )
         out[part] = pooled_features(backbone, batches.map(lambda x, _: x))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, key=np.asarray(key), **out)
+    atomic_savez(cache, key=np.asarray(key), **out)
     return out
 
 
@@ -492,11 +499,7 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
     """``results.md``: per variant the MAP table, ROL - SSDH, accuracy, mIoU; timings."""
     n = len(summary["seeds"])
     bits = summary["bits"]
-    spread = (
-        "mean ± std over seeds " + ", ".join(map(str, summary["seeds"]))
-        if n > 1
-        else f"one seed ({summary['seeds'][0]}), no spread"
-    )
+    spread = seeds_phrase(summary["seeds"])
     lines = ["# make fashion: SSDH, ROL, LSH and ITQ on Fashion-MNIST, clean and in scenes", ""]
     for variant, v in summary["variants"].items():
         lines += [
@@ -505,12 +508,8 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
             f"MAP@{v['top_k']} ({spread}); {v['num_queries']} queries against "
             f"{v['num_gallery']} gallery images; chance (a random ranking) {v['chance']:.3f}.",
             "",
-            "| method | " + " | ".join(f"{b} bits" for b in bits) + " |",
-            "|---|" + "---|" * len(bits),
+            *map_table({NAMES[m]: v["map"][m] for m in ROWS}, bits, n),
         ]
-        for m in ROWS:
-            cells = [pm(v["map"][m][str(b)], n) for b in bits]
-            lines.append(f"| {NAMES[m]} | " + " | ".join(cells) + " |")
         diff = v["rol_minus_ssdh"]
         lines += [
             "| ROL - SSDH (ROL higher / seeds) | "

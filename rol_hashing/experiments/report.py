@@ -3,7 +3,7 @@ by seed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -45,3 +45,25 @@ def pm(stat: dict[str, float], n: int) -> str:
 def format_seconds(stat: dict[str, float], n: int) -> str:
     """Seconds as ``mean ± std`` to 1 decimal, or the mean alone for one seed."""
     return f"{stat['mean']:.1f} ± {stat['std']:.1f}" if n > 1 else f"{stat['mean']:.1f}"
+
+
+def seeds_phrase(seeds: Sequence[int]) -> str:
+    """How a table's numbers were made: "mean ± std over seeds 0, 1, 2" or "one seed (0),
+    no spread"."""
+    if len(seeds) > 1:
+        return "mean ± std over seeds " + ", ".join(map(str, seeds))
+    return f"one seed ({seeds[0]}), no spread"
+
+
+def map_table(
+    rows: Mapping[str, Mapping[str, dict[str, float]]], bits: Sequence[int], n: int
+) -> list[str]:
+    """Markdown lines of a MAP table: one row per name, ``rows[name][str(bits)]`` a
+    ``mean_std`` cell (``pm`` with ``n`` seeds), one column per code length."""
+    lines = [
+        "| method | " + " | ".join(f"{b} bits" for b in bits) + " |",
+        "|---|" + "---|" * len(bits),
+    ]
+    for name, cells in rows.items():
+        lines.append(f"| {name} | " + " | ".join(pm(cells[str(b)], n) for b in bits) + " |")
+    return lines
