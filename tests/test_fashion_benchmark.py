@@ -68,10 +68,16 @@ def test_quick_benchmark_protocol_and_reuse(fashion_run, capsys):
     assert scenes.images.shape == (80, 32, 32, 3) and scenes.ids == clean.ids
     np.testing.assert_array_equal(scenes.labels, clean.labels)
     assert set(np.unique(scenes.object_masks)) <= {0, 1, 255}
+    first = json.loads((work / "seed_results.json").read_text())["seconds"]
     capsys.readouterr()
     assert main(argv) == 0  # everything finished is reused
     out = capsys.readouterr().out
     assert out.count(", reused)") == 4  # ssdh and rol, both variants
+    # a reused stage keeps the time of the call that made it, not its reuse time
+    again = json.loads((work / "seed_results.json").read_text())["seconds"]
+    for stage in ("pretrain", "scenes", "fashion_scenes segmentation", "fashion_mnist ssdh-12b"):
+        assert again[stage] == first[stage], stage
+    assert out.count("(reused; made in") >= 7
 
 
 @pytest.mark.slow

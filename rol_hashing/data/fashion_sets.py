@@ -95,6 +95,13 @@ def scenes_meta(record: DatasetRecord, split: Split, size: int, seed: int) -> di
     }
 
 
+def scenes_current(
+    record: DatasetRecord, split: Split, out: str | Path, size: int = 64, seed: int = 0
+) -> bool:
+    """Whether ``out`` holds the scenes ``write_scenes`` would make from these arguments."""
+    return _up_to_date(Path(out), scenes_meta(record, split, size, seed))
+
+
 def write_scenes(
     record: DatasetRecord, split: Split, out: str | Path, size: int = 64, seed: int = 0
 ) -> Path:

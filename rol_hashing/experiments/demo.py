@@ -92,26 +92,41 @@ QUICK = DemoSizes(
 
 
 class StageClock:
-    """Times named stages and prints ``[<tag>] <stage>: <seconds> s`` after each."""
+    """Times named stages and prints ``[<tag>] <stage>: <seconds> s`` after each.
 
-    def __init__(self, prefix: str = "", tag: str = "demo") -> None:
+    A stage marked ``reused()`` (its output was already there) keeps the time recorded
+    by the call that made it, from ``previous`` (a former ``seconds``), when there is one.
+    """
+
+    def __init__(
+        self, prefix: str = "", tag: str = "demo", previous: dict[str, float] | None = None
+    ) -> None:
         self.prefix = prefix
         self.tag = tag
+        self.previous = dict(previous or {})
         self.seconds: dict[str, float] = {}
 
     def __call__(self, name: str):
         clock = self
 
         class _Stage:
+            was_reused = False
+
+            def reused(self) -> None:
+                self.was_reused = True
+
             def __enter__(self):
                 print(f"[{clock.tag}] {clock.prefix}{name} ...", flush=True)
                 self.watch = Stopwatch()
+                return self
 
             def __exit__(self, *exc):
                 took = self.watch()
-                clock.seconds[name] = round(took, 1)
+                kept = self.was_reused and name in clock.previous
+                clock.seconds[name] = clock.previous[name] if kept else round(took, 1)
                 if exc[0] is None:
-                    print(f"[{clock.tag}] {clock.prefix}{name}: {took:.1f} s", flush=True)
+                    note = f" (reused; made in {clock.previous[name]:.1f} s)" if kept else ""
+                    print(f"[{clock.tag}] {clock.prefix}{name}: {took:.1f} s{note}", flush=True)
 
         return _Stage()
 
