@@ -14,3 +14,10 @@ PAPER_BITS: tuple[int, ...] = (12, 24, 32, 48)
 IGNORE_LABEL = 255
 MASK_SOURCES: tuple[str, ...] = ("predicted", "oracle", "ones", "shuffled")
 MASK_FORMS: tuple[str, ...] = ("soft", "binary", "normalized")
+# How block5_pool's map enters fc1: "flatten" (VGG16, the paper) or "gap" (global
+# average pooling; fc1 then sees C values whatever the input size).
+POOLINGS = ("flatten", "gap")
+# The hashing stream's optimisers: "sgd" (SSDH's solver) or "adam" (AdamW).
+OPTIMIZERS = ("sgd", "adam")
+# Training-time augmentations (rol_hashing/training/augment.py).
+AUGMENTS = ("none", "crop", "crop_colour")

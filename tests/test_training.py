@@ -312,8 +312,11 @@ def _run_script(mode: str, gen_root: Path, out: Path, timeout: int = 600) -> str
 
 
 @pytest.mark.slow
-def test_interrupted_and_resumed_run_equals_uninterrupted(gen_root, tmp_path):
-    out = _run_script("resume", gen_root, tmp_path)
+@pytest.mark.parametrize("mode", ["resume", "resume-levers"])
+def test_interrupted_and_resumed_run_equals_uninterrupted(gen_root, tmp_path, mode):
+    """Also with the cpu recipe's levers: AdamW's state, the BN statistics and the
+    seeded augmentation all come back with the checkpoint."""
+    out = _run_script(mode, gen_root, tmp_path)
     diff = float(out.split("MAXDIFF")[1].split()[0])
     assert diff == 0.0
     with open(tmp_path / "b" / "generated-ssdh-12b" / "log.csv") as f:

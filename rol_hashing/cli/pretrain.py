@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         verbose=args.verbose,
         turns_and_mirrors=not args.no_turns,
+        augment=config.hashing.augment,
+        mirror=config.hashing.augment_mirror,
     )
     report |= {"source": source, "out": str(out), "input_size": config.model.input_size}
     write_json(out.with_suffix(".json"), report)

@@ -61,6 +61,8 @@ def build_hashing_model(
     dropout: float = 0.5,
     rol_form: str = "soft",
     name: str | None = None,
+    batch_norm: bool = False,
+    pooling: str = "flatten",
 ) -> keras.Model:
     """Builds the SSDH hashing model, with the ROL for ``method="rol"``.
 
@@ -78,6 +80,8 @@ def build_hashing_model(
         background_index: background channel of the segmentation output.
         dropout: rate after fc1 and fc2 (0.5 in SSDH).
         rol_form: the ROL's mask form, "soft" (the paper's), "binary" or "normalized".
+        batch_norm: VGG16-BN backbone (the ROL multiplies after block5_conv3's ReLU).
+        pooling: "flatten" (the paper's) or "gap" before fc1.
 
     Returns:
         Model: (B, S, S, 3) images (or {"image", "mask"} with ``mask_input``) ->
@@ -87,7 +91,7 @@ def build_hashing_model(
     check_backbone_args(vgg, input_size, width)
     image = keras.Input((input_size, input_size, 3), name="image")
     inputs: keras.KerasTensor | dict = image
-    taps = vgg16_features(image, vgg, width, stop_at=rol_at)
+    taps = vgg16_features(image, vgg, width, stop_at=rol_at, batch_norm=batch_norm)
     x = taps[rol_at]
     if method == "rol":
         if mask_input:
@@ -100,7 +104,7 @@ def build_hashing_model(
             x = rol([mask, x])
         else:
             seg = segmentation_model or build_segmentation_model(
-                vgg=vgg, input_size=input_size, width=width
+                vgg=vgg, input_size=input_size, width=width, batch_norm=batch_norm
             )
             if tuple(seg.input_shape[1:3]) != (input_size, input_size):
                 raise InputError(
@@ -115,7 +119,7 @@ def build_hashing_model(
             x = rol([probs, x])
     if rol_at == "block5_conv3":
         x = layers.MaxPooling2D(2, strides=2, name="block5_pool")(x)
-    x = vgg16_top(x, width, dropout=dropout)
+    x = vgg16_top(x, width, dropout=dropout, pooling=pooling)
     h = layers.Dense(bits, activation="sigmoid", name="hash")(x)
     c = layers.Dense(num_classes, activation="sigmoid" if multilabel else "softmax", name="class")(
         h

@@ -98,6 +98,7 @@ def build_segmentation_model(
     input_size: int = 224,
     width: float = 1.0,
     name: str = "psp_segmentation",
+    batch_norm: bool = False,
 ) -> keras.Model:
     """VGG16 (to ``block4_conv3``) + PSP + head: the paper's local-level stream.
 
@@ -109,6 +110,7 @@ def build_segmentation_model(
         vgg: VGG16 configuration, "C" (default) or "D".
         input_size: square input side S (224 in the paper), multiple of 32.
         width: channel multiplier (1.0 in the paper).
+        batch_norm: a VGG16-BN backbone (``model.batch_norm``).
 
     Returns:
         Model (B, S, S, 3) preprocessed images -> (B, S, S, num_classes) probabilities.
@@ -117,7 +119,9 @@ def build_segmentation_model(
     if num_classes < 2:
         raise InputError(f"num_classes must be >= 2 (background + objects), got {num_classes}.")
     inputs = keras.Input((input_size, input_size, 3), name="image")
-    features = vgg16_features(inputs, vgg, width, stop_at="block4_conv3")["block4_conv3"]
+    features = vgg16_features(inputs, vgg, width, stop_at="block4_conv3", batch_norm=batch_norm)[
+        "block4_conv3"
+    ]
     x = psp_module(features)
     x = layers.Conv2D(
         scaled(SEG_HEAD_FILTERS, width), 3, padding="same", use_bias=False, name="psp_head_conv"

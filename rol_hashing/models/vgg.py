@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from rol_hashing.constants import POOLINGS
 from rol_hashing.errors import InputError
 
 # (block, number of convs, filters at width 1.0)
@@ -31,6 +32,9 @@ FC_UNITS = 4096
 VALID_CONFIGS = ("C", "D")
 # Every spatial tap is an exact divisor of the input: 5 poolings of stride 2.
 INPUT_STRIDE = 32
+# VGG16-BN (torchvision's vgg16_bn): conv -> BatchNorm -> ReLU; the BN layer of
+# ``block1_conv1`` is ``block1_conv1_bn``.
+BN_SUFFIX = "_bn"
 
 
 def scaled(units: int, width: float) -> int:
@@ -63,6 +67,7 @@ def vgg16_features(
     width: float = 1.0,
     stop_at: str = "block5_pool",
     kernel_initializer: str = "glorot_uniform",
+    batch_norm: bool = False,
 ) -> dict[str, keras.KerasTensor]:
     """Applies VGG16's convolutional layers to ``x`` and returns every tap by name.
 
@@ -73,9 +78,12 @@ def vgg16_features(
         stop_at: name of the last layer to build (e.g. "block4_conv3" for PSP).
         kernel_initializer: of every conv layer (Keras' default; "he_normal" lets the
             deep ReLU stack train from scratch, as in the demo's pre-training).
+        batch_norm: VGG16-BN: each conv is followed by BatchNormalization
+            (``<conv>_bn``) and then its ReLU (``<conv>_relu``).
 
     Returns:
-        Dict from layer name (``block1_conv1`` ... ``block5_pool``) to its output;
+        Dict from layer name (``block1_conv1`` ... ``block5_pool``) to its output
+        (after the ReLU, also with ``batch_norm``);
         ``block4_conv3`` is (B, S/8, S/8, 512*width), ``block5_conv3`` (B, S/16, S/16,
         512*width), ``block5_pool`` (B, S/32, S/32, 512*width).
     """
@@ -88,10 +96,13 @@ def vgg16_features(
                 scaled(filters, width),
                 k,
                 padding="same",
-                activation="relu",
+                activation=None if batch_norm else "relu",
                 kernel_initializer=kernel_initializer,
                 name=name,
             )(x)
+            if batch_norm:
+                x = layers.BatchNormalization(name=name + BN_SUFFIX)(x)
+                x = layers.Activation("relu", name=name + "_relu")(x)
             taps[name] = x
             if name == stop_at:
                 return taps
@@ -112,19 +123,28 @@ def vgg16_top(
     width: float = 1.0,
     dropout: float = 0.0,
     kernel_initializer: str = "glorot_uniform",
+    pooling: str = "flatten",
 ) -> keras.KerasTensor:
-    """Flatten + fc1 + fc2 (VGG's fc6/fc7, 4096*width ReLU units each).
+    """Flatten (or global average pooling) + fc1 + fc2 (VGG's fc6/fc7, 4096*width ReLU
+    units each).
 
     Args:
         x: (B, h, w, C) output of ``block5_pool``.
         dropout: rate of the Dropout after each FC layer (0.5 in SSDH, 0 in VGG16's
             inference graph).
         kernel_initializer: of fc1 and fc2.
+        pooling: "flatten" (VGG16: fc1 sees h*w*C values) or "gap" (layer ``gap``:
+            the C channel means).
 
     Returns:
         (B, 4096*width) output of ``fc2`` (after its dropout, if any).
     """
-    x = layers.Flatten(name="flatten")(x)
+    if pooling not in POOLINGS:
+        raise InputError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+    if pooling == "gap":
+        x = layers.GlobalAveragePooling2D(name="gap")(x)
+    else:
+        x = layers.Flatten(name="flatten")(x)
     for name, drop_name in (("fc1", "fc1_dropout"), ("fc2", "fc2_dropout")):
         x = layers.Dense(
             scaled(FC_UNITS, width),
@@ -145,6 +165,8 @@ def build_vgg16(
     classes: int = 1000,
     name: str | None = None,
     kernel_initializer: str = "glorot_uniform",
+    batch_norm: bool = False,
+    pooling: str = "flatten",
 ) -> keras.Model:
     """Builds VGG16 (config C or D) as a functional model.
 
@@ -158,6 +180,8 @@ def build_vgg16(
         name: model name, default ``vgg16_c`` / ``vgg16_d``.
         kernel_initializer: of the conv and fc layers (default Keras'; "he_normal"
             trains from scratch more readily).
+        batch_norm: VGG16-BN (a BatchNormalization between each conv and its ReLU).
+        pooling: with the top, "flatten" (VGG16) or "gap" before fc1.
 
     Returns:
         Model (B, S, S, 3) -> (B, S/32, S/32, 512*width) (``block5_pool``), or
@@ -170,8 +194,10 @@ def build_vgg16(
     """
     check_backbone_args(vgg, input_size, width)
     inputs = keras.Input((input_size, input_size, 3), name="image")
-    x = vgg16_features(inputs, vgg, width, kernel_initializer=kernel_initializer)["block5_pool"]
+    x = vgg16_features(
+        inputs, vgg, width, kernel_initializer=kernel_initializer, batch_norm=batch_norm
+    )["block5_pool"]
     if include_top:
-        x = vgg16_top(x, width, kernel_initializer=kernel_initializer)
+        x = vgg16_top(x, width, kernel_initializer=kernel_initializer, pooling=pooling)
         x = layers.Dense(classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, x, name=name or f"vgg16_{vgg.lower()}")

@@ -21,14 +21,17 @@ import numpy as np
 
 from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_path
-from rol_hashing.models.vgg import VGG16_BLOCKS
+from rol_hashing.models.vgg import BN_SUFFIX, VGG16_BLOCKS
 
 WEIGHTS_DIR = Path("weights")
 IMAGENET_NOTOP = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_TOP = "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
-VGG16_WEIGHT_LAYERS = tuple(
-    [f"block{b}_conv{i}" for b, n, _ in VGG16_BLOCKS for i in range(1, n + 1)] + ["fc1", "fc2"]
-)
+VGG16_CONV_LAYERS = tuple(f"block{b}_conv{i}" for b, n, _ in VGG16_BLOCKS for i in range(1, n + 1))
+# VGG16-BN's BatchNormalization layers (``model.batch_norm``): gamma, beta, moving mean
+# and variance, stored like any other layer.
+VGG16_BN_LAYERS = tuple(name + BN_SUFFIX for name in VGG16_CONV_LAYERS)
+VGG16_WEIGHT_LAYERS = (*VGG16_CONV_LAYERS, *VGG16_BN_LAYERS, "fc1", "fc2")
+BN_WEIGHT_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
 @dataclass
@@ -186,6 +189,7 @@ def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightL
         stored = _read_h5_layers(path)
     except OSError as err:
         raise InputError(f"{path} is not a readable Keras HDF5 weights file: {err}") from err
+    _check_batch_norm(model, stored, path)
     report = WeightLoadReport(path=path)
     for name in VGG16_WEIGHT_LAYERS:
         layer = _find_layer(model, name)
@@ -215,7 +219,9 @@ def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightL
         if got != target:
             raise InputError(
                 f"{path}: layer '{name}' holds weights of shapes {got}, the model expects "
-                f"{target}. ImageNet weights fit only width=1.0 (and input_size=224 for fc1)."
+                f"{target}. ImageNet weights fit only width=1.0 (and input_size=224 for fc1); "
+                "a pre-trained backbone fits the model.width, model.vgg and model.pooling "
+                "it was made with."
             )
         layer.set_weights(values)
         report.loaded.append(name)
@@ -226,10 +232,33 @@ def load_vgg16_imagenet_weights(model: keras.Model, path: str | Path) -> WeightL
     return report
 
 
+def _check_batch_norm(model: keras.Model, stored: dict, path: Path) -> None:
+    """InputError when the file and the model disagree on VGG16-BN: conv weights
+    trained with BatchNormalization are wrong without it, and the reverse."""
+    in_file = any(name in stored for name in VGG16_BN_LAYERS)
+    present = [n for n in VGG16_BN_LAYERS if _find_layer(model, n) is not None]
+    in_model = bool(present)
+    if in_file == in_model or not any(
+        _find_layer(model, n) is not None and n in stored for n in VGG16_CONV_LAYERS
+    ):
+        return
+    if in_file:
+        raise InputError(
+            f"{path}: a VGG16-BN backbone (BatchNormalization after each conv), the model "
+            "has none; set model.batch_norm: true in the experiment profile to use it"
+        )
+    raise InputError(
+        f"{path}: a VGG16 backbone without BatchNormalization, the model is VGG16-BN "
+        "(model.batch_norm: true); pre-train a VGG16-BN backbone (rol-hashing pretrain "
+        "with the same model settings) or set model.batch_norm: false"
+    )
+
+
 def save_vgg16_weights_h5(model: keras.Model, path: str | Path) -> Path:
-    """Writes ``model``'s VGG16 layers (block*_conv*, fc1, fc2) in the Keras ImageNet
-    ``.h5`` layout, so ``load_vgg16_imagenet_weights`` (and ``--backbone-weights``)
-    read it like the official files. Written to a temporary file, then renamed.
+    """Writes ``model``'s VGG16 layers (block*_conv*, their ``_bn`` layers for VGG16-BN,
+    fc1, fc2) in the Keras ImageNet ``.h5`` layout, so ``load_vgg16_imagenet_weights``
+    (and ``--backbone-weights``) read it like the official files. Written to a temporary
+    file, then renamed.
     """
     path = Path(path)
     layers = [(n, _find_layer(model, n)) for n in VGG16_WEIGHT_LAYERS]
@@ -242,7 +271,8 @@ def save_vgg16_weights_h5(model: keras.Model, path: str | Path) -> Path:
         f.attrs["keras_version"] = keras.__version__.encode()
         for name, layer in layers:
             group = f.create_group(name)
-            names = [f"{name}/{w}:0".encode() for w in ("kernel", "bias")][: len(layer.weights)]
+            kinds = BN_WEIGHT_NAMES if name.endswith(BN_SUFFIX) else ("kernel", "bias")
+            names = [f"{name}/{w}:0".encode() for w in kinds][: len(layer.weights)]
             group.attrs["weight_names"] = names
             for weight_name, value in zip(names, layer.get_weights(), strict=True):
                 group.create_dataset(weight_name.decode(), data=value)

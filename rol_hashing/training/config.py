@@ -32,7 +32,14 @@ from pathlib import Path
 
 import yaml
 
-from rol_hashing.constants import MASK_FORMS, MASK_SOURCES, METHODS
+from rol_hashing.constants import (
+    AUGMENTS,
+    MASK_FORMS,
+    MASK_SOURCES,
+    METHODS,
+    OPTIMIZERS,
+    POOLINGS,
+)
 from rol_hashing.errors import InputError
 
 PROFILES_KEY = "profiles"
@@ -63,6 +70,11 @@ class ModelConfig:
     rol_mask: str = "predicted"
     # Its form: "soft" (the paper), "binary" (R > 0.5) or "normalized" (R / mean R).
     rol_form: str = "soft"
+    # cpu-recipe levers (docs/recipe.md); the paper's VGG16 has neither.
+    # VGG16-BN: a BatchNormalization between every conv and its ReLU.
+    batch_norm: bool = False
+    # How block5_pool enters fc1: "flatten" (the paper) or "gap" (global average pooling).
+    pooling: str = "flatten"
 
 
 @dataclass
@@ -95,6 +107,16 @@ class HashingConfig:
     dropout: float = 0.5
     # The frozen segmentation stream for method "rol" (the train-voc-seg result).
     segmentation_model: str = "runs/voc2012-seg/model.keras"
+    # cpu-recipe levers (docs/recipe.md); the paper's values are the defaults.
+    # "sgd" (SSDH's solver, CaffeSGD) or "adam" (AdamW; weight_decay is its decoupled decay).
+    optimizer: str = "sgd"
+    # Epochs over which the learning rate rises linearly to learning_rate (0: none).
+    warmup_epochs: int = 0
+    # Training-time augmentation: "none", "crop" (a random crop of 60-100 % of the area,
+    # resized back) or "crop_colour" (plus brightness, contrast and channel gains).
+    augment: str = "none"
+    # Also mirror left-right at random (off: a mirrored glyph is another image).
+    augment_mirror: bool = False
 
 
 @dataclass
@@ -278,6 +300,9 @@ def _check_choices(config: ExperimentConfig, source: str) -> ExperimentConfig:
         ("model.rol_mask", config.model.rol_mask, MASK_SOURCES),
         ("model.rol_form", config.model.rol_form, MASK_FORMS),
         ("model.vgg", config.model.vgg, ("C", "D")),
+        ("model.pooling", config.model.pooling, POOLINGS),
+        ("hashing.optimizer", config.hashing.optimizer, OPTIMIZERS),
+        ("hashing.augment", config.hashing.augment, AUGMENTS),
     )
     for name, value, allowed in choices:
         if value not in allowed:
@@ -304,6 +329,7 @@ def _check_numbers(config: ExperimentConfig, source: str) -> ExperimentConfig:
     at_least_zero = {
         "seed": config.seed,
         "hashing.lr_drop_epoch": h.lr_drop_epoch,
+        "hashing.warmup_epochs": h.warmup_epochs,
         "hashing.momentum": h.momentum,
         "hashing.weight_decay": h.weight_decay,
         "hashing.alpha": h.alpha,

@@ -31,7 +31,7 @@ from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import HashingInputs
 from rol_hashing.training.loop import run_epochs
 from rol_hashing.training.masks import run_masks
-from rol_hashing.training.optim import CaffeSGD, step_learning_rate
+from rol_hashing.training.optim import hashing_optimizer, scheduled_learning_rate
 from rol_hashing.training.run import (
     Run,
     check_run_folder,
@@ -90,6 +90,8 @@ def config_model(
         background_index=m.background_index,
         dropout=config.hashing.dropout,
         rol_form=m.rol_form,
+        batch_norm=m.batch_norm,
+        pooling=m.pooling,
     )
 
 
@@ -154,7 +156,16 @@ def train_hashing(
     dist = get_strategy(strategy) if strategy else None
     with strategy_scope(dist):
         seg = load_segmentation_model(seg_path) if needs_segmentation(config) else None
-    inputs = HashingInputs(record, train_idx, m.input_size, h.batch_size, bits, config.seed)
+    inputs = HashingInputs(
+        record,
+        train_idx,
+        m.input_size,
+        h.batch_size,
+        bits,
+        config.seed,
+        augment=h.augment,
+        mirror=h.augment_mirror,
+    )
     if use_cache:
         images = inputs.images
         if images is None:
@@ -192,7 +203,7 @@ def train_hashing(
         model = make_model(use_cache)
         load_backbone(model, weights)
         model.compile(
-            optimizer=CaffeSGD(h.learning_rate, momentum=h.momentum, l2=h.weight_decay),
+            optimizer=hashing_optimizer(h.optimizer, h.learning_rate, h.momentum, h.weight_decay),
             loss=ssdh_losses(record.multilabel, h.alpha, h.beta),
             metrics={"class": "binary_accuracy" if record.multilabel else "accuracy"},
         )
@@ -211,8 +222,8 @@ def train_hashing(
         h.epochs,
         start,
         inputs.dataset,
-        learning_rate=lambda e: step_learning_rate(
-            e, h.learning_rate, h.lr_drop_epoch, h.learning_rate_after_drop
+        learning_rate=lambda e: scheduled_learning_rate(
+            e, h.learning_rate, h.lr_drop_epoch, h.learning_rate_after_drop, h.warmup_epochs
         ),
         callbacks=callbacks,
         verbose=verbose,

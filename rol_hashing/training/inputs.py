@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.training.augment import augment_batch, batch_seed
 
 # Preprocessed training images are kept in memory up to this size.
 IN_MEMORY_BYTES = 3 * 2**30
@@ -43,6 +44,9 @@ class HashingInputs:
         masks: optional (N, h, w, 1) cached reliability masks aligned with ``indices``;
             then the inputs are ``{"image", "mask"}``.
         in_memory: keep preprocessed images in memory (default: when they fit).
+        augment, mirror: training-time augmentation (``hashing.augment``,
+            ``hashing.augment_mirror``), applied to shuffled (training) epochs only; a
+            cached mask is cropped with its image.
     """
 
     def __init__(
@@ -56,6 +60,8 @@ class HashingInputs:
         masks: np.ndarray | None = None,
         in_memory: bool | None = None,
         images: np.ndarray | None = None,
+        augment: str = "none",
+        mirror: bool = False,
     ) -> None:
         self.record = record
         self.indices = np.asarray(indices, np.int64)
@@ -64,6 +70,8 @@ class HashingInputs:
         self.bits = bits
         self.seed = seed
         self.masks = masks
+        self.augment = augment
+        self.mirror = mirror
         labels = record.labels[self.indices]
         self.labels = labels.astype("float32") if record.multilabel else labels.astype("int64")
         if in_memory is None:
@@ -83,7 +91,8 @@ class HashingInputs:
         return x, {"class": y, "hash": zeros}
 
     def dataset(self, epoch: int, shuffle: bool = True) -> tf.data.Dataset:
-        """Batches of epoch ``epoch`` (0-based): ``(inputs, {"class", "hash"})``."""
+        """Batches of epoch ``epoch`` (0-based): ``(inputs, {"class", "hash"})``; with
+        ``shuffle`` (training) also augmented, by (seed, epoch, batch)."""
         order = epoch_order(len(self), self.seed, epoch) if shuffle else np.arange(len(self))
         labels = self.labels[order]
         if self.images is not None:
@@ -100,4 +109,13 @@ class HashingInputs:
             images = tf.data.Dataset.zip(images, masks).map(lambda x, m: {"image": x, "mask": m})
         labels_ds = tf.data.Dataset.from_tensor_slices(labels).batch(self.batch_size)
         ds = tf.data.Dataset.zip(images, labels_ds).map(self._targets)
+        if shuffle and self.augment != "none":
+            ds = ds.enumerate().map(lambda i, xy: (self._augmented(xy[0], epoch, i), xy[1]))
         return ds.prefetch(tf.data.AUTOTUNE)
+
+    def _augmented(self, x, epoch: int, batch):
+        seed = batch_seed(self.seed, epoch, batch)
+        if isinstance(x, dict):
+            image, mask = augment_batch(x["image"], seed, self.augment, self.mirror, x["mask"])
+            return {"image": image, "mask": mask}
+        return augment_batch(x, seed, self.augment, self.mirror)[0]

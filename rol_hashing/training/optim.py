@@ -1,5 +1,6 @@
 """The hashing stream's optimiser and schedule (readings §1.4): SGD with Caffe-style weight
-decay (SSDH's solver) and the paper's step learning rate.
+decay (SSDH's solver) and the paper's step learning rate; for the cpu recipe also AdamW
+and a linear warm-up (``hashing.optimizer``, ``hashing.warmup_epochs``).
 
 Registered, so checkpoints that hold the optimiser load back with ``safe_mode=True``.
 """
@@ -43,3 +44,25 @@ def step_learning_rate(epoch: int, base: float, drop_epoch: int, after: float) -
     epochs 21-40 use 1e-4.
     """
     return base if epoch <= drop_epoch else after
+
+
+def scheduled_learning_rate(
+    epoch: int, base: float, drop_epoch: int, after: float, warmup_epochs: int = 0
+) -> float:
+    """``step_learning_rate``, with the first ``warmup_epochs`` (1-based) rising linearly
+    to ``base``: epoch e <= warmup_epochs uses ``base * e / (warmup_epochs + 1)``."""
+    if epoch <= warmup_epochs:
+        return base * epoch / (warmup_epochs + 1)
+    return step_learning_rate(epoch, base, drop_epoch, after)
+
+
+def hashing_optimizer(
+    name: str, learning_rate: float, momentum: float, weight_decay: float
+) -> keras.optimizers.Optimizer:
+    """``"sgd"``: ``CaffeSGD`` (momentum, coupled L2 ``weight_decay``), the paper's;
+    ``"adam"``: Keras' AdamW with ``weight_decay`` as its decoupled decay."""
+    if name == "sgd":
+        return CaffeSGD(learning_rate, momentum=momentum, l2=weight_decay)
+    if name == "adam":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")

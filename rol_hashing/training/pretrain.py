@@ -19,11 +19,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from rol_hashing.constants import AUGMENTS
 from rol_hashing.data.generated import load_generated
 from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 from rol_hashing.models import build_vgg16, save_vgg16_weights_h5
+from rol_hashing.training.augment import augment_batch, batch_seed
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import materialize_images
 from rol_hashing.training.loop import fault_callbacks, progress_callbacks
@@ -97,6 +99,8 @@ def pretrain_on_record(
     verbose: int = 2,
     turns_and_mirrors: bool = True,
     stream: bool | None = None,
+    augment: str = "none",
+    mirror: bool = False,
 ) -> dict[str, float]:
     """``pretrain_backbone`` on ``record[indices]`` (e.g. an experiment's training split
     only, never its query images); its classes are the record's.
@@ -105,6 +109,8 @@ def pretrain_on_record(
     ``stream``: read and preprocess the pool batch by batch in every epoch (from disk,
     or from the record's uint8 array) instead of holding it in memory as floats; default
     when its floats would take more than ``STREAM_BYTES``.
+    ``augment``, ``mirror``: the cpu recipe's crops and colour changes
+    (``training/augment.py``; ``hashing.augment``), after the turns.
     """
     if record.multilabel:
         raise InputError(
@@ -116,6 +122,9 @@ def pretrain_on_record(
             f"pre-training needs at least two images of two classes, got {len(indices)} "
             f"image(s) of data set {record.name!r}"
         )
+    if augment not in AUGMENTS:
+        raise InputError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+    augment_kind = augment
     order = indices[np.random.default_rng([seed, 17]).permutation(len(indices))]
     size = config.model.input_size
     if stream is None:
@@ -134,6 +143,7 @@ def pretrain_on_record(
             batches = make_image_dataset(record, train_idx[perm], size, batch_size)
             if turns_and_mirrors:  # one batch at a time: nothing kept beyond it
                 batches = ((augment(x.numpy(), rng), y.numpy()) for x, y in batches)
+            batches = _augmented(batches, seed, epoch, augment_kind, mirror)
             return model.fit(
                 batches,
                 initial_epoch=epoch,
@@ -151,8 +161,24 @@ def pretrain_on_record(
         train_x, train_y = images[n_val:], labels[n_val:]
 
         def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
+            x = augment(train_x, rng) if turns_and_mirrors else train_x
+            if augment_kind != "none":  # a seeded order, then crops and colour per batch
+                perm = np.random.default_rng([seed, 29, epoch]).permutation(len(x))
+                batches = (
+                    (x[perm[k : k + batch_size]], train_y[perm[k : k + batch_size]])
+                    for k in range(0, len(x), batch_size)
+                )
+                return model.fit(
+                    _augmented(batches, seed, epoch, augment_kind, mirror),
+                    initial_epoch=epoch,
+                    epochs=epoch + 1,
+                    validation_data=(images[:n_val], labels[:n_val]),
+                    callbacks=callbacks,
+                    shuffle=False,
+                    verbose=0,
+                ).history
             return model.fit(
-                augment(train_x, rng) if turns_and_mirrors else train_x,
+                x,
                 train_y,
                 batch_size=batch_size,
                 initial_epoch=epoch,
@@ -175,6 +201,16 @@ def pretrain_on_record(
         "classes": len(record.class_names),
         "images": len(order),
     }
+
+
+def _augmented(batches, seed: int, epoch: int, kind: str, mirror: bool):
+    """``(x, y)`` numpy batches with ``augment_batch`` applied to x (none: unchanged)."""
+    if kind == "none":
+        yield from batches
+        return
+    for k, (x, y) in enumerate(batches):
+        out, _ = augment_batch(np.asarray(x), batch_seed(seed, epoch, k), kind, mirror)
+        yield out.numpy(), np.asarray(y)
 
 
 def _streamed_std(record: DatasetRecord, indices: np.ndarray, input_size: int) -> float:
@@ -208,6 +244,8 @@ def _pretrain_model(
         classes=len(record.class_names),
         kernel_initializer="he_normal",
         name="pretrain_vgg16",
+        batch_norm=config.model.batch_norm,
+        pooling=config.model.pooling,
     )
     first = model.get_layer("block1_conv1")
     first.kernel.assign(first.kernel / pixel_std)

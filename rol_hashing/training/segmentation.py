@@ -65,7 +65,9 @@ def train_segmentation(
 
     def build() -> keras.Model:
         keras.utils.set_random_seed(config.seed)  # the same start whatever ran before
-        model = build_segmentation_model(num_classes, m.vgg, m.input_size, m.width)
+        model = build_segmentation_model(
+            num_classes, m.vgg, m.input_size, m.width, batch_norm=m.batch_norm
+        )
         load_backbone(model, weights)
         model.compile(
             optimizer=keras.optimizers.Adagrad(seg.learning_rate),

@@ -2,6 +2,8 @@
 
 usage: train_resume.py MODE DATA_ROOT OUT_DIR
   MODE = resume      : uninterrupted vs interrupted-at-epoch-2-and-resumed; prints max |dw|
+  MODE = resume-levers: the same with the cpu recipe's levers (VGG16-BN, GAP, AdamW with a
+                       warm-up, crops, colour and mirrors)
   MODE = mirrored    : one epoch under MirroredStrategy on 2 logical CPUs; prints replicas
 """
 
@@ -17,7 +19,7 @@ mode, data_root, out = sys.argv[1], sys.argv[2], sys.argv[3]
 if mode == "mirrored":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-if mode == "resume":
+if mode.startswith("resume"):
     tf.config.experimental.enable_op_determinism()
 
 import keras  # noqa: E402
@@ -26,8 +28,16 @@ from rol_hashing.training.config import load_config  # noqa: E402
 from rol_hashing.training.hashing import train_hashing  # noqa: E402
 
 
+LEVER_HASHING = {
+    "optimizer": "adam",
+    "warmup_epochs": 1,
+    "augment": "crop_colour",
+    "augment_mirror": True,
+}
+
+
 def config(runs_dir: str, epochs: int):
-    return load_config(
+    cfg = load_config(
         "experiments/generated.yaml",
         "cpu",
         {
@@ -42,6 +52,12 @@ def config(runs_dir: str, epochs: int):
             },
         },
     )
+    if mode == "resume-levers":
+        cfg.model.batch_norm, cfg.model.pooling = True, "gap"
+        for key, value in LEVER_HASHING.items():
+            setattr(cfg.hashing, key, value)
+        cfg.hashing.learning_rate, cfg.hashing.learning_rate_after_drop = 1e-3, 1e-4
+    return cfg
 
 
 class StopAtEpoch(keras.callbacks.Callback):
@@ -59,7 +75,7 @@ def weights(run):
     return model.get_weights()
 
 
-if mode == "resume":
+if mode.startswith("resume"):
     keras.utils.set_random_seed(0)
     straight = train_hashing(config(f"{out}/a", 3), "ssdh", 12, verbose=0)
     keras.utils.set_random_seed(0)
