@@ -27,7 +27,6 @@ import keras  # noqa: E402
 from rol_hashing.training.config import load_config  # noqa: E402
 from rol_hashing.training.hashing import train_hashing  # noqa: E402
 
-
 LEVER_HASHING = {
     "optimizer": "adam",
     "warmup_epochs": 1,
