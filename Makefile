@@ -135,6 +135,12 @@ BENCH_EXTRA ?=
 # The "Your own images" route (README) on a second data family, digits on textured
 # backgrounds: pretrain, segmentation, SSDH, ROL, MAP against chance -> appends to
 # benchmarks/own_images_results.md (about 7 minutes on two cores).
+# make recipe-study: the pre-registered cpu recipe study of docs/recipe.md (resumable;
+# runs/recipe) -> benchmarks/recipe_results.{md,json}. Needs the data: make fashion-data.
+.PHONY: recipe-study
+recipe-study: install fashion-data
+	$(PY) -m benchmarks.recipe_study --work runs/recipe
+
 .PHONY: own-images-check
 own-images-check: install
 	$(PY) -m benchmarks.own_images_check --work runs/own_images

@@ -1,0 +1,515 @@
+"""Which cpu recipe learns clutter and small sets? The pre-registered study of docs/recipe.md.
+
+Four cells: two families (Fashion-MNIST test items in photo scenes; the own-images
+check's digits on textured backgrounds) at 100 and 300 training images per class, each
+with 100 queries and 500 gallery images per class (the training images are part of the
+gallery, as in the paper's CIFAR-10 protocol). Fashion items come from the t10k part
+only, so the generic backbone (all 60,000 training items) never saw a query.
+
+Each recipe is a set of levers (``LEVERS``, in the declared order); the study measures
+the cumulative recipes R0 (today's cpu route) ... R6, then the chosen recipe without
+each of its levers, and applies the rule of docs/recipe.md. SSDH at 48 bits, seed 0.
+Every (recipe, cell) result is kept in ``<work>/cells/`` and reused: the study resumes.
+
+    python -m benchmarks.recipe_study --work runs/recipe      # make recipe-study
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.own_images_check import _font, render_digit
+from rol_hashing.data.fashion import DEFAULT_ROOT, load_fashion_mnist
+from rol_hashing.data.fashion_sets import load_fashion_scenes, write_scenes
+from rol_hashing.data.fileio import read_json
+from rol_hashing.data.folders import load_class_folders
+from rol_hashing.data.record import DatasetRecord
+from rol_hashing.data.splits import Split
+from rol_hashing.errors import InputError
+from rol_hashing.io import atomic_write_text, write_json
+
+QUERY_PER_CLASS = 100
+GALLERY_PER_CLASS = 500
+SET_ASIDE_PER_CLASS = 200  # fashion: for a segmentation stream (the ROL check)
+SIZES = (100, 300)
+FAMILIES = ("fashion_scenes", "digits")
+BITS = 48
+SEED = 0
+PRETRAIN_EPOCHS = 15
+PRETRAIN_LR = 5e-4
+GENERIC_EPOCHS = 5
+# With "gap", the generic backbone is made once, at 64 px: its fc1 fits any input size
+# (with "flatten" it is made at the model's size).
+GENERIC_SIZE = 64
+# The rule's margins (docs/recipe.md): a recipe within TIE of the best that trains
+# faster wins; a lever whose removal costs less than TIE is dropped.
+TIE = 0.01
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One change to today's cpu route: config overrides and where the backbone comes from."""
+
+    name: str
+    why: str
+    model: dict = field(default_factory=dict)
+    hashing: dict = field(default_factory=dict)
+    generic_backbone: bool = False
+
+
+# The declared order: R_k is R0 plus the first k levers.
+LEVERS: tuple[Lever, ...] = (
+    Lever("batch_norm", "VGG16-BN: BatchNormalization after every conv", {"batch_norm": True}),
+    Lever("gap", "global average pooling before fc1", {"pooling": "gap"}),
+    Lever(
+        "adam_15",
+        "AdamW 1e-3 with a 1-epoch warm-up, 15 epochs, 1e-4 from epoch 11",
+        hashing={
+            "optimizer": "adam",
+            "learning_rate": 1e-3,
+            "warmup_epochs": 1,
+            "epochs": 15,
+            "lr_drop_epoch": 10,
+            "learning_rate_after_drop": 1e-4,
+        },
+    ),
+    Lever(
+        "augment",
+        "random crops (60-100 % of the area) and colour changes, in pre-training too",
+        hashing={"augment": "crop_colour"},
+    ),
+    Lever(
+        "generic",
+        "a generic backbone pre-trained once on all 60,000 Fashion-MNIST training items "
+        "instead of on the cell's own training images",
+        generic_backbone=True,
+    ),
+    Lever("input_96", "input 96 px instead of 64", {"input_size": 96}),
+)
+LEVER_NAMES = tuple(lever.name for lever in LEVERS)
+
+
+def recipe_name(levers: tuple[str, ...]) -> str:
+    """``"R0"`` for none, ``"R3"`` for the first three, else ``"+a+b"`` joined names."""
+    for k in range(len(LEVERS) + 1):
+        if tuple(levers) == LEVER_NAMES[:k]:
+            return f"R{k}"
+    return "+".join(levers) if levers else "R0"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _per_class_split(
+    ids: list[str], labels: np.ndarray, rng: np.random.Generator, set_aside: int = 0
+) -> dict[str, dict[int, list[str]]]:
+    """Per class, seeded: query, gallery (of which the first n train) and set aside."""
+    parts: dict[str, dict[int, list[str]]] = {"query": {}, "gallery": {}, "set_aside": {}}
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        members = members[rng.permutation(len(members))]
+        need = QUERY_PER_CLASS + GALLERY_PER_CLASS + set_aside
+        if len(members) < need:
+            raise InputError(f"class {c} has {len(members)} images, the study needs {need}")
+        q, g = QUERY_PER_CLASS, QUERY_PER_CLASS + GALLERY_PER_CLASS
+        parts["query"][int(c)] = [ids[k] for k in members[:q]]
+        parts["gallery"][int(c)] = [ids[k] for k in members[q:g]]
+        parts["set_aside"][int(c)] = [ids[k] for k in members[g:need]]
+    return parts
+
+
+def cell_split(parts: dict, n: int, dataset: str) -> Split:
+    """The split of one cell: n training images per class, taken from its gallery."""
+    classes = sorted(parts["query"])
+    return Split(
+        dataset=dataset,
+        seed=SEED,
+        train=tuple(i for c in classes for i in parts["gallery"][c][:n]),
+        query=tuple(i for c in classes for i in parts["query"][c]),
+        gallery=tuple(i for c in classes for i in parts["gallery"][c]),
+        set_aside=tuple(i for c in classes for i in parts["set_aside"][c]),
+    )
+
+
+@dataclass
+class Family:
+    """A family's record (hashing images), its per-class parts and the pre-training pool."""
+
+    name: str
+    record: DatasetRecord
+    parts: dict
+    pretrain_record: DatasetRecord  # own pre-training: clean items (fashion) or the images
+
+
+def fashion_family(work: Path, data_root: str | Path) -> Family:
+    """t10k items: 100 query + 500 gallery (+200 set aside) per class, in photo scenes."""
+    clean = load_fashion_mnist(data_root)
+    test = np.array([i.startswith("t10k/") for i in clean.ids])
+    keep = np.flatnonzero(test)
+    rng = np.random.default_rng([SEED, 41])
+    ids = [clean.ids[k] for k in keep]
+    parts = _per_class_split(ids, clean.labels[keep], rng, SET_ASIDE_PER_CLASS)
+    wanted = [i for part in parts.values() for members in part.values() for i in members]
+    pos = np.sort(clean.index_of(wanted))
+    chosen = [clean.ids[k] for k in pos]
+    sub = dataclasses.replace(
+        clean,
+        labels=clean.labels[pos],
+        ids=list(chosen),
+        images=clean.images[pos],
+        object_masks=None if clean.object_masks is None else clean.object_masks[pos],
+        predefined_split=None,
+    )
+    split = cell_split(parts, max(SIZES), "fashion_scenes")
+    root = write_scenes(sub, split, work / "data" / "fashion_scenes", 64, SEED)
+    return Family("fashion_scenes", load_fashion_scenes(root), parts, sub)
+
+
+def digits_family(work: Path) -> Family:
+    """The own-images check's digits (80 px), 600 per class as class folders."""
+    root = work / "data" / "digits"
+    per_class = QUERY_PER_CLASS + GALLERY_PER_CLASS
+    done = root / "done.json"
+    if not done.is_file():
+        font = _font()
+        for d in range(10):
+            folder = root / str(d)
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                image, _ = render_digit(np.random.default_rng([SEED, 1, d, i]), d, 80, font)
+                Image.fromarray(image).save(folder / f"d{d}_{i:04d}.png")
+        write_json(done, {"per_class": per_class, "seed": SEED})
+    record = load_class_folders(root)
+    rng = np.random.default_rng([SEED, 43])
+    parts = _per_class_split(record.ids, record.labels, rng)
+    return Family("digits", record, parts, record)
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def cell_config(family: Family, levers: tuple[str, ...], cell_dir: Path, backbone: str):
+    """The family's cpu profile with the levers' overrides, pointed at the cell's folders."""
+    from rol_hashing.training.config import load_config
+
+    experiment = "fashion_scenes" if family.name == "fashion_scenes" else "folders"
+    model: dict[str, Any] = {"backbone_weights": backbone}
+    hashing: dict[str, Any] = {}
+    for lever in LEVERS:
+        if lever.name in levers:
+            model |= lever.model
+            hashing |= lever.hashing
+    overrides = {
+        "data_root": str(family.record.root),
+        "runs_dir": str(cell_dir / "runs"),
+        "seed": SEED,
+        "split_file": str(cell_dir / "split.json"),
+        "model": model,
+        "hashing": hashing,
+    }
+    return load_config(experiment, "cpu", overrides)
+
+
+def backbone_key(config, pool: str) -> dict:
+    """What a pre-trained backbone depends on (its file is reused when this matches)."""
+    m, h = config.model, config.hashing
+    return {
+        "pool": pool,
+        "vgg": m.vgg,
+        "input_size": m.input_size,
+        "width": m.width,
+        "batch_norm": m.batch_norm,
+        "pooling": m.pooling,
+        "augment": h.augment,
+        "seed": SEED,
+    }
+
+
+def _reuse(path: Path, key: dict) -> dict | None:
+    try:
+        stored = read_json(path, "study result")
+    except (OSError, InputError):
+        return None
+    return stored if stored.get("key") == json.loads(json.dumps(key)) else None
+
+
+def own_backbone(family: Family, config, split: Split, out: Path) -> tuple[Path, float]:
+    """Pre-trains on the cell's training items (fashion: their clean versions)."""
+    from rol_hashing.training.pretrain import pretrain_on_record
+
+    key = backbone_key(config, f"{family.name}:{len(split.train)}")
+    report = out.with_suffix(".json")
+    if out.is_file() and (stored := _reuse(report, key)):
+        return out, float(stored["seconds"])  # a recipe's cost counts its pre-training
+    start = time.perf_counter()
+    pool = family.pretrain_record
+    result = pretrain_on_record(
+        pool,
+        pool.index_of(split.train),
+        out,
+        config,
+        SEED,
+        epochs=PRETRAIN_EPOCHS,
+        learning_rate=PRETRAIN_LR,
+        verbose=0,
+        turns_and_mirrors=False,
+        augment=config.hashing.augment,
+    )
+    seconds = round(time.perf_counter() - start, 1)
+    write_json(report, {"key": key, "seconds": seconds, **result})
+    return out, seconds
+
+
+def generic_backbone(config, out: Path, data_root: str | Path) -> tuple[Path, float]:
+    """Pre-trains once on all 60,000 Fashion-MNIST training items (streamed), at
+    ``GENERIC_SIZE`` px with "gap"; returns the file and the seconds it took (when made, else the
+    recorded ones)."""
+    from rol_hashing.training.pretrain import pretrain_on_record
+
+    if config.model.pooling == "gap":  # fc1 sees channel means: one file for every size
+        config = dataclasses.replace(
+            config, model=dataclasses.replace(config.model, input_size=GENERIC_SIZE)
+        )
+    key = backbone_key(config, "fashion_mnist:train60000") | {"epochs": GENERIC_EPOCHS}
+    report = out.with_suffix(".json")
+    if out.is_file() and (stored := _reuse(report, key)):
+        return out, float(stored["seconds"])
+    clean = load_fashion_mnist(data_root)
+    train = np.flatnonzero([i.startswith("train/") for i in clean.ids])
+    start = time.perf_counter()
+    print(f"[recipe] generic backbone: {len(train)} items, {GENERIC_EPOCHS} epochs", flush=True)
+    result = pretrain_on_record(
+        clean,
+        train,
+        out,
+        config,
+        SEED,
+        epochs=GENERIC_EPOCHS,
+        learning_rate=PRETRAIN_LR,
+        verbose=2,
+        turns_and_mirrors=False,
+        stream=True,
+        augment=config.hashing.augment,
+    )
+    seconds = round(time.perf_counter() - start, 1)
+    write_json(report, {"key": key, "seconds": seconds, **result})
+    return out, seconds
+
+
+def run_cell(
+    family: Family, n: int, levers: tuple[str, ...], work: Path, data_root: str | Path
+) -> dict[str, Any]:
+    """One recipe on one cell: pre-training (unless generic), SSDH 48 bits, evaluation."""
+    from rol_hashing.evaluation.evaluate import evaluate_run
+    from rol_hashing.training.hashing import train_hashing
+
+    name = recipe_name(levers)
+    cell = f"{family.name}_{n}"
+    result_path = work / "cells" / f"{name}__{cell}.json"
+    cell_dir = work / "cells" / f"{name}__{cell}"
+    split = cell_split(family.parts, n, family.record.name)
+    key = {"levers": list(levers), "cell": cell, "bits": BITS, "seed": SEED}
+    if stored := _reuse(result_path, key):
+        return stored
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    split.save(cell_dir / "split.json")
+    config = cell_config(family, levers, cell_dir, "none")
+    if "generic" in levers:
+        arch = _arch(config)[1 if config.model.pooling == "gap" else 0 :]
+        weights_name = "generic_" + "_".join(arch) + ".h5"
+        backbone, pre_seconds = generic_backbone(
+            config, work / "backbones" / weights_name, data_root
+        )
+        generic_seconds = pre_seconds
+        pre_seconds = 0.0
+    else:
+        weights_name = f"own_{cell}_" + "_".join(_arch(config)) + ".h5"
+        backbone, pre_seconds = own_backbone(
+            family, config, split, work / "backbones" / weights_name
+        )
+        generic_seconds = 0.0
+    config = cell_config(family, levers, cell_dir, str(backbone))
+    start = time.perf_counter()
+    run = train_hashing(config, "ssdh", BITS, overwrite=True, verbose=0, record=family.record)
+    train_seconds = round(time.perf_counter() - start, 1)
+    metrics = evaluate_run(run.path, verbose=0, record=family.record)
+    out = {
+        "key": key,
+        "recipe": name,
+        "cell": cell,
+        "map": float(metrics["map_at_k"]),
+        "chance": float(metrics["chance"]),
+        "top_k": int(metrics["top_k"]),
+        "queries": int(metrics["num_queries"]),
+        "gallery": int(metrics["num_gallery"]),
+        "pretrain_seconds": pre_seconds,
+        "generic_seconds": generic_seconds,
+        "hashing_seconds": train_seconds,
+        "backbone": str(backbone),
+    }
+    write_json(result_path, out)
+    print(
+        f"[recipe] {name} {cell}: MAP@{out['top_k']} {out['map']:.3f} (chance "
+        f"{out['chance']:.3f}; pretrain {pre_seconds:.0f} s, hashing {train_seconds:.0f} s)",
+        flush=True,
+    )
+    return out
+
+
+def _arch(config) -> tuple:
+    m, h = config.model, config.hashing
+    return (
+        f"s{m.input_size}",
+        "bn" if m.batch_norm else "nobn",
+        m.pooling,
+        h.augment,
+    )
+
+
+# ----------------------------------------------------------------------------- the rule
+
+
+def score(rows: dict[str, dict[str, Any]]) -> float:
+    """S: the mean MAP over the cells of one recipe."""
+    return float(np.mean([r["map"] for r in rows.values()]))
+
+
+def cost(rows: dict[str, dict[str, Any]]) -> float:
+    """Training seconds of one recipe over the cells (own pre-training + hashing; the
+    generic backbone's one-off cost is reported apart)."""
+    return float(sum(r["pretrain_seconds"] + r["hashing_seconds"] for r in rows.values()))
+
+
+def choose(table: dict[str, dict[str, dict[str, Any]]], cumulative: list[str]) -> str:
+    """Rule step 2: the best cumulative recipe by S; a faster one within TIE wins."""
+    best = max(cumulative, key=lambda r: score(table[r]))
+    close = [r for r in cumulative if score(table[r]) >= score(table[best]) - TIE]
+    return min(close, key=lambda r: cost(table[r]))
+
+
+def measure(
+    recipes: dict[str, tuple[str, ...]],
+    families: dict[str, Family],
+    work: Path,
+    data_root: str | Path,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every recipe on every cell (finished cells reused)."""
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, levers in recipes.items():
+        table[name] = {}
+        for family in families.values():
+            for n in SIZES:
+                table[name][f"{family.name}_{n}"] = run_cell(family, n, levers, work, data_root)
+    return table
+
+
+def study(work: Path, data_root: str | Path, upto: int | None = None) -> dict[str, Any]:
+    """Steps 1-3 of docs/recipe.md; returns everything measured and the choice."""
+    families = {"fashion_scenes": fashion_family(work, data_root), "digits": digits_family(work)}
+    k_max = len(LEVERS) if upto is None else upto
+    cumulative = {f"R{k}": LEVER_NAMES[:k] for k in range(k_max + 1)}
+    table = measure(cumulative, families, work, data_root)
+    out: dict[str, Any] = {"levers": {lv.name: lv.why for lv in LEVERS}, "recipes": {}}
+    out["recipes"] = {name: list(levers) for name, levers in cumulative.items()}
+    if upto is not None and upto < len(LEVERS):
+        out["table"] = table
+        return out
+    chosen = choose(table, list(cumulative))
+    levers = cumulative[chosen]
+    # step 3: the chosen recipe without each of its levers
+    without = {f"{chosen}-{lv}": tuple(x for x in levers if x != lv) for lv in levers}
+    table |= measure(
+        {k: v for k, v in without.items() if recipe_name(v) not in table}, families, work, data_root
+    )
+    loss = {}
+    for lv, name in zip(levers, without, strict=True):
+        rows = table.get(name) or table[recipe_name(without[name])]
+        loss[lv] = score(table[chosen]) - score(rows)
+    dropped = tuple(lv for lv in levers if loss[lv] < TIE)
+    final = chosen
+    if dropped:
+        lean = tuple(lv for lv in levers if lv not in dropped)
+        lean_name = recipe_name(lean)
+        if lean_name not in table:
+            table |= measure({lean_name: lean}, families, work, data_root)
+        if score(table[lean_name]) >= score(table[chosen]) - TIE:
+            final = lean_name
+            out["recipes"][lean_name] = list(lean)
+    out |= {
+        "table": table,
+        "scores": {r: score(rows) for r, rows in table.items()},
+        "costs": {r: cost(rows) for r, rows in table.items()},
+        "chosen_by_step_2": chosen,
+        "removal_loss": loss,
+        "dropped": list(dropped),
+        "final": final,
+        "final_levers": list(out["recipes"].get(final, levers)),
+    }
+    return out
+
+
+def results_markdown(result: dict[str, Any]) -> str:
+    """The study's table (recipes x cells), S, cost and the rule's steps."""
+    table = result["table"]
+    cells = list(next(iter(table.values())))
+    chance = next(iter(next(iter(table.values())).values()))["chance"]
+    lines = [
+        f"## Recipe study ({time.strftime('%Y-%m-%d')}): SSDH MAP@1000 at {BITS} bits, seed {SEED}",
+        "",
+        f"Cells: family_n = n training images per class; {QUERY_PER_CLASS} queries and "
+        f"{GALLERY_PER_CLASS} gallery images per class; chance {chance:.3f}.",
+        "",
+        "| recipe | levers | " + " | ".join(cells) + " | S | cost (s) |",
+        "|---|---|" + "---|" * len(cells) + "---|---|",
+    ]
+    for name, rows in table.items():
+        lever_text = ", ".join(result["recipes"].get(name, [])) or (
+            "(none: today's cpu route)" if name == "R0" else name
+        )
+        lines.append(
+            f"| {name} | {lever_text} | "
+            + " | ".join(f"{rows[c]['map']:.3f}" for c in cells)
+            + f" | {score(rows):.3f} | {cost(rows):.0f} |"
+        )
+    if "final" in result:
+        lines += [
+            "",
+            f"Step 2 chose {result['chosen_by_step_2']}. Removal losses (S of the chosen "
+            "minus S without the lever): "
+            + ", ".join(f"{k} {v:+.3f}" for k, v in result["removal_loss"].items())
+            + f". Dropped (loss < {TIE}): {', '.join(result['dropped']) or 'none'}. "
+            f"Final recipe: {result['final']} = {', '.join(result['final_levers'])}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", default="runs/recipe", help="data, backbones and cell results")
+    p.add_argument("--data-root", default=str(DEFAULT_ROOT), help="Fashion-MNIST's IDX files")
+    p.add_argument(
+        "--upto", type=int, default=None, help="measure R0..R<k> only (a partial session)"
+    )
+    p.add_argument("--results", default="benchmarks/recipe_results", help="results .md/.json")
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    result = study(Path(args.work), args.data_root, args.upto)
+    result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    text = results_markdown(result)
+    print(text)
+    atomic_write_text(Path(args.results + ".md"), text)
+    write_json(Path(args.results + ".json"), json.loads(json.dumps(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
