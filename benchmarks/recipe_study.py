@@ -29,7 +29,7 @@ from PIL import Image
 
 from benchmarks.own_images_check import _font, render_digit
 from rol_hashing.data.fashion import DEFAULT_ROOT, load_fashion_mnist
-from rol_hashing.data.fashion_sets import load_fashion_scenes, write_scenes
+from rol_hashing.data.fashion_sets import load_fashion_scenes, split_sha256, write_scenes
 from rol_hashing.data.fileio import read_json
 from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.record import DatasetRecord
@@ -179,7 +179,8 @@ def digits_family(work: Path) -> Family:
     root = work / "data" / "digits"
     per_class = QUERY_PER_CLASS + GALLERY_PER_CLASS
     done = root / "done.json"
-    if not done.is_file():
+    made = {"per_class": per_class, "seed": SEED, "size": 80}
+    if _reuse(done, made) is None:
         font = _font()
         for d in range(10):
             folder = root / str(d)
@@ -187,7 +188,7 @@ def digits_family(work: Path) -> Family:
             for i in range(per_class):
                 image, _ = render_digit(np.random.default_rng([SEED, 1, d, i]), d, 80, font)
                 Image.fromarray(image).save(folder / f"d{d}_{i:04d}.png")
-        write_json(done, {"per_class": per_class, "seed": SEED})
+        write_json(done, {"key": made})
     record = load_class_folders(root)
     rng = np.random.default_rng([SEED, 43])
     parts = _per_class_split(record.ids, record.labels, rng)
@@ -230,6 +231,10 @@ def backbone_key(config, pool: str) -> dict:
         "batch_norm": m.batch_norm,
         "pooling": m.pooling,
         "augment": h.augment,
+        "mirror": h.augment_mirror,
+        "epochs": PRETRAIN_EPOCHS,
+        "learning_rate": PRETRAIN_LR,
+        "turns": False,
         "seed": SEED,
     }
 
@@ -317,12 +322,27 @@ def run_cell(
     result_path = work / "cells" / f"{name}__{cell}.json"
     cell_dir = work / "cells" / f"{name}__{cell}"
     split = cell_split(family.parts, n, family.record.name)
-    key = {"levers": list(levers), "cell": cell, "bits": BITS, "seed": SEED}
+    config = cell_config(family, levers, cell_dir, "none")
+    settings = config.to_dict()
+    for path_key in ("data_root", "runs_dir", "split_file"):
+        settings.pop(path_key)
+    settings["model"].pop("backbone_weights")
+    settings["hashing"].pop("segmentation_model")
+    key = {
+        "levers": list(levers),
+        "cell": cell,
+        "bits": BITS,
+        "seed": SEED,
+        "config": settings,  # what the levers and the profile resolve to
+        "parts": [QUERY_PER_CLASS, GALLERY_PER_CLASS, len(split.train)],
+        "split_sha256": split_sha256(split),
+        "backbone": backbone_key(config, "generic" if "generic" in levers else cell)
+        | ({"generic_epochs": GENERIC_EPOCHS} if "generic" in levers else {}),
+    }
     if stored := _reuse(result_path, key):
         return stored
     cell_dir.mkdir(parents=True, exist_ok=True)
     split.save(cell_dir / "split.json")
-    config = cell_config(family, levers, cell_dir, "none")
     if "generic" in levers:
         arch = _arch(config)[1 if config.model.pooling == "gap" else 0 :]
         weights_name = "generic_" + "_".join(arch) + ".h5"

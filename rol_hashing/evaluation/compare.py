@@ -102,13 +102,16 @@ def segmentation_views(
 
 
 def feature_energy(hash_model: keras.Model, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean squared activation over channels of ``block5_conv3`` and of the ROL output.
+    """Mean squared activation over channels of ``block5_conv3`` (after its ReLU, which
+    is ``block5_conv3_relu`` in VGG16-BN) and of the ROL output.
 
     Returns ``(before, after)``, each (B, h, w).
     """
+    names = {layer.name for layer in hash_model.layers}
+    tap = "block5_conv3_relu" if "block5_conv3_relu" in names else "block5_conv3"
     probe = keras.Model(
         hash_model.input,
-        [hash_model.get_layer("block5_conv3").output, hash_model.get_layer("rol").output],
+        [hash_model.get_layer(tap).output, hash_model.get_layer("rol").output],
     )
     before, after = probe.predict(inputs, verbose=0)
     return np.mean(before**2, axis=-1), np.mean(after**2, axis=-1)

@@ -184,6 +184,7 @@ def pretrain(
         "split_sha256": split_sha256(split),
         "seed": seed,
         "model": asdict(config.model),
+        "augment": [config.hashing.augment, config.hashing.augment_mirror],
         "schedule": [
             sizes.pretrain_epochs,
             sizes.pretrain_learning_rate,
@@ -208,6 +209,8 @@ def pretrain(
         verbose=2,
         turns_and_mirrors=False,  # a turned shoe or trouser is not the same item
         stream=True,
+        augment=config.hashing.augment,
+        mirror=config.hashing.augment_mirror,
     )
     report["made_from"] = key
     write_json(report_path, report)
@@ -289,13 +292,17 @@ def features(
     """The pre-trained backbone's pooled features of train, query and gallery, kept in
     ``cache`` (an .npz, reused when made from the same backbone file and split)."""
     backbone_file = Path(config.model.backbone_weights)
-    key = f"{backbone_file.stat().st_mtime_ns}:{backbone_file.stat().st_size}:{split_sha256(split)}"
+    m = config.model
+    arch = f"{m.vgg}:{m.input_size}:{m.width}:{m.batch_norm}:{m.pooling}"
+    key = (
+        f"{backbone_file.stat().st_mtime_ns}:{backbone_file.stat().st_size}:"
+        f"{split_sha256(split)}:{arch}"
+    )
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as stored:
             if str(stored["key"]) == key:
                 return {p: stored[p] for p in ("train", "query", "gallery")}
-    m = config.model
-    backbone = build_vgg16(m.vgg, m.input_size, m.width)
+    backbone = build_vgg16(m.vgg, m.input_size, m.width, batch_norm=m.batch_norm)
     load_vgg16_imagenet_weights(backbone, backbone_file)
     out = {}
     for part in ("train", "query", "gallery"):

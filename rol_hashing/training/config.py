@@ -108,7 +108,8 @@ class HashingConfig:
     # The frozen segmentation stream for method "rol" (the train-voc-seg result).
     segmentation_model: str = "runs/voc2012-seg/model.keras"
     # cpu-recipe levers (docs/recipe.md); the paper's values are the defaults.
-    # "sgd" (SSDH's solver, CaffeSGD) or "adam" (AdamW; weight_decay is its decoupled decay).
+    # "sgd" (SSDH's solver, CaffeSGD) or "adam" (Keras' AdamW: weight_decay is its
+    # decoupled decay, of every variable; momentum is not used).
     optimizer: str = "sgd"
     # Epochs over which the learning rate rises linearly to learning_rate (0: none).
     warmup_epochs: int = 0

@@ -9,7 +9,7 @@ stream, SSDH and ROL all start from (``model.backbone_weights``). The recipe lea
 a few epochs on CPUs: He initialisation with ``block1_conv1`` divided by the pixels'
 standard deviation (VGG inputs are mean-subtracted 0..255 values, std ~56; He assumes
 unit scale, and Keras' default Glorot init or unscaled He start at chance or with a
-loss of ~20), Adam 5e-4, random 90-degree turns and mirrors (``augment``).
+loss of ~20), Adam 5e-4, random 90-degree turns and mirrors (``turn_and_mirror``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from rol_hashing.training.loop import fault_callbacks, progress_callbacks
 STREAM_BYTES = 1 << 30
 
 
-def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def turn_and_mirror(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(N, S, S, 3) -> each image turned by a random multiple of 90 degrees and
     randomly mirrored (the shapes' classes do not change)."""
     out = np.empty_like(images)
@@ -84,6 +84,8 @@ def pretrain_backbone(
         learning_rate=learning_rate,
         batch_size=batch_size,
         verbose=verbose,
+        augment=config.hashing.augment,
+        mirror=config.hashing.augment_mirror,
     )
 
 
@@ -142,7 +144,7 @@ def pretrain_on_record(
             perm = np.random.default_rng([seed, 29, epoch]).permutation(len(train_idx))
             batches = make_image_dataset(record, train_idx[perm], size, batch_size)
             if turns_and_mirrors:  # one batch at a time: nothing kept beyond it
-                batches = ((augment(x.numpy(), rng), y.numpy()) for x, y in batches)
+                batches = ((turn_and_mirror(x.numpy(), rng), y.numpy()) for x, y in batches)
             batches = _augmented(batches, seed, epoch, augment_kind, mirror)
             return model.fit(
                 batches,
@@ -161,7 +163,7 @@ def pretrain_on_record(
         train_x, train_y = images[n_val:], labels[n_val:]
 
         def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
-            x = augment(train_x, rng) if turns_and_mirrors else train_x
+            x = turn_and_mirror(train_x, rng) if turns_and_mirrors else train_x
             if augment_kind != "none":  # a seeded order, then crops and colour per batch
                 perm = np.random.default_rng([seed, 29, epoch]).permutation(len(x))
                 batches = (
@@ -204,13 +206,17 @@ def pretrain_on_record(
 
 
 def _augmented(batches, seed: int, epoch: int, kind: str, mirror: bool):
-    """``(x, y)`` numpy batches with ``augment_batch`` applied to x (none: unchanged)."""
+    """``(x, y)`` batches with ``augment_batch`` applied to x; "none": ``batches`` itself
+    (a tf.data pipeline stays one)."""
     if kind == "none":
-        yield from batches
-        return
-    for k, (x, y) in enumerate(batches):
-        out, _ = augment_batch(np.asarray(x), batch_seed(seed, epoch, k), kind, mirror)
-        yield out.numpy(), np.asarray(y)
+        return batches
+
+    def generate():
+        for k, (x, y) in enumerate(batches):
+            out, _ = augment_batch(np.asarray(x), batch_seed(seed, epoch, k), kind, mirror)
+            yield out.numpy(), np.asarray(y)
+
+    return generate()
 
 
 def _streamed_std(record: DatasetRecord, indices: np.ndarray, input_size: int) -> float:
