@@ -173,6 +173,15 @@ def variant_config(
     return load_config(variant, sizes.profile, overrides)
 
 
+def _augment_key(config: ExperimentConfig) -> dict[str, Any]:
+    """The augmentation a backbone was made with, in its key; nothing when none (so
+    backbones made before augmentation existed stay valid)."""
+    h = config.hashing
+    if h.augment == "none" and not h.augment_mirror:
+        return {}
+    return {"augment": [h.augment, h.augment_mirror]}
+
+
 def pretrain(
     record: DatasetRecord, split: Split, config: ExperimentConfig, sizes: FashionSizes, seed: int
 ) -> tuple[dict[str, Any], bool]:
@@ -184,7 +193,7 @@ def pretrain(
         "split_sha256": split_sha256(split),
         "seed": seed,
         "model": asdict(config.model),
-        "augment": [config.hashing.augment, config.hashing.augment_mirror],
+        **_augment_key(config),
         "schedule": [
             sizes.pretrain_epochs,
             sizes.pretrain_learning_rate,
@@ -293,10 +302,11 @@ def features(
     ``cache`` (an .npz, reused when made from the same backbone file and split)."""
     backbone_file = Path(config.model.backbone_weights)
     m = config.model
-    arch = f"{m.vgg}:{m.input_size}:{m.width}:{m.batch_norm}:{m.pooling}"
+    # the architecture joins the key only off the paper's VGG16 (older caches stay valid)
+    arch = f":{m.vgg}:{m.input_size}:{m.width}:{m.batch_norm}:{m.pooling}"
     key = (
         f"{backbone_file.stat().st_mtime_ns}:{backbone_file.stat().st_size}:"
-        f"{split_sha256(split)}:{arch}"
+        f"{split_sha256(split)}{arch if m.batch_norm or m.pooling != 'flatten' else ''}"
     )
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as stored:
