@@ -263,6 +263,38 @@ def test_the_grid_is_the_pre_registered_one():
     ]
 
 
+def test_the_scenes_grid_is_sources_with_soft_and_normalized():
+    names = [v.name for v in ablation_grid(kind="sources")]
+    assert names == [
+        "ssdh",
+        "rol-predicted-soft",
+        "rol-oracle-soft",
+        "rol-ones-soft",
+        "rol-shuffled-soft",
+        "rol-predicted-normalized",
+        "rol-oracle-normalized",
+    ]
+    with pytest.raises(ValueError, match="grid must be one of"):
+        ablation_grid(kind="binary")
+
+
+def test_the_questions_hold_only_with_5_of_6_positive_pairs():
+    from rol_hashing.experiments.ablation import answer_questions
+
+    grid = ablation_grid(kind="sources")
+    by = {}
+    for s in (0, 1, 2):
+        for b in (12, 48):
+            by[("ssdh", b, s)] = 0.30
+            # ROL above SSDH in 5 of 6 pairs, oracle above predicted in 4 of 6
+            by[("rol-predicted-soft", b, s)] = 0.29 if (s, b) == (2, 48) else 0.33
+            by[("rol-oracle-soft", b, s)] = 0.30 if s == 0 else 0.40
+    help_, oracle = answer_questions(by, (0, 1, 2), grid)
+    assert help_["holds"] and help_["positive"] == 5 and help_["needed"] == 5
+    assert not oracle["holds"] and oracle["positive"] == 4
+    assert oracle["change"]["mean"] > 0  # positive on average, yet not in enough pairs
+
+
 @pytest.mark.slow
 def test_quick_ablation_writes_its_results_and_resumes(tmp_path, capsys):
     out, work = tmp_path / "out", tmp_path / "work"

@@ -28,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "results/ablation_<dataset> unless --out is given)",
     )
     p.add_argument("--data-root", help="the Fashion-MNIST IDX folder (default: Debian's)")
+    p.add_argument(
+        "--grid",
+        choices=("full", "sources"),
+        default="full",
+        help="full: docs/ablation.md's grid; sources: mask sources with the soft and "
+        "normalized forms only (docs/ablation_scenes.md)",
+    )
     p.set_defaults(func=run)
 
 
@@ -45,5 +52,6 @@ def run(args: argparse.Namespace) -> int:
         quick=args.quick,
         dataset=args.dataset,
         data_root=args.data_root,
+        grid_kind=args.grid,
     )
     return 0

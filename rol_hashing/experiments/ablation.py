@@ -72,6 +72,9 @@ from rol_hashing.training.run import MODEL_FILE, hashing_run_name, open_hashing_
 from rol_hashing.training.segmentation import train_segmentation
 
 GROUPS = ("sources and forms", "schedule", "grid")
+# "full": docs/ablation.md's grid; "sources": its group 1 without the binary form
+# (docs/ablation_scenes.md).
+GRIDS = ("full", "sources")
 SCHEDULE_FACTOR = 3
 GRID_FACTOR = 2
 # Epochs at 2x input, as a fraction of the demo's (4x the pixels per step).
@@ -99,18 +102,27 @@ class Variant:
 
 
 def ablation_grid(
-    bits: Sequence[int] = (12, 48), schedule_bits: Sequence[int] = (12,), grid_bits: int = 12
+    bits: Sequence[int] = (12, 48),
+    schedule_bits: Sequence[int] = (12,),
+    grid_bits: int = 12,
+    kind: str = "full",
 ) -> list[Variant]:
-    """The pre-registered grid (see the module docstring)."""
+    """The pre-registered grid (see the module docstring). ``kind="sources"``: group 1
+    only, without the binary form (the scenes grid of docs/ablation_scenes.md)."""
+    if kind not in GRIDS:
+        raise InputError(f"grid must be one of {GRIDS}, got {kind!r}")
     bits, schedule_bits = tuple(bits), tuple(schedule_bits)
     g1, g2, g3 = GROUPS
+    forms = ("binary", "normalized") if kind == "full" else ("normalized",)
     rows = [Variant("ssdh", g1, "ssdh", bits)]
     rows += [Variant(f"rol-{s}-soft", g1, "rol", bits, s) for s in MASK_SOURCE_ORDER]
     rows += [
         Variant(f"rol-{s}-{f}", g1, "rol", bits, s, f)
         for s in ("predicted", "oracle")
-        for f in ("binary", "normalized")
+        for f in forms
     ]
+    if kind == "sources":
+        return rows
     rows += [
         Variant("ssdh-3x", g2, "ssdh", schedule_bits, epochs_factor=SCHEDULE_FACTOR),
         Variant("rol-predicted-soft-3x", g2, "rol", schedule_bits, epochs_factor=SCHEDULE_FACTOR),
@@ -305,7 +317,60 @@ def summarize(rows: list[dict[str, Any]], grid: Sequence[Variant]) -> dict[str, 
                     "pairs": len(diffs),
                 }
             )
-    return {"seeds": seeds, "table": table, "factors": factor_verdicts(by, seeds, grid)}
+    return {
+        "seeds": seeds,
+        "table": table,
+        "factors": factor_verdicts(by, seeds, grid),
+        "questions": answer_questions(by, seeds, grid),
+    }
+
+
+# The two questions of docs/ablation_scenes.md: a comparison holds when its paired
+# change is positive on average and in at least 5 of 6 pairs (all pairs when fewer).
+QUESTIONS: tuple[tuple[str, str, str], ...] = (
+    ("Does the ROL help? (ROL predicted soft - SSDH)", "rol-predicted-soft", "ssdh"),
+    (
+        "Do oracle masks help more than predicted ones? (oracle - predicted, soft)",
+        "rol-oracle-soft",
+        "rol-predicted-soft",
+    ),
+)
+
+
+def answer_questions(
+    by: dict[tuple[str, int, int], float], seeds: Sequence[int], grid: Sequence[Variant]
+) -> list[dict[str, Any]]:
+    """Each question's paired changes over (seed, bits) and whether it holds."""
+    names = {v.name: v for v in grid}
+    out = []
+    for question, variant, reference in QUESTIONS:
+        if variant not in names or reference not in names:
+            continue
+        c = np.asarray(
+            [
+                by[(variant, b, s)] - by[(reference, b, s)]
+                for s in seeds
+                for b in names[variant].bits
+                if (variant, b, s) in by and (reference, b, s) in by
+            ]
+        )
+        if not len(c):
+            continue
+        needed = len(c) - 1 if len(c) >= 6 else len(c)
+        positive = int((c > 0).sum())
+        out.append(
+            {
+                "question": question,
+                "variant": variant,
+                "reference": reference,
+                "change": mean_std(c.tolist()),
+                "positive": positive,
+                "pairs": len(c),
+                "needed": needed,
+                "holds": bool(c.mean() > 0 and positive >= needed),
+            }
+        )
+    return out
 
 
 # The candidate explanations of the gap: what each changes, against which configuration
@@ -446,6 +511,24 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float, grid: Sequenc
             f"{f['positive']}/{f['pairs']} (need {f['needed']}) | {verdict} |"
         )
     explained = [f["factor"] for f in factors if f["explains"]]
+    questions = summary.get("questions", [])
+    if questions:
+        lines += [
+            "",
+            "## Questions",
+            "",
+            "A comparison holds when its paired change is positive on average and in at "
+            "least 5 of 6 pairs (all pairs when fewer).",
+            "",
+            "| question | change | positive pairs | holds |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {q['question']} | {_signed(q['change'], q['pairs'])} | "
+            f"{q['positive']}/{q['pairs']} (need {q['needed']}) | "
+            f"{'yes' if q['holds'] else 'no'} |"
+            for q in questions
+        ]
     lines += [
         "",
         "Verdict: "
@@ -491,6 +574,7 @@ def run_ablation(
     bits: Sequence[int] | None = None,
     dataset: str = "generated",
     data_root: str | None = None,
+    grid_kind: str = "full",
 ) -> dict[str, Any]:
     """Runs the grid for each seed (resuming finished runs) and writes the results.
 
@@ -503,6 +587,8 @@ def run_ablation(
         bits: code lengths of groups 1 and 2 (default 12 and 48; quick: 12).
         dataset: ``generated`` (the demo's), ``fashion_mnist`` or ``fashion_scenes``.
         data_root: the Fashion-MNIST IDX folder (default Debian's), for those variants.
+        grid_kind: "full" (docs/ablation.md) or "sources" (group 1 without the binary
+            form: docs/ablation_scenes.md).
 
     Returns:
         The summary written to ``results.json``.
@@ -511,7 +597,7 @@ def run_ablation(
         raise InputError("seeds is empty: give at least one seed")
     wall = Stopwatch()
     sizes = QUICK if quick else DemoSizes()
-    grid = ablation_grid(bits or ((12,) if quick else (12, 48)))
+    grid = ablation_grid(bits or ((12,) if quick else (12, 48)), kind=grid_kind)
     out_dir, work_dir = Path(out_dir), Path(work_dir)
     rows: list[dict[str, Any]] = []
     scatter: dict[str, list[np.ndarray]] = {"iou": [], "ap_diff": []}
