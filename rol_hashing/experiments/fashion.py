@@ -173,6 +173,19 @@ def variant_config(
     return load_config(variant, sizes.profile, overrides)
 
 
+# Model keys added after backbones were first made: in a backbone's key only when set.
+LATER_MODEL_KEYS = {"batch_norm": False, "pooling": "flatten"}
+
+
+def _model_key(config: ExperimentConfig) -> dict[str, Any]:
+    """``config.model`` as a backbone key, without later keys at their defaults."""
+    return {
+        k: v
+        for k, v in asdict(config.model).items()
+        if not (k in LATER_MODEL_KEYS and v == LATER_MODEL_KEYS[k])
+    }
+
+
 def _augment_key(config: ExperimentConfig) -> dict[str, Any]:
     """The augmentation a backbone was made with, in its key; nothing when none (so
     backbones made before augmentation existed stay valid)."""
@@ -192,7 +205,7 @@ def pretrain(
     key = {
         "split_sha256": split_sha256(split),
         "seed": seed,
-        "model": asdict(config.model),
+        "model": _model_key(config),
         **_augment_key(config),
         "schedule": [
             sizes.pretrain_epochs,
