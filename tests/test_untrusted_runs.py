@@ -84,8 +84,18 @@ def _segmentation_model(seed: int, nan: bool = False) -> keras.Model:
     return model
 
 
-def _masks(tmp_path: Path, model: keras.Model, model_file: Path, ids: list[str], images):
-    return cached_masks(tmp_path / "masks", "train", model, model_file, ids, images, 16, 4)
+def _masks(
+    tmp_path: Path,
+    model: keras.Model,
+    model_file: Path,
+    ids: list[str],
+    images,
+    background_index: int = 0,
+    pixels: str = "p0",
+):
+    return cached_masks(
+        tmp_path / "masks", "train", model, model_file, ids, images, 16, 4, background_index, pixels
+    )
 
 
 @pytest.fixture
@@ -119,12 +129,51 @@ def test_mask_cache_of_another_split_or_model_is_recomputed(tmp_path, seg, capsy
     capsys.readouterr()
     other_ids = [f"other{i}" for i in range(6)]  # another split's cache, copied in
     _masks(tmp_path, model, path, other_ids, images)
-    assert "made for another ids_sha256; recomputing" in capsys.readouterr().out
+    assert "made for another ids; recomputing" in capsys.readouterr().out
     other = _segmentation_model(1)
     other.save(path)  # the same file name, another model
     result = _masks(tmp_path, other, path, ids, images)
-    assert "model_sha256" in capsys.readouterr().out
+    assert "segmentation_model" in capsys.readouterr().out
     assert not np.array_equal(result, first)
+
+
+def test_mask_cache_sees_new_image_bytes_and_another_background_channel(tmp_path, seg, capsys):
+    """Issue 22 case 1: regenerated images under the same ids recompute the masks (the
+    key once held only the ids); so does another ``background_index``."""
+    model, path, images = seg
+    ids = [f"img{i}" for i in range(6)]
+    first = _masks(tmp_path, model, path, ids, images, pixels="old")
+    capsys.readouterr()
+    new_images = images[::-1].copy()
+    second = _masks(tmp_path, model, path, ids, new_images, pixels="new")
+    assert "made for another images; recomputing" in capsys.readouterr().out
+    assert not np.array_equal(first, second)
+    _masks(tmp_path, model, path, ids, new_images, background_index=1, pixels="new")
+    assert "another background_index" in capsys.readouterr().out
+
+
+def test_run_masks_keys_on_the_records_pixels(tmp_path, seg, capsys):
+    """Through ``run_masks`` (what training and encoding call), the pixels part comes
+    from the record: replacing an in-memory image's bytes recomputes."""
+    from rol_hashing.data.record import DatasetRecord
+    from rol_hashing.training.masks import run_masks
+
+    model, path, images = seg
+    pixels = (np.random.default_rng(1).random((6, 16, 16, 3)) * 255).astype("uint8")
+    record = DatasetRecord(
+        name="t",
+        class_names=["a", "b"],
+        labels=np.array([0, 1] * 3),
+        ids=[f"i{k}" for k in range(6)],
+        root=tmp_path,
+        images=pixels,
+    )
+    args = ("predicted", tmp_path / "m", "train", record, np.arange(6), 16, 4)
+    run_masks(*args, segmentation_model=model, segmentation_path=path, images=images)
+    record.images = pixels[::-1].copy()
+    capsys.readouterr()
+    run_masks(*args, segmentation_model=model, segmentation_path=path, images=images)
+    assert "made for another images" in capsys.readouterr().out
 
 
 def test_a_segmentation_model_with_nan_weights_gives_an_error_not_masks(tmp_path, seg):

@@ -4,10 +4,11 @@ The segmentation stream is frozen and the input pipeline deterministic, so the
 mask R of an image is the same in every epoch. We compute it once at the ROL's
 feature grid ((h, w, 1) per image, e.g. 14x14 at 224) and feed it to the
 ``mask_input`` form of the hashing model, instead of running the stream at
-every step. The cache lives in ``<run>/masks/`` (float32 ``.npy``) with a small
-JSON key: the SHA-256 of the segmentation model file, of the images' ids and of the
-array itself, and the sizes. Any mismatch (another model, split, size, or a changed
-array) recomputes; a computed R that is not finite or leaves [0, 1] is an error.
+every step. The cache lives in ``<run>/masks/`` (float32 ``.npy``) with a JSON key
+(``rol_hashing.freshness``): the segmentation model file's bytes, the images (ids and
+pixels), the sizes and the background channel, plus the array's own SHA-256. Any
+mismatch (another model, split, size, new image bytes, or a changed array) recomputes;
+a computed R that is not finite or leaves [0, 1] is an error.
 
 ``run_masks`` gives R from any of the ablation's sources (``model.rol_mask``):
 ``predicted`` (the stream, cached as above), ``oracle`` (each image's ground-truth object
@@ -33,7 +34,8 @@ from rol_hashing.data.generated import object_mask_paths
 from rol_hashing.data.pipeline import make_segmentation_dataset, resize_and_crop_masks
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
-from rol_hashing.io import atomic_open, atomic_write_text, file_sha256
+from rol_hashing.freshness import file_digest, images_digest, make_key, stale_parts, text_digest
+from rol_hashing.io import atomic_open, atomic_write_text
 from rol_hashing.models import ReliabilityMask
 
 # R on the 2-pixel border band of a ground-truth object (VOC's "void"): it straddles the
@@ -64,17 +66,27 @@ def compute_masks(
     return model.predict(batches, verbose=verbose).astype("float32")
 
 
-def _cache_key(segmentation_path: Path, ids: list[str], input_size: int, size: int) -> dict:
-    """What the cached R depends on: the segmentation model's bytes, the images (ids, in
-    order) and the sizes. The array's own SHA-256 is added when it is stored."""
-    return {
-        "segmentation_model": str(segmentation_path.resolve()),
-        "model_sha256": file_sha256(segmentation_path),
-        "ids_sha256": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
-        "count": len(ids),
-        "input_size": input_size,
-        "mask_size": size,
-    }
+def _cache_key(
+    segmentation_path: Path,
+    ids: list[str],
+    pixels: str,
+    input_size: int,
+    size: int,
+    background_index: int,
+) -> dict:
+    """What the cached R depends on: the segmentation model's bytes, the images (ids in
+    order, and ``pixels``: ``freshness.images_digest``), the sizes and the background
+    channel. The array's own SHA-256 is stored beside it."""
+    return make_key(
+        "masks",
+        segmentation_model=file_digest(segmentation_path),
+        ids=text_digest(ids),
+        images=pixels,
+        count=len(ids),
+        input_size=input_size,
+        mask_size=size,
+        background_index=background_index,
+    )
 
 
 def _array_sha256(masks: np.ndarray) -> str:
@@ -120,30 +132,33 @@ def cached_masks(
     input_size: int,
     size: int,
     background_index: int = 0,
+    pixels: str = "",
 ) -> np.ndarray:
     """Loads ``<cache_dir>/<name>.npy`` when its key matches, else computes and stores it.
 
-    ``images`` is what ``compute_masks`` takes (array or batches), in ``ids`` order.
+    ``images`` is what ``compute_masks`` takes (array or batches), in ``ids`` order;
+    ``pixels`` their ``freshness.images_digest`` (new image bytes recompute the cache).
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
     array_path = cache_dir / f"{name}.npy"
     key_path = cache_dir / f"{name}.json"
-    key = _cache_key(segmentation_path, ids, input_size, size)
+    key = _cache_key(segmentation_path, ids, pixels, input_size, size, background_index)
     stored = _read_key(key_path) if array_path.is_file() else None
-    if stored is not None and {k: stored.get(k) for k in key} == key:
+    changed = stale_parts(stored.get("key") if stored else None, key)
+    if stored is not None and not changed:
         masks = _load_cached(array_path, stored.get("array_sha256"), (len(ids), size, size, 1))
         if masks is not None:
             print(f"mask cache: reusing {array_path}")
             return masks
     elif stored is not None:
-        changed = sorted(k for k in key if stored.get(k) != key[k])
         print(f"mask cache: {array_path} was made for another {', '.join(changed)}; recomputing")
     print(f"mask cache: computing R for {len(ids)} images -> {array_path}")
     masks = compute_masks(segmentation_model, images, size, background_index)
     check_masks(masks, f"{segmentation_path} (R for {array_path.name})")
     with atomic_open(array_path) as f:
         np.save(f, masks, allow_pickle=False)
-    atomic_write_text(key_path, json.dumps({**key, "array_sha256": _array_sha256(masks)}))
+    # the array first, its key last: a reader never pairs a new key with an old array
+    atomic_write_text(key_path, json.dumps({"key": key, "array_sha256": _array_sha256(masks)}))
     return masks
 
 
@@ -256,5 +271,6 @@ def run_masks(
         input_size,
         size,
         background_index,
+        pixels=images_digest(record, indices),
     )
     return masks[derange(n, seed)] if source == "shuffled" else masks
