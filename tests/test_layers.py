@@ -2,8 +2,8 @@
 
 Layers, lowest first; a module may import its own package and any layer below it:
 
-    errors, faults -> io, archives, constants, clock, quiet, freshness -> viz -> models -> saving -> data
-    -> training -> retrieval -> evaluation -> experiments, notebooks -> cli
+    errors, faults -> io, archives, constants, clock, quiet, freshness -> viz -> models
+    -> saving -> data -> training -> retrieval -> evaluation -> experiments, notebooks -> cli
 
 An import inside a function needs a ``# lazy:`` comment saying why (on its line or on
 the comment line just above the import block).

@@ -447,9 +447,53 @@ def test_cached_codes_of_another_model_are_encoded_again(tiny_runs, tmp_path, ca
     capsys.readouterr()
     metrics = evaluate_run(run, verbose=0)
     assert metrics["codes"] == "encoded"
-    assert "written by another model" in capsys.readouterr().out
+    assert "made from another model" in capsys.readouterr().out
     assert metrics["map_at_k"] == truth["map_at_k"]
     assert evaluate_run(run, verbose=0)["codes"] == "cached"  # re-written for this model
+
+
+@pytest.mark.slow
+def test_cached_codes_see_new_image_bytes_and_tampered_labels(tmp_path, capsys):
+    """Issue 22 cases 1 and 7: after every image of the data set is replaced, evaluate
+    encodes again (it said "Codes cached"); labels edited inside a cache file are not
+    trusted either."""
+    import zipfile
+
+    from rol_hashing.data.generated import make_generated_dataset
+    from rol_hashing.training.config import load_config
+    from rol_hashing.training.hashing import train_hashing
+
+    data = tmp_path / "data"
+    make_generated_dataset(data, num_images=80, num_seg_images=4, image_size=32, num_classes=4)
+    config = load_config(
+        "generated",
+        "cpu",
+        {
+            "data_root": str(data),
+            "runs_dir": str(tmp_path / "runs"),
+            "model": {"input_size": 32, "width": 0.125, "backbone_weights": "none"},
+            "hashing": {"epochs": 1},
+        },
+    )
+    run = train_hashing(config, "ssdh", 12, verbose=0).path
+    assert evaluate_run(run, verbose=0)["codes"] == "encoded"
+    assert evaluate_run(run, verbose=0)["codes"] == "cached"
+    make_generated_dataset(  # the same ids, other pixels
+        data, num_images=80, num_seg_images=4, image_size=32, num_classes=4, seed=5, force=True
+    )
+    capsys.readouterr()
+    assert evaluate_run(run, verbose=0)["codes"] == "encoded"
+    assert "made from another images" in capsys.readouterr().out
+    # labels shifted inside the gallery cache, its key left as it was
+    path = run / GALLERY_CODES
+    with np.load(path, allow_pickle=False) as z:
+        members = {k: z[k] for k in z.files}
+    members["labels"] = np.roll(members["labels"], 1)
+    np.savez(path, **members)
+    assert zipfile.is_zipfile(path)
+    capsys.readouterr()
+    assert evaluate_run(run, verbose=0)["codes"] == "encoded"
+    assert "its labels are not the data set's" in capsys.readouterr().out
 
 
 # ---- bad input without a trained run (fast) ----------------------------------------------

@@ -19,6 +19,7 @@ atomically (a temporary file in the same folder, then ``os.replace``).
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 import zlib
@@ -29,6 +30,7 @@ import numpy as np
 
 from rol_hashing.archives import check_npz
 from rol_hashing.errors import InputError
+from rol_hashing.freshness import stale_parts
 from rol_hashing.io import atomic_savez
 
 CODES_FORMAT = "rol_hashing.codes"
@@ -210,14 +212,20 @@ class EncodedSet:
 
 
 def save_codes(
-    path: PathLike, codes: np.ndarray, ids: Any, labels: Any, model_sha256: str = ""
+    path: PathLike,
+    codes: np.ndarray,
+    ids: Any,
+    labels: Any,
+    model_sha256: str = "",
+    key: dict | None = None,
 ) -> None:
     """Writes codes (bool (N, bits)), ids (N,) and labels (N,) or (N, C) to an ``.npz``.
 
     Codes are stored packed. Object arrays are refused (the file is read without
     pickle): ids must be numbers or strings. ``model_sha256``: the SHA-256 of the model
-    file that computed the codes (a run's cache is reused only for that model). Nothing
-    is written if an argument is invalid; the file appears atomically.
+    file that computed the codes (a run's cache is reused only for that model). ``key``:
+    a ``freshness.make_key`` of what the codes were made from (checked by ``load_codes``).
+    Nothing is written if an argument is invalid; the file appears atomically.
     """
     encoded = EncodedSet(np.asarray(codes), _plain_array(labels, "labels"), as_id_array(ids))
     atomic_savez(
@@ -229,15 +237,28 @@ def save_codes(
         labels=encoded.labels,
         ids=encoded.ids,
         model_sha256=np.array(str(model_sha256)),
+        key=np.array(json.dumps(key) if key is not None else ""),
     )
 
 
 def load_codes(
-    path: PathLike, bits: int | None = None, model_sha256: str | None = None
+    path: PathLike,
+    bits: int | None = None,
+    model_sha256: str | None = None,
+    key: dict | None = None,
 ) -> EncodedSet:
     """Reads a file written by ``save_codes``; checks its format version and, if given,
-    the bits and the SHA-256 of the model that wrote it (``InputError`` on a mismatch)."""
+    the bits, the SHA-256 of the model that wrote it and its freshness ``key``
+    (``InputError`` on a mismatch, naming what differs)."""
     data = read_npz(path, CODES_FORMAT, CODES_FORMAT_VERSION, ("bits", "codes", "labels", "ids"))
+    if key is not None:
+        try:
+            stored_key = json.loads(str(data["key"])) if "key" in data else None
+        except ValueError:
+            stored_key = None
+        stale = stale_parts(stored_key, key)
+        if stale:
+            raise InputError(f"{os.fspath(path)}: made from another {', '.join(stale)}")
     stored_bits = int(data["bits"])
     if bits is not None and check_bits(bits) != stored_bits:
         raise InputError(f"{os.fspath(path)}: expected {bits}-bit codes, file holds {stored_bits}")

@@ -26,7 +26,7 @@ import tensorflow as tf
 from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError
-from rol_hashing.io import file_sha256
+from rol_hashing.freshness import file_digest, make_key, records_parts
 from rol_hashing.models import copy_weights_by_name, rol_feature_size
 from rol_hashing.retrieval.codes import (
     EncodedSet,
@@ -185,8 +185,15 @@ def encode_parts(
     """
     parts = {"query": split.query, "gallery": split.gallery}
     files = {"query": run.path / QUERY_CODES, "gallery": run.path / GALLERY_CODES}
-    model_hash = file_sha256(run.model)
-    cached = {part: _cached_codes(files[part], run, parts[part], model_hash) for part in parts}
+    model_hash = file_digest(run.model)
+    indices = split.indices(record)
+    keys = {
+        part: codes_key(run, record, getattr(indices, part), model_hash, part) for part in parts
+    }
+    cached = {
+        part: _cached_codes(files[part], run, parts[part], model_hash, keys[part], record)
+        for part in parts
+    }
     if all(c is not None for c in cached.values()):
         return cached["query"], cached["gallery"], True
 
@@ -195,7 +202,6 @@ def encode_parts(
     if shared_masks is not None and run.method == "rol" and not isinstance(model.input, dict):
         seg = _stream_of(model)
         model = mask_input_twin(run, model)
-    indices = split.indices(record)
     ids = np.asarray(record.ids)
     out = {}
     for part in parts:
@@ -224,7 +230,14 @@ def encode_parts(
         encoded = encode(model, dataset, bits=run.bits, verbose=verbose)
         labels = encoded.labels.astype(np.uint8) if record.multilabel else encoded.labels
         out[part] = EncodedSet(encoded.codes, labels, ids[encoded.ids.astype(np.int64)])
-        save_codes(files[part], out[part].codes, out[part].ids, out[part].labels, model_hash)
+        save_codes(
+            files[part],
+            out[part].codes,
+            out[part].ids,
+            out[part].labels,
+            model_hash,
+            key=keys[part],
+        )
     return out["query"], out["gallery"], False
 
 
@@ -280,18 +293,46 @@ def mask_input_twin(run: Run, model: keras.Model) -> keras.Model:
     return twin
 
 
+def codes_key(
+    run: Run, record: DatasetRecord, indices: np.ndarray, model_sha256: str, part: str
+) -> dict:
+    """The freshness key of a run's cached codes of one split part: the model file, the
+    images (ids, labels, pixels), the input size and the mask source feeding the ROL."""
+    m = run.config.model
+    return make_key(
+        "codes",
+        model=model_sha256,
+        part=part,
+        bits=run.bits,
+        input_size=m.input_size,
+        rol_mask=m.rol_mask if run.method == "rol" else None,
+        background_index=m.background_index,
+        **records_parts(record, indices),
+    )
+
+
 def _cached_codes(
-    path: Path, run: Run, ids: tuple[str, ...], model_sha256: str
+    path: Path,
+    run: Run,
+    ids: tuple[str, ...],
+    model_sha256: str,
+    key: dict,
+    record: DatasetRecord,
 ) -> EncodedSet | None:
-    """The codes at ``path`` if written by the model of hash ``model_sha256``, of the
-    run's bits and ``ids``; else None (with a line saying why a present file is not used)."""
+    """The codes at ``path`` if their key is ``key`` (the model, the images, the bits)
+    and their ids and labels are the data set's; else None (with a line saying why a
+    present file is not used)."""
     if not path.is_file():
         return None
     try:
-        encoded = load_codes(path, bits=run.bits, model_sha256=model_sha256)
-    except ValueError as err:  # another model, version or code length: encode again
+        encoded = load_codes(path, bits=run.bits, model_sha256=model_sha256, key=key)
+    except ValueError as err:  # another model, version, code length or images: encode again
         print(f"code cache not used: {err}")
         return None
     if encoded.ids.dtype.kind != "U" or encoded.ids.tolist() != list(ids):
+        return None
+    expected = np.asarray(record.labels)[record.index_of(list(ids))]
+    if encoded.labels.shape != expected.shape or not np.array_equal(encoded.labels, expected):
+        print(f"code cache not used: {path}: its labels are not the data set's")
         return None
     return encoded
