@@ -258,3 +258,22 @@ def test_search_out_that_is_a_folder_is_refused_first(tmp_path):
 
     with pytest.raises(InputError, match="is a folder; give a .png file name"):
         search_image(tmp_path / "no-run", tmp_path / "q.jpg", out_png=tmp_path)
+
+
+# ---- round three (issue 22) -------------------------------------------------------------
+
+
+def test_a_duplicate_yaml_key_is_refused_not_won_by_the_last(tmp_path):
+    """Issue 22 case 10: ``epochs: 1`` then ``epochs: 5`` silently trained 5 epochs."""
+    path = tmp_path / "dup.yaml"
+    path.write_text("dataset: generated\nhashing:\n  epochs: 1\n  epochs: 5\n")
+    with pytest.raises(
+        ConfigError, match=r"dup\.yaml: .*duplicate key 'epochs' \(line 3 and line 4\)"
+    ):
+        load_config(path)
+    merged = tmp_path / "merge.yaml"  # "<<: *base" followed by an override stays allowed
+    merged.write_text(
+        "dataset: generated\nhashing:\n  <<: {epochs: 1, batch_size: 4}\n  epochs: 3\n"
+    )
+    config = load_config(merged)
+    assert (config.hashing.epochs, config.hashing.batch_size) == (3, 4)

@@ -192,6 +192,24 @@ class _BoundedLoader(yaml.SafeLoader):
                 )
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *base": merged keys may be overridden, as YAML says
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # PyYAML's own error names an unhashable key
+            if key in seen:
+                raise yaml.YAMLError(
+                    f"duplicate key {key!r} (line {seen[key] + 1} and line "
+                    f"{key_node.start_mark.line + 1}); give each key once"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
 
 def read_yaml(path: Path) -> dict:
     """A YAML file as a mapping (empty file: {}), read safely.
