@@ -101,3 +101,16 @@ def test_registry_names_sizes_and_errors(tmp_path):
     fx.write_awa2(tmp_path, per_class=1)
     record = load_dataset("awa2", tmp_path)
     assert record.name == "awa2" and np.array_equal(record.labels, [0, 1, 2])
+
+
+def test_hidden_folders_are_not_classes_and_are_counted(tmp_path):
+    """Issue 22 case 11: ``.ipynb_checkpoints`` and ``.hidden`` became classes."""
+    root = fx.write_class_folders(tmp_path / "mine", per_class=3)
+    for hidden in (".ipynb_checkpoints", ".hidden"):
+        (root / hidden).mkdir()
+        fx.write_rgba_png(root / hidden / "x.png")
+    record = load_class_folders(root)
+    assert record.class_names == ["cat", "dog"] and len(record) == 6
+    reasons = dict(record.skipped)
+    assert reasons[str(root / ".hidden")] == "hidden folder, not a class"
+    assert str(root / ".ipynb_checkpoints") in reasons

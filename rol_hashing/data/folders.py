@@ -61,6 +61,7 @@ def load_class_folders(
     if not root.is_dir():
         raise FileNotFoundError(f"{root} does not exist; expected this layout:\n{LAYOUT}")
     listed = root / "classes.txt"
+    hidden: list[tuple[str, str]] = []
     if optional_file(listed):
         lines = enumerate(read_text(listed).splitlines(), start=1)
         rows = [(k, check_relative(n.strip(), f"{listed}:{k}")) for k, n in lines if n.strip()]
@@ -69,7 +70,10 @@ def load_class_folders(
         if missing:
             raise FileNotFoundError(f"{listed} names classes without a folder: {missing}")
     else:
-        names = sorted(p.name for p in root.iterdir() if p.is_dir() and list_images(p))
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+        # .ipynb_checkpoints, .git, .hidden: never classes, counted as skipped
+        hidden = [(str(p), "hidden folder, not a class") for p in folders if p.name.startswith(".")]
+        names = [p.name for p in folders if not p.name.startswith(".") and list_images(p)]
     if not names:
         raise FileNotFoundError(f"{root} has no class folder with images; expected:\n{LAYOUT}")
     paths, labels = [], []
@@ -88,7 +92,7 @@ def load_class_folders(
         ids=[f"{paths[k].parent.name}/{paths[k].name}" for k in kept],
         root=root,
         paths=[paths[k] for k in kept],
-        skipped=skipped,
+        skipped=hidden + skipped,
         info={"split file": str(split_path) if predefined else "none"},
         predefined_split=predefined,
     )
