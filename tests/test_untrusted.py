@@ -277,3 +277,25 @@ def test_a_duplicate_yaml_key_is_refused_not_won_by_the_last(tmp_path):
     )
     config = load_config(merged)
     assert (config.hashing.epochs, config.hashing.batch_size) == (3, 4)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_a_batch_size_below_one_is_one_line_before_anything_runs(tmp_path, capsys, value):
+    """Issue 22 case 14: ``evaluate --batch-size 0`` (or -1) ended in a traceback."""
+    from rol_hashing.cli.main import main
+
+    for command in ("evaluate", "index"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, str(tmp_path / "no-run"), "--batch-size", value])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert "--batch-size" in err and "Traceback" not in err
+
+
+def test_the_library_refuses_a_batch_size_below_one(tmp_path):
+    from rol_hashing.evaluation.evaluate import evaluate_run
+    from rol_hashing.retrieval.search import build_index
+
+    for fn in (evaluate_run, build_index):
+        with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got 0"):
+            fn(tmp_path, batch_size=0)

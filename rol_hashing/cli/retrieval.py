@@ -12,6 +12,17 @@ from rol_hashing.constants import METHODS, PAPER_BITS
 from rol_hashing.errors import printable
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1 (argparse prints the one-line error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``evaluate``, ``index``, ``search`` and ``table2``."""
     ev = subparsers.add_parser(
@@ -24,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--top-k", type=int, help="k of MAP@k (default: the data set's 1000, capped at the gallery)"
     )
-    ev.add_argument("--batch-size", type=int, default=64, help="images per encoding batch")
+    ev.add_argument("--batch-size", type=positive_int, default=64, help="images per encoding batch")
     ev.add_argument(
         "--verbose", type=int, choices=(0, 1), default=1, help="0: quiet; 1: progress and summary"
     )
@@ -36,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Writes <run>/index.npz (HammingIndex) and <run>/index_items.npz.",
     )
     ix.add_argument("run", help="hashing run folder")
-    ix.add_argument("--batch-size", type=int, default=64, help="images per encoding batch")
+    ix.add_argument("--batch-size", type=positive_int, default=64, help="images per encoding batch")
     ix.add_argument(
         "--verbose", type=int, choices=(0, 1), default=1, help="0: quiet; 1: progress and summary"
     )

@@ -69,6 +69,8 @@ def evaluate_run(
         The metrics as written to ``metrics.json`` (values in [0, 1]).
     """
     clock = Stopwatch()
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     run = open_hashing_run(run_dir)
     spec, record, split = run.load_data(record)
     check_split_parts(split, run.split)

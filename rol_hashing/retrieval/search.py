@@ -113,6 +113,8 @@ def check_top(top: object, num_gallery: int) -> int:
 def build_index(run_dir: str | Path, batch_size: int = 64, verbose: int = 1) -> Path:
     """Encodes (or reuses) the run's gallery codes and saves ``index.npz`` and
     ``index_items.npz`` in the run folder; returns the path of ``index.npz``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     run = open_hashing_run(run_dir)
     _, record, split = run.load_data()
     return _build_index(run, record, split, batch_size, verbose)
