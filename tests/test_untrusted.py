@@ -299,3 +299,34 @@ def test_the_library_refuses_a_batch_size_below_one(tmp_path):
     for fn in (evaluate_run, build_index):
         with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got 0"):
             fn(tmp_path, batch_size=0)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["make-data", "{tmp}/gen", "--seed", "-1"],
+        ["ablate", "--first-seed", "-5", "--out", "{tmp}/out", "--work-dir", "{tmp}/work"],
+        ["demo", "--first-seed", "-5", "--out", "{tmp}/out", "--work-dir", "{tmp}/work"],
+        ["train-hash", "--config", "generated", "--seed", "-1"],
+        ["pretrain", "--config", "generated", "--seed", "-1"],
+    ],
+)
+def test_a_negative_seed_is_one_line_naming_the_option_and_writes_nothing(tmp_path, capsys, argv):
+    """Issue 22 cases 16 and 20: numpy's error, ``*.partial`` folders left behind, and an
+    error naming the shipped config file instead of the option."""
+    from rol_hashing.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "seed: must be 0 or more, got -" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_generated_set_refuses_a_negative_seed_before_writing(tmp_path):
+    from rol_hashing.data.generated import make_generated_dataset
+
+    with pytest.raises(ValueError, match="seed must be 0 or more, got -1"):
+        make_generated_dataset(tmp_path / "gen", num_images=8, num_seg_images=2, seed=-1)
+    assert not any(tmp_path.iterdir())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rol_hashing.cli.options import non_negative_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``make-data`` and ``data-summary``."""
@@ -22,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--num-classes", type=int, default=6, help="shape classes (2..8)")
     make.add_argument("--image-size", type=int, default=96, help="image side in pixels")
     make.add_argument("--clutter", type=float, default=0.5, help="0 (plain) .. 1 (busy)")
-    make.add_argument("--seed", type=int, default=0, help="everything is drawn from it")
+    make.add_argument(
+        "--seed", type=non_negative_int, default=0, help="everything is drawn from it"
+    )
     make.add_argument("--force", action="store_true", help="replace a set made otherwise")
     make.add_argument("--examples", help="also write example images + masks to this PNG")
     make.set_defaults(func=run_make_data)

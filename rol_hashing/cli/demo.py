@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from rol_hashing.cli.options import non_negative_int
 from rol_hashing.errors import InputError
 
 
 def add_seed_options(p: argparse.ArgumentParser, seeds: int, out: str, quick: str) -> None:
     """--seeds, --first-seed, --out, --work-dir (the demo's, shared) and --quick."""
     p.add_argument("--seeds", type=int, default=seeds, help="number of seeds (0, 1, ...)")
-    p.add_argument("--first-seed", type=int, default=0, help="the first seed")
+    p.add_argument("--first-seed", type=non_negative_int, default=0, help="the first seed")
     p.add_argument("--out", default=out, help="results folder")
     p.add_argument("--work-dir", default="runs/demo", help="data and run folders")
     p.add_argument("--quick", action="store_true", help=f"tiny sizes, {quick} (a smoke test)")

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rol_hashing.cli.options import non_negative_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``pretrain``."""
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pool", help="a class-folder pool to use instead of the training split")
     p.add_argument("--input-size", type=int, help="override model.input_size")
     p.add_argument("--width", type=float, help="override model.width")
-    p.add_argument("--seed", type=int, help="override the seed")
+    p.add_argument("--seed", type=non_negative_int, help="override the seed")
     p.add_argument("--epochs", type=int, default=8, help="Adam epochs")
     p.add_argument("--learning-rate", type=float, default=5e-4, help="Adam's learning rate")
     p.add_argument("--batch-size", type=int, default=32, help="images per step")

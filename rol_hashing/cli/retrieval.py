@@ -8,19 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rol_hashing.cli.options import positive_int
 from rol_hashing.constants import METHODS, PAPER_BITS
 from rol_hashing.errors import printable
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1 (argparse prints the one-line error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

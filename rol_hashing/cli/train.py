@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from rol_hashing.cli.options import non_negative_int
 from rol_hashing.constants import METHODS
 from rol_hashing.training.strategy import STRATEGIES
 
@@ -24,7 +25,7 @@ def _common(p: argparse.ArgumentParser, data_root_help: str) -> None:
     p.add_argument("--batch-size", type=int, help="override the batch size")
     p.add_argument("--input-size", type=int, help="override model.input_size")
     p.add_argument("--width", type=float, help="override model.width")
-    p.add_argument("--seed", type=int, help="override the seed")
+    p.add_argument("--seed", type=non_negative_int, help="override the seed")
     p.add_argument(
         "--backbone-weights",
         help="VGG16 .h5 file, 'auto' (the Keras ImageNet file in weights/) or 'none'",

@@ -83,6 +83,8 @@ class GeneratedConfig:
             raise InputError(f"image_size must be at least 24, got {self.image_size}")
         if not 0.0 <= self.clutter <= 1.0:
             raise InputError(f"clutter must be in 0..1, got {self.clutter}")
+        if self.seed < 0:
+            raise InputError(f"seed must be 0 or more, got {self.seed}")
         if self.num_images < 2 * self.num_classes or self.num_seg_images < 2:
             raise InputError(
                 f"need at least {2 * self.num_classes} hashing images (2 per class) and 2 "
