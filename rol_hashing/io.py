@@ -79,6 +79,16 @@ def default_file_mode() -> int:
     return 0o666 & ~_process_umask()
 
 
+def check_file_target(*paths: str | os.PathLike) -> None:
+    """``IsADirectoryError`` naming the first of ``paths`` that is a folder: a file is to be
+    written there (call it before long work, so nothing is computed for nothing)."""
+    for path in paths:
+        if Path(path).is_dir():
+            raise IsADirectoryError(
+                errno.EISDIR, "is a folder; a file is to be written there", str(path)
+            )
+
+
 @contextmanager
 def atomic_path(
     path: str | os.PathLike, suffix: str = ".tmp", make_parents: bool = True
@@ -90,6 +100,7 @@ def atomic_path(
     ``make_parents=False``: a missing folder is a ``FileNotFoundError`` and nothing is made.
     """
     path = Path(path)
+    check_file_target(path)
     try:
         if make_parents:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -330,3 +330,26 @@ def test_the_generated_set_refuses_a_negative_seed_before_writing(tmp_path):
     with pytest.raises(ValueError, match="seed must be 0 or more, got -1"):
         make_generated_dataset(tmp_path / "gen", num_images=8, num_seg_images=2, seed=-1)
     assert not any(tmp_path.iterdir())
+
+
+def test_an_output_path_that_is_a_folder_is_refused_first(tiny_runs, tmp_path, capsys):
+    """Issue 22 case 13: ``metrics.json/`` and ``pretrain --out dir.h5`` were tracebacks,
+    the latter only after the whole training."""
+    import shutil
+
+    from rol_hashing.cli.main import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_runs["runs"]["ssdh"], run)
+    (run / "metrics.json").unlink(missing_ok=True)
+    (run / "metrics.json").mkdir()
+    assert main(["evaluate", str(run), "--verbose", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.json" in err and "is a folder" in err and "Traceback" not in err
+    out = tmp_path / "dir.h5"
+    out.mkdir()
+    argv = ["pretrain", "--config", "generated", "--data-root", str(tiny_runs["data_root"])]
+    assert main([*argv, "--out", str(out), "--epochs", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "dir.h5" in captured.err and "is a folder" in captured.err
+    assert "Epoch" not in captured.out  # refused before training

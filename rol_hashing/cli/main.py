@@ -49,6 +49,8 @@ USER_ERRORS = (
     CLIError,
     FileNotFoundError,
     FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
     PermissionError,
     NoSpaceError,
     ReadOnlyError,

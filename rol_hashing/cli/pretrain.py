@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from rol_hashing.data.folders import load_class_folders
     from rol_hashing.data.registry import get_dataset_spec
     from rol_hashing.data.splits import make_or_load_split
-    from rol_hashing.io import write_json
+    from rol_hashing.io import check_file_target, write_json
     from rol_hashing.training.config import load_config
     from rol_hashing.training.pretrain import pretrain_on_record
 
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.learning_rate < float("inf"):
         raise CLIError(f"--learning-rate must be a number > 0, got {args.learning_rate}")
     out = Path(args.out or f"weights/pretrained_{config.dataset}_{config.profile}.h5")
+    check_file_target(out, out.with_suffix(".json"))  # before the training, not after
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     if args.pool:

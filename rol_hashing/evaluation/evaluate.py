@@ -23,8 +23,8 @@ from rol_hashing.clock import Stopwatch
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError, printable
 from rol_hashing.evaluation.map import chance_precision, ranking_metrics
-from rol_hashing.io import atomic_write_text
-from rol_hashing.retrieval.encode import encode_parts
+from rol_hashing.io import atomic_write_text, check_file_target
+from rol_hashing.retrieval.encode import GALLERY_CODES, QUERY_CODES, encode_parts
 from rol_hashing.training.run import check_split_parts, open_hashing_run
 
 METRICS_JSON = "metrics.json"
@@ -72,6 +72,12 @@ def evaluate_run(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     run = open_hashing_run(run_dir)
+    check_file_target(  # the outputs, before any encoding
+        run.path / METRICS_JSON,
+        run.path / METRICS_MD,
+        run.path / QUERY_CODES,
+        run.path / GALLERY_CODES,
+    )
     spec, record, split = run.load_data(record)
     check_split_parts(split, run.split)
     k = resolve_top_k(top_k, spec.top_k, len(split.gallery))
