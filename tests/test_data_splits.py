@@ -166,3 +166,29 @@ def test_a_split_file_whose_set_aside_overlaps_a_part_is_refused(tmp_path):
     twice.save(tmp_path / "split.json")
     with pytest.raises(InputError, match="'set_aside' lists an id twice"):
         load_split(tmp_path / "split.json", record)
+
+
+def test_an_empty_train_part_is_refused_naming_the_file(tmp_path):
+    """Issue 22 case 15: a data ``split.json`` with ``"train": []`` trained on nothing
+    and then said "lower the learning rate"."""
+    from rol_hashing.data.splits import make_or_load_split
+    from rol_hashing.errors import InputError
+
+    root = fx.write_class_folders(tmp_path / "mine", per_class=4)
+    (root / "split.json").write_text(json.dumps({"train": [], "query": ["cat/000.jpg"]}))
+    record = load_class_folders(root)
+    with pytest.raises(InputError, match=r"split file in .*mine: 'train' is empty"):
+        make_or_load_split(record, get_dataset_spec("folders"), tmp_path / "run_split.json")
+
+
+def test_a_huge_unknown_id_is_quoted_short(tmp_path):
+    """Issue 22 case 22: a 100,000-character id was printed in full."""
+    from rol_hashing.data.splits import Split, check_split
+    from rol_hashing.errors import InputError
+
+    record = fake_record("folders", np.arange(12) % 3)
+    huge = "x" * 100_000
+    split = Split(record.name, 0, (huge,), (record.ids[0],), (record.ids[1],))
+    with pytest.raises(InputError) as err:
+        check_split(split, record, "split.json")
+    assert len(str(err.value)) < 500 and "(100000 chars)" in str(err.value)

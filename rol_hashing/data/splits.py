@@ -154,18 +154,33 @@ def draw_split(
     )
 
 
+# How much of an id an error message quotes (a split file may hold a 100,000-char id).
+MAX_QUOTED_ID = 120
+
+
+def _short(value: str) -> str:
+    """``repr(value)``, cut to ``MAX_QUOTED_ID`` characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_QUOTED_ID else f"{text[:MAX_QUOTED_ID]}... ({len(value)} chars)"
+
+
 def check_split(split: Split, record: DatasetRecord, source: str) -> None:
     """Raises ValueError naming ``source`` unless the split fits ``record`` and the rules."""
     known = set(record.ids)
     for part in PARTS:
         ids = getattr(split, part)
+        if not ids:
+            raise InputError(
+                f"{source}: '{part}' is empty; a split needs at least one training, one "
+                "query and one gallery image"
+            )
         if len(set(ids)) != len(ids):
             raise InputError(f"{source}: '{part}' lists an id twice")
         unknown = [i for i in ids if i not in known]
         if unknown:
             raise InputError(
                 f"{source}: {len(unknown)} '{part}' ids are not in data set {record.name!r} "
-                f"loaded from {record.root} (first: {unknown[0]!r}); delete the file to draw "
+                f"loaded from {record.root} (first: {_short(unknown[0])}); delete the file to draw "
                 "a new split, or load the data it was made for"
             )
     query = set(split.query)
@@ -174,7 +189,7 @@ def check_split(split: Split, record: DatasetRecord, source: str) -> None:
         if overlap:
             raise InputError(
                 f"{source}: {len(overlap)} query ids are also in '{part}' "
-                f"(first: {sorted(overlap)[0]!r})"
+                f"(first: {_short(sorted(overlap)[0])})"
             )
     aside = set(split.set_aside)
     if len(aside) != len(split.set_aside):
@@ -183,14 +198,14 @@ def check_split(split: Split, record: DatasetRecord, source: str) -> None:
     if unknown:
         raise InputError(
             f"{source}: {len(unknown)} 'set_aside' ids are not in data set {record.name!r} "
-            f"(first: {unknown[0]!r})"
+            f"(first: {_short(unknown[0])})"
         )
     for part in PARTS:
         overlap = aside.intersection(getattr(split, part))
         if overlap:
             raise InputError(
                 f"{source}: {len(overlap)} ids set aside for the segmentation stream are also "
-                f"in '{part}' (first: {sorted(overlap)[0]!r})"
+                f"in '{part}' (first: {_short(sorted(overlap)[0])})"
             )
 
 
