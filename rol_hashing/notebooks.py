@@ -24,6 +24,19 @@ from rol_hashing.io import atomic_open
 PARAMETERS_TAG = "parameters"
 
 
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """A notebook file (nbformat 4), or ``InputError`` naming it when it is not one
+    (not JSON, not a notebook, unreadable); a missing file is ``FileNotFoundError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: notebook not found (expected a .ipynb file)")
+    try:
+        return nbformat.read(path, as_version=4)
+    except (ValueError, OSError, KeyError, AttributeError, TypeError) as err:
+        first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise InputError(f"{path}: not a Jupyter notebook (nbformat 4 JSON): {first}") from None
+
+
 class NotebookError(RuntimeError):
     """A cell of a notebook raised: the notebook, the exception's name and its message."""
 
@@ -57,7 +70,7 @@ def execute(
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the kernel
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     if params:
         _inject(nb, params)
     # IPC sockets in a private folder instead of TCP on localhost: nothing listens on a
@@ -113,7 +126,7 @@ def save_figures(nb: nbformat.NotebookNode, folder: str | Path, prefix: str) -> 
 def strip_outputs(path: str | Path) -> None:
     """Removes outputs and execution counts in place (what git keeps)."""
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []

@@ -90,3 +90,22 @@ def test_notebooks_command_outputs_carry_no_tensorflow_start_up_lines(tiny_runs,
         for path in written:
             with Image.open(path) as image:
                 assert image.format == "PNG" and min(image.size) > 50
+
+
+@pytest.mark.parametrize("content", [b"not json at all", b'{"cells": 3}', b"\xff\xfe\x00"])
+def test_a_notebooks_dir_holding_a_file_that_is_no_notebook(tiny_runs, tmp_path, capsys, content):
+    """Issue 22 case 19: a traceback from nbformat; now one line naming the file, before
+    any notebook runs."""
+    import shutil
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    shutil.copy(NOTEBOOKS / "rol_masks.ipynb", folder / "rol_masks.ipynb")
+    (folder / "top10_retrievals.ipynb").write_bytes(content)
+    runs = tiny_runs["runs"]
+    argv = ["notebooks", "--ssdh-run", str(runs["ssdh"]), "--rol-run", str(runs["rol"])]
+    argv += ["--notebooks-dir", str(folder), "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "top10_retrievals.ipynb: not a Jupyter notebook" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # nothing ran

@@ -40,8 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from rol_hashing.notebooks import (  # lazy: nbclient, Jupyter
         NotebookError,
         execute,
+        read_notebook,
         save_figures,
     )
+
+    for name in NOTEBOOKS:  # every notebook readable before the first one runs
+        read_notebook(Path(args.notebooks_dir) / name)
 
     for run_dir in (args.ssdh_run, args.rol_run):
         if not (Path(run_dir) / "model.keras").is_file():
