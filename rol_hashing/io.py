@@ -89,6 +89,19 @@ def check_file_target(*paths: str | os.PathLike) -> None:
             )
 
 
+def check_folder_target(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, or ``NotADirectoryError`` naming it when it exists and is not a
+    folder (results are to be written into it: check before long work)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            errno.ENOTDIR,
+            "exists and is not a folder; results are written into a folder",
+            str(path),
+        )
+    return path
+
+
 @contextmanager
 def atomic_path(
     path: str | os.PathLike, suffix: str = ".tmp", make_parents: bool = True

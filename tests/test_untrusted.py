@@ -353,3 +353,19 @@ def test_an_output_path_that_is_a_folder_is_refused_first(tiny_runs, tmp_path, c
     captured = capsys.readouterr()
     assert "dir.h5" in captured.err and "is a folder" in captured.err
     assert "Epoch" not in captured.out  # refused before training
+
+
+@pytest.mark.parametrize("command", ["ablate", "demo", "fashion"])
+def test_an_out_that_is_a_file_is_refused_before_any_run(tmp_path, capsys, command):
+    """Issue 22 case 22: ``ablate --out <file>`` was found only after all runs."""
+    from rol_hashing.cli.main import main
+
+    out = tmp_path / "results.txt"
+    out.write_text("a file")
+    argv = [command, "--out", str(out), "--work-dir", str(tmp_path / "work"), "--quick"]
+    if command == "fashion":
+        argv += ["--data-root", str(tmp_path / "absent")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "results.txt" in err and "is not a folder" in err
+    assert not (tmp_path / "work").exists()

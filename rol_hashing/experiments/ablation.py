@@ -61,7 +61,7 @@ from rol_hashing.experiments.fashion import QUICK as FASHION_QUICK
 from rol_hashing.experiments.fashion import VARIANTS as FASHION_VARIANTS
 from rol_hashing.experiments.fashion import FashionSizes, finished_run, prepare_fashion_seed
 from rol_hashing.experiments.report import mean_std, pm
-from rol_hashing.io import atomic_write_text, save_figure
+from rol_hashing.io import atomic_write_text, check_folder_target, save_figure
 from rol_hashing.models import reliability_mask
 from rol_hashing.retrieval.encode import encode_split
 from rol_hashing.saving import load_model
@@ -598,7 +598,7 @@ def run_ablation(
     wall = Stopwatch()
     sizes = QUICK if quick else DemoSizes()
     grid = ablation_grid(bits or ((12,) if quick else (12, 48)), kind=grid_kind)
-    out_dir, work_dir = Path(out_dir), Path(work_dir)
+    out_dir, work_dir = check_folder_target(out_dir), Path(work_dir)  # before any run
     rows: list[dict[str, Any]] = []
     scatter: dict[str, list[np.ndarray]] = {"iou": [], "ap_diff": []}
     total = sum(len(v.bits) for v in grid) * len(seeds)

@@ -48,7 +48,7 @@ from rol_hashing.experiments.report import (
     seeds_phrase,
     verdict,
 )
-from rol_hashing.io import atomic_write_text
+from rol_hashing.io import atomic_write_text, check_folder_target
 from rol_hashing.models import rol_feature_size
 from rol_hashing.training.config import ExperimentConfig, load_config
 from rol_hashing.training.hashing import train_hashing
@@ -433,7 +433,7 @@ def run_demo(
     sizes = sizes or (QUICK if quick else DemoSizes())
     if not seeds:
         raise InputError("seeds is empty: give at least one seed")
-    out_dir, work_dir = Path(out_dir), Path(work_dir)
+    out_dir, work_dir = check_folder_target(out_dir), Path(work_dir)  # before any run
     per_seed = [run_seed(work_dir / f"seed{s}", sizes, int(s), verbose) for s in seeds]
     summary = summarize(per_seed, sizes)
     clock = StageClock()

@@ -63,7 +63,7 @@ from rol_hashing.experiments.report import (
     verdict,
 )
 from rol_hashing.experiments.table2 import PAPER_TABLE2
-from rol_hashing.io import atomic_savez, atomic_write_text, write_json
+from rol_hashing.io import atomic_savez, atomic_write_text, check_folder_target, write_json
 from rol_hashing.models import build_vgg16, load_vgg16_imagenet_weights
 from rol_hashing.retrieval.classical import METHODS as CLASSICAL
 from rol_hashing.retrieval.classical import pooled_features
@@ -677,7 +677,7 @@ def run_fashion(
         raise InputError(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     for variant in sizes.variants:
         get_dataset_spec(variant)
-    out_dir, work_dir = Path(out_dir), Path(work_dir)
+    out_dir, work_dir = check_folder_target(out_dir), Path(work_dir)  # before any run
     clean = load_fashion_mnist(data_root)
     print(clean.summary())
     per_seed = [run_seed(clean, work_dir / f"seed{s}", sizes, int(s), verbose) for s in seeds]
