@@ -412,8 +412,8 @@ def test_empty_gallery(tiny_runs, tmp_path, capsys):
     (run / "split.json").write_text(json.dumps(split))
     before = _listing(run)
     for argv in (["evaluate", str(run)], ["index", str(run)]):
-        assert main(argv) == 2
-        assert "the gallery set is empty" in capsys.readouterr().err
+        assert main(argv) == 2  # refused by the split check, naming the file
+        assert "split.json: 'gallery' is empty" in capsys.readouterr().err
     assert _listing(run) == before
     with pytest.raises(ValueError, match="the gallery is empty"):
         mean_average_precision(
