@@ -304,7 +304,7 @@ def test_the_library_refuses_a_batch_size_below_one(tmp_path):
 @pytest.mark.parametrize(
     "argv",
     [
-        ["make-data", "{tmp}/gen", "--seed", "-1"],
+        ["make-data", "--out", "{tmp}/gen", "--seed", "-1"],
         ["ablate", "--first-seed", "-5", "--out", "{tmp}/out", "--work-dir", "{tmp}/work"],
         ["demo", "--first-seed", "-5", "--out", "{tmp}/out", "--work-dir", "{tmp}/work"],
         ["train-hash", "--config", "generated", "--seed", "-1"],
@@ -369,3 +369,19 @@ def test_an_out_that_is_a_file_is_refused_before_any_run(tmp_path, capsys, comma
     err = capsys.readouterr().err
     assert "results.txt" in err and "is not a folder" in err
     assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("kind", ["folder", "suffix"])
+def test_make_data_examples_path_is_checked_before_the_data_is_written(tmp_path, capsys, kind):
+    """Issue 22 case 17: ``make-data --examples <folder>`` was PIL's error, after the
+    data set had been written."""
+    from rol_hashing.cli.main import main
+
+    examples = tmp_path / ("sheet" if kind == "folder" else "sheet.txt")
+    if kind == "folder":
+        examples.mkdir()
+    argv = ["make-data", "--out", str(tmp_path / "gen"), "--examples", str(examples)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(examples) in err and err.count("\n") == 1
+    assert not (tmp_path / "gen").exists()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rol_hashing.cli.options import non_negative_int
+from rol_hashing.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_make_data(args: argparse.Namespace) -> int:
     # lazy: the generator and loaders are imported only by the command that runs
     from rol_hashing.data.generated import make_generated_dataset, write_examples_png
+    from rol_hashing.io import check_file_target
 
+    if args.examples:  # checked before the data set is written, not after
+        check_file_target(args.examples)
+        if Path(args.examples).suffix.lower() != ".png":
+            raise InputError(f"--examples {args.examples}: expected a .png file path")
     out = make_generated_dataset(
         args.out,
         num_images=args.num_images,
