@@ -15,7 +15,6 @@ are passed in).
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import tempfile
@@ -196,12 +195,3 @@ def atomic_save_model(model: Any, path: str | os.PathLike) -> None:
     """``model.save`` (a Keras model) to a temporary ``.keras`` beside ``path``, then rename."""
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks): binds a cache to its source."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

@@ -236,8 +236,7 @@ def _check_batch_norm(model: keras.Model, stored: dict, path: Path) -> None:
     """InputError when the file and the model disagree on VGG16-BN: conv weights
     trained with BatchNormalization are wrong without it, and the reverse."""
     in_file = any(name in stored for name in VGG16_BN_LAYERS)
-    present = [n for n in VGG16_BN_LAYERS if _find_layer(model, n) is not None]
-    in_model = bool(present)
+    in_model = any(_find_layer(model, n) is not None for n in VGG16_BN_LAYERS)
     if in_file == in_model or not any(
         _find_layer(model, n) is not None and n in stored for n in VGG16_CONV_LAYERS
     ):
