@@ -356,18 +356,14 @@ def answer_questions(
         )
         if not len(c):
             continue
-        needed = len(c) - 1 if len(c) >= 6 else len(c)
-        positive = int((c > 0).sum())
+        counts = paired_counts(c)
         out.append(
             {
                 "question": question,
                 "variant": variant,
                 "reference": reference,
-                "change": mean_std(c.tolist()),
-                "positive": positive,
-                "pairs": len(c),
-                "needed": needed,
-                "holds": bool(c.mean() > 0 and positive >= needed),
+                **counts,
+                "holds": bool(c.mean() > 0 and counts["positive"] >= counts["needed"]),
             }
         )
     return out
@@ -404,6 +400,18 @@ CONTROLS: tuple[tuple[str, str, str], ...] = (
     ),
 )
 PAIRED_GAP = ("-3x", "-2x-input")
+
+
+def paired_counts(changes: np.ndarray) -> dict[str, Any]:
+    """A comparison's paired changes as the decision rule counts them: mean ± std, the
+    positive pairs, the pairs, and how many must be positive (5 of 6, or all when fewer)."""
+    n = len(changes)
+    return {
+        "change": mean_std(changes.tolist()),
+        "positive": int((changes > 0).sum()),
+        "pairs": n,
+        "needed": n - 1 if n >= 6 else n,
+    }
 
 
 def factor_verdicts(
@@ -446,19 +454,16 @@ def factor_verdicts(
         if not changes:
             continue
         c = np.asarray(changes)
-        needed = len(c) - 1 if len(c) >= 6 else len(c)
-        positive = int((c > 0).sum())
+        counts = paired_counts(c)
         control = (label, variant, reference) in CONTROLS
-        explains = bool(c.mean() >= gap / 2 and positive >= needed and gap > 0) and not control
+        enough = counts["positive"] >= counts["needed"]
+        explains = bool(c.mean() >= gap / 2 and enough and gap > 0) and not control
         out.append(
             {
                 "factor": label,
                 "variant": variant,
                 "reference": reference,
-                "change": mean_std(c.tolist()),
-                "positive": positive,
-                "pairs": len(c),
-                "needed": needed,
+                **counts,
                 "explains": explains,
                 "control": control,
             }
