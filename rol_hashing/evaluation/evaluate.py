@@ -24,7 +24,12 @@ from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError, printable
 from rol_hashing.evaluation.map import chance_precision, ranking_metrics
 from rol_hashing.io import atomic_write_text, check_file_target
-from rol_hashing.retrieval.encode import GALLERY_CODES, QUERY_CODES, encode_parts
+from rol_hashing.retrieval.encode import (
+    GALLERY_CODES,
+    QUERY_CODES,
+    check_batch_size,
+    encode_parts,
+)
 from rol_hashing.training.run import check_split_parts, open_hashing_run
 
 METRICS_JSON = "metrics.json"
@@ -69,8 +74,7 @@ def evaluate_run(
         The metrics as written to ``metrics.json`` (values in [0, 1]).
     """
     clock = Stopwatch()
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    check_batch_size(batch_size)
     run = open_hashing_run(run_dir)
     check_file_target(  # the outputs, before any encoding
         run.path / METRICS_JSON,

@@ -168,6 +168,14 @@ def encode_split(
     return query, gallery
 
 
+def check_batch_size(batch_size: object) -> int:
+    """``batch_size`` if it is a whole number >= 1, else ``InputError`` (checked before a
+    run is read: evaluate, index)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    return batch_size
+
+
 def encode_parts(
     run: Run,
     record: DatasetRecord,

@@ -28,7 +28,7 @@ from rol_hashing.data.pipeline import load_rgb, preprocess_image, resize_size
 from rol_hashing.errors import InputError, printable
 from rol_hashing.io import atomic_savez, save_figure
 from rol_hashing.retrieval.codes import check_bits, read_npz
-from rol_hashing.retrieval.encode import encode, encode_parts
+from rol_hashing.retrieval.encode import check_batch_size, encode, encode_parts
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
 from rol_hashing.saving import load_model
@@ -113,8 +113,7 @@ def check_top(top: object, num_gallery: int) -> int:
 def build_index(run_dir: str | Path, batch_size: int = 64, verbose: int = 1) -> Path:
     """Encodes (or reuses) the run's gallery codes and saves ``index.npz`` and
     ``index_items.npz`` in the run folder; returns the path of ``index.npz``."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    check_batch_size(batch_size)
     run = open_hashing_run(run_dir)
     _, record, split = run.load_data()
     return _build_index(run, record, split, batch_size, verbose)
