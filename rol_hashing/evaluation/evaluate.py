@@ -30,10 +30,13 @@ from rol_hashing.retrieval.encode import (
     check_batch_size,
     encode_parts,
 )
-from rol_hashing.training.run import check_split_parts, open_hashing_run
+from rol_hashing.training.run import (
+    METRICS_JSON,
+    METRICS_MD,
+    check_split_parts,
+    open_hashing_run,
+)
 
-METRICS_JSON = "metrics.json"
-METRICS_MD = "metrics.md"
 PRECISION_RANKS = (1, 10, 100, 1000)
 RADIUS = 2
 

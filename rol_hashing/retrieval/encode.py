@@ -43,14 +43,18 @@ from rol_hashing.training.hashing import (
     needs_segmentation,
 )
 from rol_hashing.training.masks import run_masks
-from rol_hashing.training.run import Run, check_split_parts, open_hashing_run
+from rol_hashing.training.run import (
+    GALLERY_CODES,
+    QUERY_CODES,
+    Run,
+    check_split_parts,
+    open_hashing_run,
+)
 
 if TYPE_CHECKING:
     from rol_hashing.data.record import DatasetRecord
     from rol_hashing.data.splits import Split
 
-QUERY_CODES = "codes_query.npz"
-GALLERY_CODES = "codes_gallery.npz"
 
 HASH_OUTPUT = "hash"
 

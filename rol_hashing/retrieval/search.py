@@ -32,13 +32,17 @@ from rol_hashing.retrieval.encode import check_batch_size, encode, encode_parts
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
 from rol_hashing.saving import load_model
-from rol_hashing.training.run import Run, check_split_parts, open_hashing_run
+from rol_hashing.training.run import (
+    INDEX_FILE,
+    ITEMS_FILE,
+    Run,
+    check_split_parts,
+    open_hashing_run,
+)
 
 if TYPE_CHECKING:
     from rol_hashing.data.record import DatasetRecord
 
-INDEX_FILE = "index.npz"
-ITEMS_FILE = "index_items.npz"
 ITEMS_FORMAT = "rol_hashing.index_items"
 ITEMS_FORMAT_VERSION = 1
 # The PNG strip shows at most this many results (the table lists them all).

@@ -12,6 +12,7 @@ masks from another source than the stream (``model.rol_mask``), which stay an in
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from rol_hashing.training.run import (
     hashing_run_dir,
     open_run,
     resume_or_build,
+    training_session,
 )
 from rol_hashing.training.strategy import get_strategy, strategy_scope
 
@@ -123,7 +125,9 @@ def train_hashing(
         record: ``config.data_root`` already loaded (a study training many runs on one
             data set loads and checks its images once); default: loaded here.
     """
-    config = dataclasses.replace(config, method=method, bits=bits)
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or bits < 1:
+        raise InputError(f"bits must be a positive integer (12, 24, 32, 48), got {bits!r}")
+    config = dataclasses.replace(config, method=method, bits=int(bits))
     h, m = config.hashing, config.model
     clock = Stopwatch()
     # Checks that need no data come first: nothing is loaded, made or deleted before.
@@ -144,113 +148,116 @@ def train_hashing(
     if record is None:
         record = spec.load(config.data_root)
     print(record.summary())
-    run = open_run(run_path, config, resume, overwrite)
-    split_source = Path(config.split_file) if config.split_file else run.split
-    split = make_or_load_split(record, spec, split_source, seed=config.seed)
-    if split_source != run.split:
-        shutil.copyfile(split_source, run.split)
-    train_idx = split.indices(record).train
-    print(f"split: {split.counts()} (train/query/gallery) from {split_source}")
+    with training_session(run_path):
+        run = open_run(run_path, config, resume, overwrite)
+        split_source = Path(config.split_file) if config.split_file else run.split
+        split = make_or_load_split(record, spec, split_source, seed=config.seed)
+        if split_source != run.split:
+            shutil.copyfile(split_source, run.split)
+        train_idx = split.indices(record).train
+        print(f"split: {split.counts()} (train/query/gallery) from {split_source}")
 
-    use_cache = method == "rol" and mask_cache  # other sources than predicted need it (above)
-    dist = get_strategy(strategy) if strategy else None
-    with strategy_scope(dist):
-        seg = load_segmentation_model(seg_path) if needs_segmentation(config) else None
-    inputs = HashingInputs(
-        record,
-        train_idx,
-        m.input_size,
-        h.batch_size,
-        bits,
-        config.seed,
-        augment=h.augment,
-        mirror=h.augment_mirror,
-    )
-    if use_cache:
-        images = inputs.images
-        if images is None:
-            images = inputs.dataset(0, shuffle=False).map(
-                lambda x, y: x["image"] if isinstance(x, dict) else x
-            )
-        inputs.masks = run_masks(
-            m.rol_mask,
-            run.masks,
-            "train",
+        use_cache = method == "rol" and mask_cache  # other sources than predicted need it (above)
+        dist = get_strategy(strategy) if strategy else None
+        with strategy_scope(dist):
+            seg = load_segmentation_model(seg_path) if needs_segmentation(config) else None
+        inputs = HashingInputs(
             record,
             train_idx,
             m.input_size,
-            rol_feature_size(m.input_size, m.rol_at),
+            h.batch_size,
+            bits,
+            config.seed,
+            augment=h.augment,
+            mirror=h.augment_mirror,
+        )
+        if use_cache:
+            images = inputs.images
+            if images is None:
+                images = inputs.dataset(0, shuffle=False).map(
+                    lambda x, y: x["image"] if isinstance(x, dict) else x
+                )
+            inputs.masks = run_masks(
+                m.rol_mask,
+                run.masks,
+                "train",
+                record,
+                train_idx,
+                m.input_size,
+                rol_feature_size(m.input_size, m.rol_at),
+                seed=config.seed,
+                segmentation_model=seg,
+                segmentation_path=seg_path,
+                images=images,
+                background_index=m.background_index,
+            )
+
+        def make_model(mask_input: bool) -> keras.Model:
+            return config_model(
+                config,
+                len(record.class_names),
+                record.multilabel,
+                segmentation_model=None if mask_input else seg,
+                mask_input=mask_input,
+            )
+
+        def build() -> keras.Model:
+            # Paired initialisation: SSDH and ROL of one seed start from the same draws
+            # (loading the segmentation model above consumed some).
+            keras.utils.set_random_seed(config.seed)
+            model = make_model(use_cache)
+            load_backbone(model, weights)
+            model.compile(
+                optimizer=hashing_optimizer(
+                    h.optimizer, h.learning_rate, h.momentum, h.weight_decay
+                ),
+                loss=ssdh_losses(record.multilabel, h.alpha, h.beta),
+                metrics={"class": "binary_accuracy" if record.multilabel else "accuracy"},
+            )
+            return model
+
+        with strategy_scope(dist):
+            model, start = resume_or_build(run, resume, build)
+        if use_cache != isinstance(model.input, dict):
+            raise InputError(
+                f"the checkpoints in {run.checkpoints} were trained with the mask cache "
+                f"{'on' if isinstance(model.input, dict) else 'off'}; resume with the same setting"
+            )
+        run_epochs(
+            model,
+            run,
+            h.epochs,
+            start,
+            inputs.dataset,
+            learning_rate=lambda e: scheduled_learning_rate(
+                e, h.learning_rate, h.lr_drop_epoch, h.learning_rate_after_drop, h.warmup_epochs
+            ),
+            callbacks=callbacks,
+            verbose=verbose,
             seed=config.seed,
-            segmentation_model=seg,
-            segmentation_path=seg_path,
-            images=images,
-            background_index=m.background_index,
+            title=f"{run.path.name}",
         )
-
-    def make_model(mask_input: bool) -> keras.Model:
-        return config_model(
-            config,
-            len(record.class_names),
-            record.multilabel,
-            segmentation_model=None if mask_input else seg,
-            mask_input=mask_input,
+        # The final model is uncompiled (it loads with only rol_hashing.models imported,
+        # whatever optimizer trained it) and, with predicted masks, the live form (images
+        # in); masks from another source stay an input ("mask") that encoding fills.
+        with strategy_scope(dist):
+            final = make_model(mask_input=method == "rol" and m.rol_mask != "predicted")
+        copy_weights_by_name(model, final)
+        atomic_save_model(final, run.model)
+        write_json(
+            run.train_info,
+            {
+                "dataset": config.dataset,
+                "method": method,
+                "bits": bits,
+                "profile": config.profile,
+                "epochs": h.epochs,
+                "train_images": len(train_idx),
+                "mask_cache": use_cache,
+                "rol_mask": m.rol_mask if method == "rol" else None,
+                "rol_form": m.rol_form if method == "rol" else None,
+                "seconds": round(clock(), 1),
+            },
         )
-
-    def build() -> keras.Model:
-        # Paired initialisation: SSDH and ROL of one seed start from the same draws
-        # (loading the segmentation model above consumed some).
-        keras.utils.set_random_seed(config.seed)
-        model = make_model(use_cache)
-        load_backbone(model, weights)
-        model.compile(
-            optimizer=hashing_optimizer(h.optimizer, h.learning_rate, h.momentum, h.weight_decay),
-            loss=ssdh_losses(record.multilabel, h.alpha, h.beta),
-            metrics={"class": "binary_accuracy" if record.multilabel else "accuracy"},
-        )
-        return model
-
-    with strategy_scope(dist):
-        model, start = resume_or_build(run, resume, build)
-    if use_cache != isinstance(model.input, dict):
-        raise InputError(
-            f"the checkpoints in {run.checkpoints} were trained with the mask cache "
-            f"{'on' if isinstance(model.input, dict) else 'off'}; resume with the same setting"
-        )
-    run_epochs(
-        model,
-        run,
-        h.epochs,
-        start,
-        inputs.dataset,
-        learning_rate=lambda e: scheduled_learning_rate(
-            e, h.learning_rate, h.lr_drop_epoch, h.learning_rate_after_drop, h.warmup_epochs
-        ),
-        callbacks=callbacks,
-        verbose=verbose,
-        seed=config.seed,
-        title=f"{run.path.name}",
-    )
-    # The final model is uncompiled (it loads with only rol_hashing.models imported,
-    # whatever optimizer trained it) and, with predicted masks, the live form (images
-    # in); masks from another source stay an input ("mask") that encoding fills.
-    with strategy_scope(dist):
-        final = make_model(mask_input=method == "rol" and m.rol_mask != "predicted")
-    copy_weights_by_name(model, final)
-    atomic_save_model(final, run.model)
-    write_json(
-        run.train_info,
-        {
-            "dataset": config.dataset,
-            "method": method,
-            "bits": bits,
-            "profile": config.profile,
-            "epochs": h.epochs,
-            "train_images": len(train_idx),
-            "mask_cache": use_cache,
-            "rol_mask": m.rol_mask if method == "rol" else None,
-            "rol_form": m.rol_form if method == "rol" else None,
-            "seconds": round(clock(), 1),
-        },
-    )
-    print(f"hashing done: {run.model}")
+        print(f"hashing done: {run.model}")
     return run

@@ -11,7 +11,14 @@ Layout of ``runs/<name>/`` (every name defined once, here)::
     curves.png           training curves from log.csv
     masks/               the cached reliability masks (rol runs)
     train_info.json      what a finished hashing run was trained with
-    metrics.json         segmentation runs: val pixel accuracy and mean IoU
+    metrics.json         segmentation runs: val pixel accuracy and mean IoU; hashing
+                         runs: ``rol-hashing evaluate``'s MAP (with ``metrics.md``)
+    codes_query.npz, codes_gallery.npz   the code caches of ``rol-hashing evaluate``
+    index.npz, index_items.npz           the search index of ``rol-hashing index``
+    .lock                the lock a training holds (one writer per folder)
+
+``--overwrite`` removes every file above but the lock before training again, so no
+result of the earlier run survives beside the new one.
 
 Every file is written to a temporary name and renamed, so a process killed at
 any moment leaves the previous version loadable.
@@ -20,9 +27,13 @@ any moment leaves the previous version loadable.
 from __future__ import annotations
 
 import csv
+import fcntl
+import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -54,6 +65,29 @@ CURVES_FILE = "curves.png"
 MASKS_DIR = "masks"
 TRAIN_INFO_FILE = "train_info.json"
 SEG_METRICS_FILE = "metrics.json"
+METRICS_JSON = "metrics.json"
+METRICS_MD = "metrics.md"
+QUERY_CODES = "codes_query.npz"
+GALLERY_CODES = "codes_gallery.npz"
+INDEX_FILE = "index.npz"
+ITEMS_FILE = "index_items.npz"
+LOCK_FILE = ".lock"
+# What a run folder holds besides config.yaml (folders, then files): ``--overwrite``
+# removes all of them, so nothing of the earlier run is read as the new run's.
+DERIVED_DIRS = (CHECKPOINTS_DIR, TENSORBOARD_DIR, MASKS_DIR)
+DERIVED_FILES = (
+    SPLIT_FILE,
+    LOG_FILE,
+    MODEL_FILE,
+    CURVES_FILE,
+    TRAIN_INFO_FILE,
+    METRICS_JSON,
+    METRICS_MD,
+    QUERY_CODES,
+    GALLERY_CODES,
+    INDEX_FILE,
+    ITEMS_FILE,
+)
 
 CHECKPOINT_RE = re.compile(r"^epoch_(\d{3,})\.keras$")
 MIN_FREE_BYTES = 200 * 2**20
@@ -367,6 +401,12 @@ def check_run_folder(
             f"{run.path} already holds {what}; pass --resume to continue that run or "
             "--overwrite to start it again"
         )
+    if resume and existing and not run.config_file.is_file():
+        raise InputError(
+            f"--resume: {run.path} holds checkpoints but no {CONFIG_FILE}, so the settings "
+            "they were trained with cannot be checked; restore that file, or start again "
+            "with --overwrite"
+        )
     if resume and config is not None and run.config_file.is_file():
         differ = resume_mismatch(run.config, absolute_paths(config))
         if differ:
@@ -422,13 +462,72 @@ def open_run(path: Path, config: ExperimentConfig, resume: bool, overwrite: bool
     check_run_folder(path, resume, overwrite, config)
     run = prepare_run_dir(path)
     if overwrite and not resume:
-        for p in (run.checkpoints, run.tensorboard):
-            shutil.rmtree(p, ignore_errors=True)
-        for p in (run.log, run.model, run.curves):
-            p.unlink(missing_ok=True)
+        for name in DERIVED_DIRS:
+            shutil.rmtree(run.path / name, ignore_errors=True)
+        for name in DERIVED_FILES:
+            (run.path / name).unlink(missing_ok=True)
         run.checkpoints.mkdir(exist_ok=True)
     atomic_write_text(run.config_file, absolute_paths(config).to_yaml())
     return run
+
+
+class RunBusyError(InputError):
+    """Another process is training into the same run folder."""
+
+
+@contextmanager
+def training_session(path: str | Path) -> Iterator[None]:
+    """Holds the run folder's lock for one training, and undoes a failed start.
+
+    The lock (``fcntl.flock`` on ``<run>/.lock``, released by the kernel when the process
+    ends, however it ends) lets one process train into a folder at a time. If the body
+    raises before the run has a checkpoint or a model, every entry this start created is
+    removed (the folder too, when it did not exist before), so a start refused for a bad
+    weights file or a full disk leaves no ``config.yaml``, ``split.json`` or
+    ``checkpoints/``. An interrupt (Ctrl-C) undoes nothing.
+
+    Raises:
+        RunBusyError: another process holds the lock.
+        PermissionError: the folder cannot be created.
+    """
+    path = Path(path)
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        before = set(os.listdir(path))
+        lock = open(path / LOCK_FILE, "a")  # noqa: SIM115 - held until the block ends
+    except OSError as err:
+        raise PermissionError(f"run folder {path} is not writable: {err}") from err
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RunBusyError(
+            f"{path} is in use: another process is training into it (it holds "
+            f"{path / LOCK_FILE}); wait for it to end, or train into another --run-dir"
+        ) from None
+    try:
+        yield
+    except Exception:
+        run = Run(path)
+        if not list_checkpoints(run) and not run.model.is_file():
+            _undo_start(path, before, created)
+        raise
+    finally:
+        lock.close()  # releases the lock
+
+
+def _undo_start(path: Path, before: set[str], created: bool) -> None:
+    """Removes what a failed start added to ``path`` (all of it, if it made ``path``)."""
+    if created:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for name in set(os.listdir(path)) - before:
+        entry = path / name
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def resume_or_build(run: Run, resume: bool, build) -> tuple[keras.Model, int]:

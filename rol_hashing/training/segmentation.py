@@ -31,6 +31,7 @@ from rol_hashing.training.run import (
     open_run,
     resume_or_build,
     segmentation_run_dir,
+    training_session,
 )
 from rol_hashing.training.strategy import get_strategy, strategy_scope
 
@@ -61,56 +62,57 @@ def train_segmentation(
     val = load_voc_segmentation(seg.data_root, seg.val_split)
     num_classes = len(train.class_names)
     print(f"segmentation: {len(train)} training images ({seg.train_split}), {len(val)} val")
-    run = open_run(run_path, config, resume, overwrite)
+    with training_session(run_path):
+        run = open_run(run_path, config, resume, overwrite)
 
-    def build() -> keras.Model:
-        keras.utils.set_random_seed(config.seed)  # the same start whatever ran before
-        model = build_segmentation_model(
-            num_classes, m.vgg, m.input_size, m.width, batch_norm=m.batch_norm
+        def build() -> keras.Model:
+            keras.utils.set_random_seed(config.seed)  # the same start whatever ran before
+            model = build_segmentation_model(
+                num_classes, m.vgg, m.input_size, m.width, batch_norm=m.batch_norm
+            )
+            load_backbone(model, weights)
+            model.compile(
+                optimizer=keras.optimizers.Adagrad(seg.learning_rate),
+                loss=MaskedSparseCrossEntropy(),
+                metrics=[PixelAccuracy(), mean_iou_metric(num_classes)],
+            )
+            return model
+
+        with strategy_scope(get_strategy(strategy) if strategy else None):
+            model, start = resume_or_build(run, resume, build)
+
+        def epoch_data(epoch: int):
+            order = epoch_order(len(train), config.seed, epoch)
+            return make_segmentation_dataset(train, order, m.input_size, seg.batch_size)
+
+        val_data = make_segmentation_dataset(val, None, m.input_size, seg.batch_size)
+        run_epochs(
+            model,
+            run,
+            seg.epochs,
+            start,
+            epoch_data,
+            validation_data=val_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            seed=config.seed,
+            title=f"{run.path.name}: segmentation",
         )
-        load_backbone(model, weights)
-        model.compile(
-            optimizer=keras.optimizers.Adagrad(seg.learning_rate),
-            loss=MaskedSparseCrossEntropy(),
-            metrics=[PixelAccuracy(), mean_iou_metric(num_classes)],
+        results = model.evaluate(val_data, return_dict=True, verbose=0)
+        atomic_save_model(model, run.model)
+        metrics = {
+            "val_pixel_accuracy": float(results["pixel_accuracy"]),
+            "val_mean_iou": float(results["mean_iou"]),
+            "val_loss": float(results["loss"]),
+            "num_classes": num_classes,
+            "train_images": len(train),
+            "val_images": len(val),
+            "epochs": seg.epochs,
+            "seconds": round(clock(), 1),
+        }
+        write_json(run.path / SEG_METRICS_FILE, metrics)
+        print(
+            f"segmentation done: val pixel accuracy {metrics['val_pixel_accuracy']:.4f}, "
+            f"mean IoU {metrics['val_mean_iou']:.4f} -> {run.model}"
         )
-        return model
-
-    with strategy_scope(get_strategy(strategy) if strategy else None):
-        model, start = resume_or_build(run, resume, build)
-
-    def epoch_data(epoch: int):
-        order = epoch_order(len(train), config.seed, epoch)
-        return make_segmentation_dataset(train, order, m.input_size, seg.batch_size)
-
-    val_data = make_segmentation_dataset(val, None, m.input_size, seg.batch_size)
-    run_epochs(
-        model,
-        run,
-        seg.epochs,
-        start,
-        epoch_data,
-        validation_data=val_data,
-        callbacks=callbacks,
-        verbose=verbose,
-        seed=config.seed,
-        title=f"{run.path.name}: segmentation",
-    )
-    results = model.evaluate(val_data, return_dict=True, verbose=0)
-    atomic_save_model(model, run.model)
-    metrics = {
-        "val_pixel_accuracy": float(results["pixel_accuracy"]),
-        "val_mean_iou": float(results["mean_iou"]),
-        "val_loss": float(results["loss"]),
-        "num_classes": num_classes,
-        "train_images": len(train),
-        "val_images": len(val),
-        "epochs": seg.epochs,
-        "seconds": round(clock(), 1),
-    }
-    write_json(run.path / SEG_METRICS_FILE, metrics)
-    print(
-        f"segmentation done: val pixel accuracy {metrics['val_pixel_accuracy']:.4f}, "
-        f"mean IoU {metrics['val_mean_iou']:.4f} -> {run.model}"
-    )
     return run
