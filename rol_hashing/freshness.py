@@ -32,7 +32,7 @@ import numpy as np
 
 # Bump FORMAT when a derived file's content changes for the same inputs (a new
 # encoding step, a new mask definition): every earlier file then reads as stale.
-FORMAT = 1
+FORMAT = 2  # 2: image files decoded for the model (data.pipeline.decode_for_model)
 CODE_VERSION = f"rol_hashing-derived-{FORMAT}"
 
 _FILE_DIGESTS: dict[tuple, str] = {}

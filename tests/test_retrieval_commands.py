@@ -28,6 +28,7 @@ from rol_hashing.experiments.table2 import (
     run_table2,
     write_table2,
 )
+from rol_hashing.freshness import array_digest
 from rol_hashing.io import atomic_savez
 from rol_hashing.retrieval import HammingIndex, load_codes
 from rol_hashing.retrieval.codes import pack_codes
@@ -344,7 +345,9 @@ def test_run_without_model_names_the_command(tiny_runs, tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("problem", ["version", "bits"])
-def test_index_of_another_version_or_length_is_refused(tiny_runs, tmp_path, capsys, problem):
+def test_index_of_another_version_or_length_is_rebuilt(tiny_runs, tmp_path, capsys, problem):
+    """The index is derived: a file of another version or code length is made again, the
+    line saying why (issue 22: one freshness rule); ``load_gallery_index`` refuses it."""
     run = _copy_run(tiny_runs["runs"]["ssdh"], tmp_path)
     _, image = _query_image(tiny_runs, tiny_runs["runs"]["ssdh"])
     assert main(["index", str(run), "--verbose", "0"]) == 0
@@ -363,12 +366,13 @@ def test_index_of_another_version_or_length_is_refused(tiny_runs, tmp_path, caps
         other.add(np.zeros((3, 24), bool))
         other.save(run / INDEX_FILE)
         expected = "expected an index of 12-bit codes, file holds 24-bit codes"
+    with pytest.raises(ValueError, match=expected):
+        load_gallery_index(run, bits=12)
     capsys.readouterr()
-    before = _listing(run)
-    assert main(["search", str(run), "--image", str(image)]) == 2
-    err = capsys.readouterr().err
-    assert expected in err and "rol-hashing index" in err
-    assert _listing(run) == before
+    assert main(["search", str(run), "--image", str(image)]) == 0
+    out = capsys.readouterr().out
+    assert "rebuilt: " in out and expected in out
+    assert len(load_gallery_index(run, bits=12)) == 216
 
 
 @pytest.mark.slow
@@ -510,6 +514,8 @@ def _write_index(folder: Path, codes: np.ndarray, ids: list[str], labels: np.nda
         bits=np.array(codes.shape[1]),
         ids=np.asarray(ids),
         labels=labels,
+        key=np.array(json.dumps({"kind": "index", "code": "test", "parts": {}})),
+        codes_sha256=np.array(array_digest(index.words)),
     )
 
 
@@ -542,8 +548,13 @@ def test_gallery_index_checks_its_files_and_queries(tmp_path):
         bits=np.array(12),
         ids=np.asarray(["only", "five", "ids", "for", "six"]),
         labels=np.zeros(5, int),
+        key=np.array("{}"),
+        codes_sha256=np.array("0"),
     )
     with pytest.raises(ValueError, match="does not match"):
+        load_gallery_index(tmp_path)
+    _write_index(tmp_path, codes, ["g0", "g1", "g0", "g3", "g4", "g5"], np.arange(6) % 2)
+    with pytest.raises(ValueError, match="the gallery ids repeat"):
         load_gallery_index(tmp_path)
     (tmp_path / ITEMS_FILE).unlink()
     with pytest.raises(FileNotFoundError, match="rol-hashing index"):

@@ -29,6 +29,7 @@ import rol_hashing.retrieval.search as search
 from rol_hashing.data.images import decode_image
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
+from rol_hashing.freshness import array_digest
 from rol_hashing.io import atomic_save_model
 from rol_hashing.retrieval.codes import CODES_FORMAT, load_codes
 from rol_hashing.retrieval.index import INDEX_FORMAT, HammingIndex
@@ -226,11 +227,22 @@ def _header(array_shape: tuple[int, ...], dtype: str = "|u1") -> bytes:
 
 
 def _npz(path: Path, fmt: str, **arrays) -> Path:
-    """An npz of ``format``, version 1 and ``arrays`` (bytes: a member as given)."""
-    members = [_stored("format.npy", _npy(np.array(fmt))), _stored("format_version.npy", _npy(1))]
+    """An npz of ``format``, its version and ``arrays`` (bytes: a member as given)."""
+    version = search.ITEMS_FORMAT_VERSION if fmt == search.ITEMS_FORMAT else 1
+    members = [
+        _stored("format.npy", _npy(np.array(fmt))),
+        _stored("format_version.npy", _npy(version)),
+    ]
     for key, value in arrays.items():
         members.append(value if isinstance(value, tuple) else _stored(f"{key}.npy", _npy(value)))
     return _write_zip(path, members)
+
+
+def _index_digest(packed: np.ndarray) -> str:
+    """What ``index_items.npz`` records of an index of these packed 12-bit codes."""
+    index = HammingIndex(12)
+    index.add(np.unpackbits(packed, axis=1)[:, :12].astype(bool))
+    return array_digest(index.words)
 
 
 def _fields(kind: str) -> tuple[str, dict]:
@@ -240,7 +252,16 @@ def _fields(kind: str) -> tuple[str, dict]:
     return {
         "index": (INDEX_FORMAT, {"bits": 12, "codes": codes}),
         "codes": (CODES_FORMAT, {"bits": 12, "codes": codes, "ids": ids, "labels": labels}),
-        "items": (search.ITEMS_FORMAT, {"bits": 12, "ids": ids, "labels": labels}),
+        "items": (
+            search.ITEMS_FORMAT,
+            {
+                "bits": 12,
+                "ids": ids,
+                "labels": labels,
+                "key": np.array('{"kind": "index", "code": "test", "parts": {}}'),
+                "codes_sha256": np.array(_index_digest(codes)),
+            },
+        ),
     }[kind]
 
 
@@ -376,20 +397,18 @@ def test_items_whose_labels_do_not_fit_the_ids_name_the_file(tmp_path, change, e
     assert str(path) in str(err.value) and "rol-hashing index" in str(err.value)
 
 
-@pytest.mark.parametrize("ids", [["a", "b", "zzz", "d"], [0, 1, 2, 3]])
-def test_items_with_ids_the_data_set_lacks_name_the_file(tmp_path, ids):
-    model = tmp_path / "model.keras"
-    model.write_bytes(b"older than the index")
-    os.utime(model, ns=(1_000_000_000, 1_000_000_000))
+@pytest.mark.parametrize(
+    ("ids", "words"), [(["a", "b", "a", "d"], "repeat"), ([0, 1, 2, 3], "are not strings")]
+)
+def test_items_with_repeated_or_non_string_ids_name_the_file(tmp_path, ids, words):
+    """Ids the data set lacks are found by the freshness check before a search, which
+    rebuilds the index (``tests/test_index_freshness.py``); the loader itself refuses
+    ids that cannot be a gallery's."""
     fmt, arrays = _fields("items")
-    _load("items", _npz(tmp_path / search.ITEMS_FILE, fmt, **{**arrays, "ids": np.array(ids)}))
-    names = ["a", "b", "c", "d"]
-    record = DatasetRecord("toy", ["x", "y"], np.arange(4) % 2, names, tmp_path, paths=names)
-    run = SimpleNamespace(path=tmp_path, model=model, bits=12)
-    with pytest.raises(InputError, match="is not in data set 'toy'") as err:
-        search._fresh_index(run, record, None, verbose=0)
-    message = str(err.value)
-    assert str(tmp_path / search.ITEMS_FILE) in message and "rol-hashing index" in message
+    path = _npz(tmp_path / search.ITEMS_FILE, fmt, **{**arrays, "ids": np.array(ids)})
+    with pytest.raises(InputError, match=f"the gallery ids {words}") as err:
+        _load("items", path)
+    assert str(path) in str(err.value) and "rol-hashing index" in str(err.value)
 
 
 # ---- 5. a huge query image is decoded at the size the model needs ---------------------------

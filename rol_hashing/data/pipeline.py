@@ -18,6 +18,8 @@ same tensor, whatever the batch, order, shuffling or caching.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
@@ -30,9 +32,23 @@ PAPER_RESIZE = 256
 PAPER_CROP = 224
 
 
+# An image file is decoded shrunk by whole factors, each side kept at least this many
+# times the model's resize side (memory follows the model input, not the file's pixels);
+# gallery, training and query images all go through ``decode_for_model``, so one file is
+# one input whichever way it comes in.
+DECODE_SCALE = 4
+
+
 def resize_size(input_size: int) -> int:
     """Side before cropping: 256 for 224, ``round(input_size * 256 / 224)`` otherwise."""
     return int(round(input_size * PAPER_RESIZE / PAPER_CROP))
+
+
+def decode_for_model(path: str | Path, input_size: int) -> np.ndarray:
+    """An image file as the model's pipeline reads it: uint8 RGB (H, W, 3), each side of
+    at least twice ``DECODE_SCALE * resize_size(input_size)`` shrunk by a whole factor
+    (``decode_image(min_size=...)``); ImageError names a bad file."""
+    return decode_image(path, min_size=DECODE_SCALE * resize_size(input_size))
 
 
 def preprocess_vgg(x: tf.Tensor | np.ndarray) -> tf.Tensor:
@@ -83,10 +99,14 @@ def resize_and_crop_masks(masks: np.ndarray, input_size: int) -> np.ndarray:
     return tf.cast(m, tf.int32).numpy()
 
 
-def load_rgb(record: DatasetRecord, index: int) -> np.ndarray:
-    """Image ``index`` of ``record`` as ``(H, W, 3)`` uint8 RGB (array row or decoded file)."""
+def load_rgb(record: DatasetRecord, index: int, input_size: int | None = None) -> np.ndarray:
+    """Image ``index`` of ``record`` as ``(H, W, 3)`` uint8 RGB (array row or decoded
+    file); with ``input_size``, a file is decoded as the model reads it
+    (``decode_for_model``), else at its full size."""
     if record.images is not None:
         return np.ascontiguousarray(record.images[index])
+    if input_size is not None:
+        return decode_for_model(record.paths[index], input_size)
     return decode_image(record.paths[index])
 
 
@@ -187,7 +207,7 @@ def make_image_dataset(
     labels = labels.astype(np.float32) if record.multilabel else labels.astype(np.int64)
 
     def load(i: np.ndarray) -> np.ndarray:
-        return load_rgb(record, int(i))
+        return load_rgb(record, int(i), input_size)
 
     def prepare(i: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, ...]:
         image = tf.numpy_function(load, [i], tf.uint8, stateful=False)

@@ -10,11 +10,16 @@
 ``search_image`` decodes one image file, preprocesses it as the data pipeline does
 (resize, centre crop, VGG), encodes it with the run's model and ranks the gallery
 (ties in gallery order). An index file of another format version or code length is
-an error naming the file; an index older than ``model.keras`` is rebuilt.
+an error naming the file. Before a search the index is checked as every derived file is
+(``rol_hashing.freshness``): its key holds the model file's bytes, the gallery's ids,
+labels and pixels, the bits, input size and mask source; an index of another key, or
+whose items are not the gallery's in its order with the data set's labels, is rebuilt.
+The pair is tied: ``index_items.npz`` records the digest of the codes in ``index.npz``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,11 +29,12 @@ import numpy as np
 from rol_hashing import viz
 from rol_hashing.data.fileio import require_file
 from rol_hashing.data.images import decode_image
-from rol_hashing.data.pipeline import load_rgb, preprocess_image, resize_size
+from rol_hashing.data.pipeline import decode_for_model, load_rgb, preprocess_image
 from rol_hashing.errors import InputError, printable
+from rol_hashing.freshness import array_digest, file_digest, make_key, stale_parts
 from rol_hashing.io import atomic_savez, save_figure
 from rol_hashing.retrieval.codes import check_bits, read_npz
-from rol_hashing.retrieval.encode import check_batch_size, encode, encode_parts
+from rol_hashing.retrieval.encode import check_batch_size, codes_key, encode, encode_parts
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
 from rol_hashing.saving import load_model
@@ -44,13 +50,9 @@ if TYPE_CHECKING:
     from rol_hashing.data.record import DatasetRecord
 
 ITEMS_FORMAT = "rol_hashing.index_items"
-ITEMS_FORMAT_VERSION = 1
+ITEMS_FORMAT_VERSION = 2  # 2: the freshness key and the digest of index.npz's codes
 # The PNG strip shows at most this many results (the table lists them all).
 STRIP_MAX = 50
-# A query image is decoded shrunk by whole factors, each side kept at least this many
-# times the model's resize side (memory follows the model input, not the file's pixels;
-# an image under twice that is decoded as it is, exactly as the gallery's images).
-QUERY_SCALE = 4
 # The strip's query thumbnail is decoded at least this many pixels a side.
 STRIP_QUERY_SIDE = 512
 
@@ -76,6 +78,7 @@ class GalleryIndex:
     index: HammingIndex
     ids: np.ndarray
     labels: np.ndarray
+    key: dict | None = None
 
     @property
     def bits(self) -> int:
@@ -123,6 +126,14 @@ def build_index(run_dir: str | Path, batch_size: int = 64, verbose: int = 1) -> 
     return _build_index(run, record, split, batch_size, verbose)
 
 
+def index_key(run: Run, record: DatasetRecord, split) -> dict:
+    """The freshness key of a run's index: what its gallery codes are made from (the
+    model file, the gallery's ids, labels and pixels, the bits, input size, mask source)."""
+    gallery = split.indices(record).gallery
+    parts = codes_key(run, record, gallery, file_digest(run.model), "gallery")["parts"]
+    return make_key("index", **{k: v for k, v in parts.items() if k != "part"})
+
+
 def _build_index(run: Run, record, split, batch_size: int, verbose: int) -> Path:
     check_split_parts(split, run.split)
     _, gallery, _ = encode_parts(run, record, split, batch_size, verbose)
@@ -135,6 +146,8 @@ def _build_index(run: Run, record, split, batch_size: int, verbose: int) -> Path
         bits=np.array(run.bits),
         ids=gallery.ids,
         labels=gallery.labels,
+        key=np.array(json.dumps(index_key(run, record, split), sort_keys=True)),
+        codes_sha256=np.array(array_digest(index.words)),
     )
     index.save(run.path / INDEX_FILE)  # last: its presence means both files are complete
     if verbose:
@@ -155,9 +168,10 @@ def load_gallery_index(run_dir: str | Path, bits: int | None = None) -> GalleryI
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found; build it with `rol-hashing index {folder}`")
     rebuild = f"; rebuild it with `rol-hashing index {folder}`"
+    fields = ("bits", "ids", "labels", "key", "codes_sha256")
     try:
         index = HammingIndex.load(index_path, bits=bits)
-        items = read_npz(items_path, ITEMS_FORMAT, ITEMS_FORMAT_VERSION, ("bits", "ids", "labels"))
+        items = read_npz(items_path, ITEMS_FORMAT, ITEMS_FORMAT_VERSION, fields)
     except ValueError as err:
         raise InputError(f"{err}{rebuild}") from err
     if check_bits(int(items["bits"])) != index.bits or len(items["ids"]) != index.ntotal:
@@ -165,31 +179,59 @@ def load_gallery_index(run_dir: str | Path, bits: int | None = None) -> GalleryI
             f"{items_path} ({len(items['ids'])} items of {int(items['bits'])} bits) does not "
             f"match {index_path} ({index.ntotal} codes of {index.bits} bits){rebuild}"
         )
+    if str(items["codes_sha256"]) != array_digest(index.words):
+        raise InputError(
+            f"{items_path} was written for other codes than {index_path} holds (one of the "
+            f"pair is from another build){rebuild}"
+        )
     if index.ntotal == 0:
         raise InputError(f"{index_path} is empty: the gallery has no images{rebuild}")
-    return GalleryIndex(index, items["ids"], items["labels"])
+    ids = items["ids"]
+    if ids.dtype.kind != "U" or len(set(ids.tolist())) != len(ids):
+        what = "are not strings" if ids.dtype.kind != "U" else "repeat"
+        raise InputError(f"{items_path}: the gallery ids {what}{rebuild}")
+    try:
+        key = json.loads(str(items["key"]))
+    except ValueError:
+        raise InputError(f"{items_path}: its freshness key is not JSON{rebuild}") from None
+    return GalleryIndex(index, ids, items["labels"], key)
 
 
 def _fresh_index(run: Run, record, split, verbose: int) -> GalleryIndex:
-    """The saved index, built first when missing or older than ``model.keras``."""
-    index_path = run.path / INDEX_FILE
-    if not index_path.is_file() or index_path.stat().st_mtime_ns <= run.model.stat().st_mtime_ns:
+    """The saved index when it is the run's (its key and items match the model and the
+    gallery), else built again; the line printed says why."""
+    expected = index_key(run, record, split)
+    why = _index_stale(run, record, split, expected)
+    if why:
+        if verbose or why != "missing":
+            print(f"index of {run.path} rebuilt: {why}")
         _build_index(run, record, split, 64, verbose)
-    gallery = load_gallery_index(run.path, bits=run.bits)
-    try:  # every gallery id must be an image of the data set
-        record.index_of(gallery.ids.tolist())
-    except KeyError as err:
-        raise InputError(
-            f"{run.path / ITEMS_FILE}: gallery {err.args[0]}; "
-            f"rebuild it with `rol-hashing index {run.path}`"
-        ) from None
-    return gallery
+    return load_gallery_index(run.path, bits=run.bits)
+
+
+def _index_stale(run: Run, record, split, expected: dict) -> str:
+    """Why the saved index is not the run's ("" when it is)."""
+    if not (run.path / INDEX_FILE).is_file() or not (run.path / ITEMS_FILE).is_file():
+        return "missing"
+    try:
+        gallery = load_gallery_index(run.path, bits=run.bits)
+    except InputError as err:
+        return str(err).split("; rebuild it")[0]
+    differ = stale_parts(gallery.key, expected)
+    if differ:
+        return "made from another " + ", ".join(differ)
+    if gallery.ids.tolist() != list(split.gallery):
+        return f"{run.path / ITEMS_FILE}: its ids are not the gallery's, in the split's order"
+    labels = np.asarray(record.labels)[record.index_of(list(split.gallery))]
+    if gallery.labels.shape != labels.shape or not np.array_equal(gallery.labels, labels):
+        return f"{run.path / ITEMS_FILE}: its labels are not the data set's"
+    return ""
 
 
 def decode_query(image_path: str | Path, input_size: int) -> np.ndarray:
-    """A query image file as uint8 RGB (H, W, 3), each side shrunk by a whole factor to
-    no less than ``QUERY_SCALE`` times the model's resize side; ImageError names a bad file."""
-    return decode_image(image_path, min_size=QUERY_SCALE * resize_size(input_size))
+    """A query image file as uint8 RGB (H, W, 3), decoded exactly as the same file is in
+    the gallery (``decode_for_model``); ImageError names a bad file."""
+    return decode_for_model(image_path, input_size)
 
 
 def encode_image(model, image_path: str | Path, input_size: int, bits: int) -> np.ndarray:
