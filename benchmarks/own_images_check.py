@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from rol_hashing.cli.main import main as cli
+from rol_hashing.models.weights import read_provenance
 
 DIGITS = tuple(str(d) for d in range(10))
 
@@ -150,8 +151,7 @@ def run_route(work: Path, bits: int, pretrain_epochs: int = 8) -> dict:
         out[method] = {"map": metrics["map_at_k"], "chance": metrics["chance"]}
         out["top_k"] = metrics["top_k"]
         out["queries"], out["gallery"] = metrics["num_queries"], metrics["num_gallery"]
-    pre = json.loads(backbone.with_suffix(".json").read_text())
-    out["pretrain_val_accuracy"] = pre["val_accuracy"]
+    out["pretrain_val_accuracy"] = read_provenance(backbone)["val_accuracy"]
     seg = json.loads((runs / "digits_voc-seg" / "metrics.json").read_text())
     out["seg_mean_iou"] = seg["val_mean_iou"]
     return out

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from rol_hashing.io import write_json
+
 # Bump FORMAT when a derived file's content changes for the same inputs (a new
 # encoding step, a new mask definition): every earlier file then reads as stale.
 FORMAT = 2  # 2: image files decoded for the model (data.pipeline.decode_for_model)
@@ -72,13 +74,18 @@ def images_digest(record: Any, indices: Sequence[int] | np.ndarray | None = None
     idx = np.arange(len(record.ids)) if indices is None else np.asarray(indices, np.int64)
     if record.images is not None:
         return array_digest(np.asarray(record.images)[idx])
+    return paths_digest([record.paths[int(k)] for k in idx])
+
+
+def paths_digest(paths: Sequence[str | Path | None]) -> str:
+    """Each file's size and modification time, in order (a missing one: ``missing``)."""
     h = hashlib.sha256()
-    for k in idx:
+    for path in paths:
         try:
-            st = os.stat(record.paths[int(k)])
-            h.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
+            st = os.stat(path) if path is not None else None
         except OSError:
-            h.update(b"missing\n")
+            st = None
+        h.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode() if st else b"missing\n")
     return h.hexdigest()
 
 
@@ -131,3 +138,29 @@ def is_fresh(stored: Any, expected: Mapping[str, Any]) -> bool:
 def key_id(key: Mapping[str, Any]) -> str:
     """One short hex string for a key (for file names and log lines)."""
     return hashlib.sha256(json.dumps(_plain(dict(key)), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def write_sidecar(
+    sidecar: str | Path, target: str | Path, key: Mapping[str, Any], **extra: Any
+) -> None:
+    """Records that ``target`` (written first) was made from ``key``: ``sidecar`` (a JSON
+    file, written last) holds the key, ``target``'s SHA-256 and ``extra``. A kill between
+    the two writes leaves an old sidecar whose digest is not the new file's, so
+    ``read_sidecar`` never pairs one half new with one half old."""
+    content = {"key": _plain(dict(key)), "sha256": file_digest(target), **_plain(extra)}
+    write_json(sidecar, content)
+
+
+def read_sidecar(sidecar: str | Path, target: str | Path, key: Mapping[str, Any]) -> dict | None:
+    """The sidecar's content when ``target`` is the file it describes and was made from
+    ``key``; None when either is missing, unreadable, of another key or another file."""
+    sidecar, target = Path(sidecar), Path(target)
+    try:
+        stored = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or not target.is_file():
+        return None
+    if stale_parts(stored.get("key"), key) or stored.get("sha256") != file_digest(target):
+        return None
+    return stored

@@ -15,6 +15,7 @@ from rol_hashing.cli.main import main
 from rol_hashing.data.fashion import load_fashion_mnist
 from rol_hashing.data.fashion_sets import load_fashion_scenes
 from rol_hashing.data.splits import load_split
+from rol_hashing.models.weights import read_provenance
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,9 @@ def test_quick_benchmark_protocol_and_reuse(fashion_run, capsys):
     assert parts["train"] <= parts["gallery"] and not parts["query"] & parts["gallery"]
     # the backbone saw the training items only
     backbone = json.loads((work / "backbone" / "vgg16_pretrained.json").read_text())
-    assert backbone["images"] == len(parts["train"])
+    assert backbone["report"]["images"] == len(parts["train"])
+    seen = read_provenance(work / "backbone" / "vgg16_pretrained.h5")
+    assert set(seen["ids"]) == parts["train"] and seen["dataset"] == "fashion_mnist"
     # the segmentation devkit holds exactly the set-aside images
     listed = work / "fashion_mnist_voc/VOCdevkit/VOC2012/ImageSets/Segmentation/trainval.txt"
     assert sorted(listed.read_text().split()) == sorted(

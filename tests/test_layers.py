@@ -21,8 +21,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rol_hashing"
 # Each entry: the top-level parts (module or subpackage names) of one layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "faults"),
-    ("io", "archives", "constants", "clock", "quiet", "freshness"),
-    ("viz",),
+    ("io", "archives", "constants", "clock", "quiet"),
+    ("viz", "freshness"),
     ("models",),
     ("saving",),
     ("data",),

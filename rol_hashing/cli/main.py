@@ -10,6 +10,7 @@ default receives the parsed arguments and returns an exit code. Heavy imports
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -92,10 +93,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as err:
-        # Control characters from file names are escaped; the message's own lines stay.
-        message = "\n".join(printable(line) for line in str(err).split("\n"))
-        print(f"rol-hashing {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        return _refuse(args.command, str(err))
+    except OSError as err:
+        if err.errno not in FULL_ERRNOS:
+            raise
+        # a write deep inside Keras or TensorFlow (CSVLogger, a checkpoint) met a full
+        # disk or the file size limit: the environment, not a bug
+        where = f" writing {err.filename}" if err.filename else ""
+        return _refuse(
+            args.command,
+            f"{err.strerror or os.strerror(err.errno)}{where} (errno {err.errno}): the disk "
+            "is full or the file size limit (ulimit -f) was reached; free space or raise the "
+            "limit and run again (training continues with --resume from its last checkpoint)",
+        )
+
+
+# A full disk, a full quota, a file over the size limit.
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _refuse(command: str, text: str) -> int:
+    """Prints one error (control characters from file names escaped; the message's own
+    lines kept) and returns exit code 2."""
+    message = "\n".join(printable(line) for line in text.split("\n"))
+    print(f"rol-hashing {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -43,15 +43,25 @@ def run(args: argparse.Namespace) -> int:
         read_notebook,
         save_figures,
     )
+    from rol_hashing.training.run import open_hashing_run  # lazy: Keras
 
     for name in NOTEBOOKS:  # every notebook readable before the first one runs
         read_notebook(Path(args.notebooks_dir) / name)
 
-    for run_dir in (args.ssdh_run, args.rol_run):
+    for option, method, run_dir in (
+        ("--ssdh-run", "ssdh", args.ssdh_run),
+        ("--rol-run", "rol", args.rol_run),
+    ):
         if not (Path(run_dir) / "model.keras").is_file():
             raise FileNotFoundError(
                 f"{run_dir}/model.keras not found: run `make demo` first, or pass --ssdh-run "
                 "and --rol-run with trained runs of one data set"
+            )
+        found = open_hashing_run(run_dir).method
+        if found != method:
+            raise CLIError(
+                f"{option} {run_dir} is a {found!r} run; the notebooks label it {method.upper()}, "
+                f"so give a run trained with --method {method}"
             )
     params = {
         "rol_masks.ipynb": {"ROL_RUN": args.rol_run},

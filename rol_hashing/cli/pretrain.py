@@ -56,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     from rol_hashing.data.folders import load_class_folders
     from rol_hashing.data.registry import get_dataset_spec
     from rol_hashing.data.splits import make_or_load_split
-    from rol_hashing.io import check_file_target, write_json
-    from rol_hashing.training.config import load_config
+    from rol_hashing.freshness import make_key, write_sidecar
+    from rol_hashing.io import check_file_target
+    from rol_hashing.training.config import absolute_paths, load_config
     from rol_hashing.training.pretrain import pretrain_on_record
 
     overrides: dict = {"model": {}}
@@ -107,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
         mirror=config.hashing.augment_mirror,
     )
     report |= {"source": source, "out": str(out), "input_size": config.model.input_size}
-    write_json(out.with_suffix(".json"), report)
+    # the .h5 holds its own record (read_provenance); the .json, written last, holds the
+    # .h5's digest, so a .json beside another .h5 (a kill between the two) is detectable
+    key = make_key("backbone", source=source, config=absolute_paths(config).to_dict())
+    write_sidecar(out.with_suffix(".json"), out, key, report=report)
     print(json.dumps(report))
     print(f"backbone written to {out}; train with --backbone-weights {out}")
     return 0

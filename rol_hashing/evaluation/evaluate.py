@@ -23,12 +23,14 @@ from rol_hashing.clock import Stopwatch
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError, printable
 from rol_hashing.evaluation.map import chance_precision, ranking_metrics
+from rol_hashing.freshness import is_fresh, key_id, make_key
 from rol_hashing.io import atomic_write_text, check_file_target
 from rol_hashing.retrieval.encode import (
     GALLERY_CODES,
     QUERY_CODES,
     check_batch_size,
     encode_parts,
+    part_keys,
 )
 from rol_hashing.training.run import (
     METRICS_JSON,
@@ -111,11 +113,48 @@ def evaluate_run(
         "seconds": round(clock(), 2),
         "precision_curve": m.precision_curve.tolist(),
     }
-    atomic_write_text(run.path / METRICS_JSON, json.dumps(metrics, indent=1) + "\n")
+    metrics["key"] = metrics_key(run, record, split, m.top_k)
+    # the view first, the file that holds the key last: a failed second write leaves the
+    # old metrics.json, whose key a reader finds stale, never a new one beside an old view
     atomic_write_text(run.path / METRICS_MD, metrics_markdown(metrics, run.path.name))
+    atomic_write_text(run.path / METRICS_JSON, json.dumps(metrics, indent=1) + "\n")
     if verbose:
         print(metrics_markdown(metrics, run.path.name))
     return metrics
+
+
+def metrics_key(run, record: DatasetRecord, split, top_k: int) -> dict:
+    """The freshness key of a run's ``metrics.json``: the keys of the codes it ranks
+    (``part_keys``: the model file, the images, labels, bits, input size, mask source),
+    k and the Hamming radius."""
+    keys = part_keys(run, record, split)
+    return make_key(
+        "metrics",
+        query=key_id(keys["query"]),
+        gallery=key_id(keys["gallery"]),
+        top_k=top_k,
+        radius=RADIUS,
+    )
+
+
+def fresh_metrics(
+    run_dir: str | Path, record: DatasetRecord | None = None, top_k: int | None = None
+) -> dict[str, Any] | None:
+    """The run's ``metrics.json`` when its key is the run's now (the same model, images,
+    labels and k: ``top_k``, default the data set's capped at the gallery); else None."""
+    run = open_hashing_run(run_dir)
+    path = run.path / METRICS_JSON
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict):
+        return None
+    spec, record, split = run.load_data(record)
+    k = resolve_top_k(top_k, spec.top_k, len(split.gallery))
+    return stored if is_fresh(stored.get("key"), metrics_key(run, record, split, k)) else None
 
 
 def metrics_markdown(metrics: dict[str, Any], title: str) -> str:

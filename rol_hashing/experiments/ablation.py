@@ -48,28 +48,27 @@ from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError
-from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
+from rol_hashing.evaluation.evaluate import METRICS_JSON
 from rol_hashing.evaluation.map import average_precisions
+from rol_hashing.experiments import reuse
 from rol_hashing.experiments.demo import (
     QUICK,
     DemoSizes,
+    demo_backbone,
     demo_config,
     make_data,
-    pretrain_demo_backbone,
 )
 from rol_hashing.experiments.fashion import QUICK as FASHION_QUICK
 from rol_hashing.experiments.fashion import VARIANTS as FASHION_VARIANTS
-from rol_hashing.experiments.fashion import FashionSizes, finished_run, prepare_fashion_seed
+from rol_hashing.experiments.fashion import FashionSizes, prepare_fashion_seed
 from rol_hashing.experiments.report import mean_std, pm
 from rol_hashing.io import atomic_write_text, check_folder_target, save_figure
 from rol_hashing.models import reliability_mask
 from rol_hashing.retrieval.encode import encode_split
 from rol_hashing.saving import load_model
 from rol_hashing.training.config import ExperimentConfig
-from rol_hashing.training.hashing import train_hashing
 from rol_hashing.training.masks import ORACLE_BORDER, oracle_masks
 from rol_hashing.training.run import MODEL_FILE, hashing_run_name, open_hashing_run
-from rol_hashing.training.segmentation import train_segmentation
 
 GROUPS = ("sources and forms", "schedule", "grid")
 # "full": docs/ablation.md's grid; "sources": its group 1 without the binary form
@@ -173,12 +172,9 @@ def run_folder(runs: Path, variant: Variant, bits: int, dataset: str = "generate
 
 
 def _segmentation(config: ExperimentConfig, run_dir: Path) -> Path:
-    """The segmentation stream of ``config`` in ``run_dir``, trained unless finished."""
-    model = run_dir / MODEL_FILE
-    if not model.is_file():
-        keras.utils.set_random_seed(config.seed)
-        train_segmentation(config, resume=True, run_dir=run_dir, verbose=0)
-    return model
+    """The segmentation stream of ``config`` in ``run_dir``, trained unless fresh."""
+    reuse.segmentation(config, run_dir)
+    return run_dir / MODEL_FILE
 
 
 def prepare_seed(
@@ -202,8 +198,7 @@ def prepare_seed(
     runs = work / "runs"
     backbone = work / "backbone" / "vgg16_pretrained.h5"
     config = demo_config(data, runs, backbone, sizes, seed)
-    if not backbone.is_file():
-        pretrain_demo_backbone(pool, backbone, config, sizes, seed, verbose=0)
+    demo_backbone(pool, backbone, config, sizes, seed, verbose=0)
     _segmentation(config, runs / config.segmentation.run_name)
     return config
 
@@ -232,16 +227,8 @@ def run_variant(
         seg_models[size] = _segmentation(seg_config, runs / f"{config.dataset}-seg-{size}")
     vconfig = variant_config(config, variant, seg_models[size])
     clock = Stopwatch()
-    done = dataclasses.replace(vconfig, method=variant.method, bits=bits)
-    reused = finished_run(run_dir, done, (MODEL_FILE, METRICS_JSON))
-    if reused:
-        metrics = json.loads((run_dir / METRICS_JSON).read_text(encoding="utf-8"))
-    else:
-        keras.utils.set_random_seed(config.seed)
-        train_hashing(
-            vconfig, variant.method, bits, overwrite=True, run_dir=run_dir, verbose=0, record=record
-        )
-        metrics = evaluate_run(run_dir, verbose=0, record=record)
+    metrics, made = reuse.hashing(vconfig, variant.method, bits, run_dir, record)
+    reused = not made
     return {
         "variant": variant.name,
         "bits": bits,

@@ -29,17 +29,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from rol_hashing import viz
 from rol_hashing.clock import Stopwatch
 from rol_hashing.constants import METHODS
-from rol_hashing.data.generated import make_generated_dataset
+from rol_hashing.data.generated import load_generated, make_generated_dataset
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError
 from rol_hashing.evaluation import compare
-from rol_hashing.evaluation.evaluate import evaluate_run
+from rol_hashing.experiments import reuse
 from rol_hashing.experiments.report import (
     format_seconds,
     map_table,
@@ -48,13 +47,12 @@ from rol_hashing.experiments.report import (
     seeds_phrase,
     verdict,
 )
+from rol_hashing.freshness import make_key, records_parts
 from rol_hashing.io import atomic_write_text, check_folder_target
 from rol_hashing.models import rol_feature_size
 from rol_hashing.training.config import ExperimentConfig, load_config
-from rol_hashing.training.hashing import train_hashing
 from rol_hashing.training.pretrain import pretrain_backbone
-from rol_hashing.training.run import SEG_METRICS_FILE
-from rol_hashing.training.segmentation import train_segmentation
+from rol_hashing.training.run import Run, hashing_run_dir
 
 EXPERIMENT = "generated"
 PRETRAIN_CLASSES = 8
@@ -192,6 +190,26 @@ def pretrain_demo_backbone(
     )
 
 
+def demo_backbone(
+    pool: Path, backbone: Path, config: ExperimentConfig, sizes: DemoSizes, seed: int, verbose: int
+) -> tuple[dict[str, float], bool]:
+    """``(report, made)``: the demo's backbone, reused when made from the same pool
+    images, model, augmentation, schedule and seed (``reuse.backbone``), else made by
+    ``pretrain_demo_backbone``."""
+    h = config.hashing
+    key = make_key(
+        "backbone",
+        seed=seed,
+        model=asdict(config.model) | {"backbone_weights": None},
+        augment=[h.augment, h.augment_mirror],
+        schedule=[sizes.pretrain_epochs, sizes.pretrain_learning_rate, sizes.pretrain_batch_size],
+        **records_parts(load_generated(pool)),
+    )
+    return reuse.backbone(
+        backbone, key, lambda: pretrain_demo_backbone(pool, backbone, config, sizes, seed, verbose)
+    )
+
+
 def last_train_accuracy(log_csv: Path) -> float:
     """The classifier's training accuracy in the last epoch of a run's ``log.csv``."""
     with open(log_csv, newline="") as f:
@@ -203,29 +221,31 @@ def run_seed(work: Path, sizes: DemoSizes, seed: int, verbose: int = 0) -> dict[
     """All stages for one seed; returns its numbers, run folders and stage timings."""
     clock = StageClock(prefix=f"seed {seed}: ")
     with clock("data"):
-        data, pool = make_data(work, sizes, seed)
+        data, pool = make_data(work, sizes, seed, force=False)
     runs = work / "runs"
     backbone = work / "backbone" / "vgg16_pretrained.h5"
     config = demo_config(data, runs, backbone, sizes, seed)
-    with clock("pretrain"):
-        pretrain = pretrain_demo_backbone(pool, backbone, config, sizes, seed, verbose=2)
-    print(f"[demo] pre-trained backbone: {pretrain}")
-    with clock("segmentation"):
-        keras.utils.set_random_seed(seed)
-        seg_run = train_segmentation(config, overwrite=True, verbose=verbose)
-    seg_metrics = json.loads((seg_run.path / SEG_METRICS_FILE).read_text())
+    with clock("pretrain") as stage:
+        pretrain, made = demo_backbone(pool, backbone, config, sizes, seed, verbose=2)
+        if not made:
+            stage.reused()
+    print(f"[demo] pre-trained backbone{'' if made else ' (reused)'}: {pretrain}")
+    with clock("segmentation") as stage:
+        seg_dir = runs / config.segmentation.run_name
+        seg_metrics, made = reuse.segmentation(config, seg_dir, verbose)
+        if not made:
+            stage.reused()
     maps: dict[str, dict[int, float]] = {m: {} for m in METHODS}
     run_dirs: dict[str, dict[int, str]] = {m: {} for m in METHODS}
     train_acc: dict[str, dict[int, float]] = {m: {} for m in METHODS}
     record = get_dataset_spec(config.dataset).load(config.data_root)  # checked once
     for bits in sizes.bits:
         for method in METHODS:
-            with clock(f"{method}-{bits}b"):
-                keras.utils.set_random_seed(seed)
-                run = train_hashing(
-                    config, method, bits, overwrite=True, verbose=verbose, record=record
-                )
-                metrics = evaluate_run(run.path, verbose=0, record=record)
+            with clock(f"{method}-{bits}b") as stage:
+                run = Run(hashing_run_dir(config, method, bits))
+                metrics, made = reuse.hashing(config, method, bits, run.path, record, verbose)
+                if not made:
+                    stage.reused()
             maps[method][bits] = float(metrics["map_at_k"])
             train_acc[method][bits] = last_train_accuracy(run.log)
             run_dirs[method][bits] = str(run.path)

@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from rol_hashing import viz
@@ -51,8 +50,8 @@ from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import Split, draw_split, load_split
 from rol_hashing.errors import InputError
-from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
 from rol_hashing.evaluation.map import mean_average_precision
+from rol_hashing.experiments import reuse
 from rol_hashing.experiments.demo import StageClock, retrieval_figure, rol_masks_figure
 from rol_hashing.experiments.report import (
     format_seconds,
@@ -63,6 +62,12 @@ from rol_hashing.experiments.report import (
     verdict,
 )
 from rol_hashing.experiments.table2 import PAPER_TABLE2
+from rol_hashing.freshness import (
+    file_digest,
+    is_fresh,
+    make_key,
+    records_parts,
+)
 from rol_hashing.io import atomic_savez, atomic_write_text, check_folder_target, write_json
 from rol_hashing.models import build_vgg16, load_vgg16_imagenet_weights
 from rol_hashing.retrieval.classical import METHODS as CLASSICAL
@@ -70,14 +75,10 @@ from rol_hashing.retrieval.classical import pooled_features
 from rol_hashing.saving import load_model
 from rol_hashing.training.config import (
     ExperimentConfig,
-    absolute_paths,
     load_config,
-    load_run_config,
 )
-from rol_hashing.training.hashing import train_hashing
 from rol_hashing.training.pretrain import pretrain_on_record
-from rol_hashing.training.run import MODEL_FILE, SEG_METRICS_FILE, hashing_run_name
-from rol_hashing.training.segmentation import train_segmentation
+from rol_hashing.training.run import MODEL_FILE, hashing_run_name
 
 VARIANTS = ("fashion_mnist", "fashion_scenes")
 QUERY_ACCURACY = "query_accuracy.json"
@@ -142,16 +143,6 @@ def variant_split(split: Split, variant: str) -> Split:
     return dataclasses.replace(split, dataset=variant)
 
 
-def finished_run(run_dir: Path, config: ExperimentConfig, files: Sequence[str]) -> bool:
-    """A run folder holding ``files`` and trained with exactly ``config``."""
-    if not all((run_dir / name).is_file() for name in files):
-        return False
-    try:
-        return load_run_config(run_dir).to_dict() == absolute_paths(config).to_dict()
-    except (OSError, ValueError):
-        return False
-
-
 def variant_config(
     variant: str, work: Path, data_root: Path, sizes: FashionSizes, seed: int
 ) -> ExperimentConfig:
@@ -173,95 +164,63 @@ def variant_config(
     return load_config(variant, sizes.profile, overrides)
 
 
-# Model keys added after backbones were first made: in a backbone's key only when set.
-LATER_MODEL_KEYS = {"batch_norm": False, "pooling": "flatten"}
-
-
-def _model_key(config: ExperimentConfig) -> dict[str, Any]:
-    """``config.model`` as a backbone key, without later keys at their defaults."""
-    return {
-        k: v
-        for k, v in asdict(config.model).items()
-        if not (k in LATER_MODEL_KEYS and v == LATER_MODEL_KEYS[k])
-    }
-
-
-def _augment_key(config: ExperimentConfig) -> dict[str, Any]:
-    """The augmentation a backbone was made with, in its key; nothing when none (so
-    backbones made before augmentation existed stay valid)."""
-    h = config.hashing
-    if h.augment == "none" and not h.augment_mirror:
-        return {}
-    return {"augment": [h.augment, h.augment_mirror]}
-
-
 def pretrain(
     record: DatasetRecord, split: Split, config: ExperimentConfig, sizes: FashionSizes, seed: int
 ) -> tuple[dict[str, Any], bool]:
     """The backbone on the split's clean training items (reused when made from the same
     split and settings); returns its report and whether it was made now."""
     out = Path(config.model.backbone_weights)
-    report_path = out.with_suffix(".json")
-    key = {
-        "split_sha256": split_sha256(split),
-        "seed": seed,
-        "model": _model_key(config),
-        **_augment_key(config),
-        "schedule": [
-            sizes.pretrain_epochs,
-            sizes.pretrain_learning_rate,
-            sizes.pretrain_batch_size,
-        ],
-    }
-    try:
-        stored = read_json(report_path, "backbone report")
-        if out.is_file() and stored.get("made_from") == json.loads(json.dumps(key)):
-            return stored, False
-    except (OSError, InputError, AttributeError):
-        pass
-    report = pretrain_on_record(
-        record,
-        record.index_of(split.train),
-        out,
-        config,
-        seed,
-        epochs=sizes.pretrain_epochs,
-        learning_rate=sizes.pretrain_learning_rate,
-        batch_size=sizes.pretrain_batch_size,
-        verbose=2,
-        turns_and_mirrors=False,  # a turned shoe or trouser is not the same item
-        stream=True,
-        augment=config.hashing.augment,
-        mirror=config.hashing.augment_mirror,
+    h = config.hashing
+    key = make_key(
+        "backbone",
+        split_sha256=split_sha256(split),
+        seed=seed,
+        model=asdict(config.model) | {"backbone_weights": None},
+        augment=[h.augment, h.augment_mirror],
+        schedule=[sizes.pretrain_epochs, sizes.pretrain_learning_rate, sizes.pretrain_batch_size],
+        **records_parts(record, record.index_of(split.train)),
     )
-    report["made_from"] = key
-    write_json(report_path, report)
-    return report, True
+    return reuse.backbone(
+        out,
+        key,
+        lambda: pretrain_on_record(
+            record,
+            record.index_of(split.train),
+            out,
+            config,
+            seed,
+            epochs=sizes.pretrain_epochs,
+            learning_rate=sizes.pretrain_learning_rate,
+            batch_size=sizes.pretrain_batch_size,
+            verbose=2,
+            turns_and_mirrors=False,  # a turned shoe or trouser is not the same item
+            stream=True,
+            augment=config.hashing.augment,
+            mirror=config.hashing.augment_mirror,
+        ),
+    )
 
 
 def segmentation(config: ExperimentConfig, verbose: int) -> tuple[dict[str, Any], bool]:
     """The variant's segmentation stream (set-aside images only), unless finished;
     its metrics and whether it was trained now."""
-    run_dir = Path(config.runs_dir) / config.segmentation.run_name
-    made = not finished_run(run_dir, config, (MODEL_FILE, SEG_METRICS_FILE))
-    if made:
-        keras.utils.set_random_seed(config.seed)
-        train_segmentation(config, overwrite=True, run_dir=run_dir, verbose=verbose)
-    return json.loads((run_dir / SEG_METRICS_FILE).read_text(encoding="utf-8")), made
+    return reuse.segmentation(config, Path(config.runs_dir) / config.segmentation.run_name, verbose)
 
 
 def query_accuracy(run_dir: Path, record: DatasetRecord, split: Split) -> float:
     """The class head's accuracy on the split's queries (kept in ``QUERY_ACCURACY``)."""
     path = run_dir / QUERY_ACCURACY
-    model_time = (run_dir / MODEL_FILE).stat().st_mtime_ns
+    query = record.index_of(split.query)
+    key = make_key(
+        "query_accuracy", model=file_digest(run_dir / MODEL_FILE), **records_parts(record, query)
+    )
     try:
         stored = read_json(path, "query accuracy")
-        if stored.get("model_mtime_ns") == model_time:
+        if is_fresh(stored.get("key"), key):
             return float(stored["accuracy"])
     except (OSError, InputError, AttributeError, KeyError, TypeError, ValueError):
         pass
     model = load_model(run_dir / MODEL_FILE)
-    query = record.index_of(split.query)
     if isinstance(model.input, dict):
         raise InputError(f"{run_dir}: a mask-input model; the benchmark trains live ROL models")
     size = int(model.input_shape[1])
@@ -269,7 +228,7 @@ def query_accuracy(run_dir: Path, record: DatasetRecord, split: Split) -> float:
         make_image_dataset(record, query, size, 64).map(lambda x, _: x), verbose=0
     )["class"]
     accuracy = float((np.argmax(probs, axis=1) == record.labels[query]).mean())
-    write_json(path, {"accuracy": accuracy, "queries": len(query), "model_mtime_ns": model_time})
+    write_json(path, {"accuracy": accuracy, "queries": len(query), "key": key})
     return accuracy
 
 
@@ -285,16 +244,8 @@ def hashing(
     """One deep run, trained and evaluated unless finished; its numbers."""
     run_dir = Path(config.runs_dir) / hashing_run_name(config.dataset, method, bits)
     clock = Stopwatch()
-    done = dataclasses.replace(config, method=method, bits=bits)
-    reused = finished_run(run_dir, done, (MODEL_FILE, METRICS_JSON))
-    if reused:
-        metrics = json.loads((run_dir / METRICS_JSON).read_text(encoding="utf-8"))
-    else:
-        keras.utils.set_random_seed(config.seed)
-        train_hashing(
-            config, method, bits, overwrite=True, run_dir=run_dir, verbose=verbose, record=record
-        )
-        metrics = evaluate_run(run_dir, verbose=0, record=record, shared_masks=shared_masks)
+    metrics, made = reuse.hashing(config, method, bits, run_dir, record, verbose, shared_masks)
+    reused = not made
     return {
         "map": float(metrics["map_at_k"]),
         "chance": float(metrics["chance"]),
@@ -316,16 +267,21 @@ def features(
     whether they were read back."""
     backbone_file = Path(config.model.backbone_weights)
     m = config.model
-    # the architecture joins the key only off the paper's VGG16 (older caches stay valid)
-    arch = f":{m.vgg}:{m.input_size}:{m.width}:{m.batch_norm}:{m.pooling}"
-    key = (
-        f"{backbone_file.stat().st_mtime_ns}:{backbone_file.stat().st_size}:"
-        f"{split_sha256(split)}{arch if m.batch_norm or m.pooling != 'flatten' else ''}"
+    parts = ("train", "query", "gallery")
+    key = make_key(
+        "features",
+        backbone=file_digest(backbone_file),
+        split_sha256=split_sha256(split),
+        model=[m.vgg, m.input_size, m.width, m.batch_norm],
+        **records_parts(record, record.index_of([i for p in parts for i in getattr(split, p)])),
     )
     if cache.is_file():
-        with np.load(cache, allow_pickle=False) as stored:
-            if str(stored["key"]) == key:
-                return {p: stored[p] for p in ("train", "query", "gallery")}, True
+        try:
+            with np.load(cache, allow_pickle=False) as stored:
+                if is_fresh(json.loads(str(stored["key"])), key):
+                    return {p: stored[p] for p in parts}, True
+        except (OSError, ValueError, KeyError):
+            pass  # another layout or a damaged file: made again
     backbone = build_vgg16(m.vgg, m.input_size, m.width, batch_norm=m.batch_norm)
     load_vgg16_imagenet_weights(backbone, backbone_file)
     out = {}
@@ -335,7 +291,7 @@ def features(
         )
         out[part] = pooled_features(backbone, batches.map(lambda x, _: x))
     cache.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savez(cache, key=np.asarray(key), **out)
+    atomic_savez(cache, key=np.asarray(json.dumps(key, sort_keys=True)), **out)
     return out, False
 
 

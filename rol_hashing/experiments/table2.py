@@ -15,8 +15,8 @@ for a profile other than ``paper``), all written atomically:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +25,18 @@ from rol_hashing import viz
 from rol_hashing.constants import METHODS, PAPER_BITS
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError, printable
-from rol_hashing.evaluation.evaluate import METRICS_JSON, evaluate_run
+from rol_hashing.evaluation.evaluate import evaluate_run, fresh_metrics
 from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.retrieval.codes import check_bits
 from rol_hashing.training.config import load_config
-from rol_hashing.training.hashing import train_hashing
-from rol_hashing.training.run import MODEL_FILE, hashing_run_dir
+from rol_hashing.training.hashing import hashing_run_key, train_hashing
+from rol_hashing.training.run import (
+    MODEL_FILE,
+    SPLIT_FILE,
+    TRAIN_INFO_FILE,
+    hashing_run_dir,
+    stale_run,
+)
 from rol_hashing.training.segmentation import train_segmentation
 
 # Table 2 of the paper, MAP@1000 in percent exactly as printed. "folders" is the
@@ -131,9 +137,10 @@ def run_table2(
         overrides: further config overrides (as ``load_config``).
         verbose: 0 quiet, 1 progress.
 
-    A run whose ``model.keras`` exists is not trained again; an interrupted one is
-    resumed from its last checkpoint. A run is evaluated again only when its
-    ``metrics.json`` is missing or older than its ``model.keras``.
+    A run whose ``model.keras`` exists is not trained again, if it was trained from what
+    the config describes now (its freshness key; otherwise the table stops, naming what
+    differs); an interrupted one is resumed from its last checkpoint. A run is evaluated
+    again unless its ``metrics.json`` has the run's key now.
     """
     bits = [check_bits(b) for b in bits]
     unknown = [m for m in methods if m not in METHODS]
@@ -143,7 +150,7 @@ def run_table2(
     if data_root is not None:
         extra["data_root"] = str(data_root)
     config = load_config(config_path, profile, extra)
-    spec = get_dataset_spec(config.dataset)
+    record = get_dataset_spec(config.dataset).load(config.data_root)
     if train and "rol" in methods:
         _ensure_segmentation(config, verbose)
 
@@ -158,8 +165,12 @@ def run_table2(
                         f"train-hash --config {config_path} --profile {profile} --method "
                         f"{method} --bits {b}` or run table2 with training on"
                     )
-                train_hashing(config, method, b, resume=True, verbose=_keras_verbose(verbose))
-            metrics = _metrics(run_dir, spec.top_k, verbose)
+                train_hashing(
+                    config, method, b, resume=True, verbose=_keras_verbose(verbose), record=record
+                )
+            else:
+                _check_reused(config, method, b, run_dir, record, config_path, profile)
+            metrics = _metrics(run_dir, verbose)
             rows.append(
                 Table2Row(
                     bits=b,
@@ -190,17 +201,30 @@ def _ensure_segmentation(config, verbose: int) -> None:
         )
 
 
-def _metrics(run_dir: Path, top_k: int, verbose: int) -> dict:
-    """The run's ``metrics.json`` when newer than its model and of the data set's k
-    (``top_k``, capped at the gallery), else a fresh evaluation."""
-    path = run_dir / METRICS_JSON
-    model = run_dir / MODEL_FILE
-    if path.is_file() and path.stat().st_mtime_ns > model.stat().st_mtime_ns:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-        if metrics.get("top_k") == min(top_k, metrics.get("num_gallery", 0)):
-            if verbose:
-                print(f"{run_dir.name}: metrics.json is up to date, not evaluated again")
-            return metrics
+def _check_reused(config, method: str, bits: int, run_dir: Path, record, config_path, profile):
+    """A finished run joins the table only when it was trained from what the config
+    describes now (its freshness key); else InputError naming what differs."""
+    done = dataclasses.replace(config, method=method, bits=bits)
+    split_file = config.split_file or run_dir / SPLIT_FILE
+    differ = stale_run(run_dir, hashing_run_key(done, record, split_file), TRAIN_INFO_FILE)
+    if differ:
+        raise InputError(
+            f"{run_dir} was not trained from what {config_path} (profile {profile}) describes "
+            f"now: other {', '.join(differ)}; train it again with `rol-hashing train-hash "
+            f"--config {config_path} --profile {profile} --method {method} --bits {bits} "
+            "--overwrite`, or move it away"
+        )
+
+
+def _metrics(run_dir: Path, verbose: int) -> dict:
+    """The run's ``metrics.json`` when its freshness key is the run's now (the same model
+    bytes, images and labels, and the data set's k capped at the gallery), else a fresh
+    evaluation."""
+    metrics = fresh_metrics(run_dir)
+    if metrics is not None:
+        if verbose:
+            print(f"{run_dir.name}: metrics.json is up to date, not evaluated again")
+        return metrics
     return evaluate_run(run_dir, verbose=verbose)
 
 

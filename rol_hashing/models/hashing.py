@@ -125,3 +125,27 @@ def build_hashing_model(
         h
     )
     return keras.Model(inputs, {"hash": h, "class": c}, name=name or f"{method}_{bits}b")
+
+
+def hashing_model_shape(model: keras.Model, source: object) -> dict[str, int | str]:
+    """What a loaded hashing model is: ``{"method", "bits", "classes", "input_size"}``
+    (``method`` "rol" when it holds a ``ReliabilityObjectLayer``).
+
+    Raises:
+        InputError: naming ``source`` (the model file), when ``model`` is not a hashing
+            model (no "hash" and "class" outputs, e.g. a segmentation model).
+    """
+    outputs = model.output if isinstance(model.output, dict) else {}
+    if set(outputs) != {"hash", "class"}:
+        raise InputError(
+            f"{source}: not a hashing model (expected the outputs 'hash' and 'class', found "
+            f"{sorted(outputs) or [getattr(t, 'name', '?') for t in model.outputs]})"
+        )
+    image = model.input["image"] if isinstance(model.input, dict) else model.input
+    has_rol = any(isinstance(layer, ReliabilityObjectLayer) for layer in model.layers)
+    return {
+        "method": "rol" if has_rol else "ssdh",
+        "bits": int(outputs["hash"].shape[-1]),
+        "classes": int(outputs["class"].shape[-1]),
+        "input_size": int(image.shape[1]),
+    }

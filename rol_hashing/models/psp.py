@@ -133,3 +133,27 @@ def build_segmentation_model(
     x = layers.UpSampling2D(factor, interpolation="bilinear", name="seg_upsample")(x)
     outputs = layers.Softmax(axis=-1, name="seg_probs")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def check_segmentation_stream(model: keras.Model, source: object, input_size: int) -> None:
+    """InputError naming ``source`` unless ``model`` is a segmentation stream for
+    ``input_size``: one image input (B, S, S, 3) with S = ``input_size`` and one per-pixel
+    output (B, S, S, C) of C >= 2 class probabilities."""
+    if isinstance(model.output, dict) or len(model.outputs) != 1 or isinstance(model.input, dict):
+        found = sorted(model.output) if isinstance(model.output, dict) else len(model.outputs)
+        raise InputError(
+            f"{source}: not a segmentation model (expected one image input and one "
+            f"per-pixel output, found outputs {found}); give the model.keras of a train-seg run"
+        )
+    shape_in, shape_out = tuple(model.input.shape), tuple(model.output.shape)
+    if len(shape_in) != 4 or len(shape_out) != 4 or shape_out[1:3] != shape_in[1:3]:
+        raise InputError(
+            f"{source}: not a segmentation model (input {shape_in}, output {shape_out}; "
+            "expected (B, S, S, 3) -> (B, S, S, C))"
+        )
+    if shape_in[1:3] != (input_size, input_size) or shape_in[3] != 3 or shape_out[3] < 2:
+        raise InputError(
+            f"{source}: a segmentation model of {shape_in[1]}x{shape_in[2]} inputs with "
+            f"{shape_out[3]} classes; this run needs {input_size}x{input_size} RGB inputs and at "
+            "least 2 classes (train the stream at the run's model.input_size)"
+        )

@@ -12,6 +12,7 @@ For config C, the 1x1 layers ``block3_conv3``, ``block4_conv3`` and
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,11 +254,22 @@ def _check_batch_norm(model: keras.Model, stored: dict, path: Path) -> None:
     )
 
 
-def save_vgg16_weights_h5(model: keras.Model, path: str | Path) -> Path:
+# The group of a pre-trained backbone file that says what it was trained on (not a layer:
+# it is not in ``layer_names``, so the Keras loader and ours skip it).
+PROVENANCE_GROUP = "rol_hashing_provenance"
+
+
+def save_vgg16_weights_h5(
+    model: keras.Model, path: str | Path, provenance: dict | None = None
+) -> Path:
     """Writes ``model``'s VGG16 layers (block*_conv*, their ``_bn`` layers for VGG16-BN,
     fc1, fc2) in the Keras ImageNet ``.h5`` layout, so ``load_vgg16_imagenet_weights``
     (and ``--backbone-weights``) read it like the official files. Written to a temporary
     file, then renamed.
+
+    ``provenance``: what the weights were trained on, kept in the same file (so the two
+    cannot disagree): ``{"dataset": name, "root": folder, "ids": [image ids], ...}``; the
+    ids go in a dataset, the rest in a JSON attribute (``read_provenance``).
     """
     path = Path(path)
     layers = [(n, _find_layer(model, n)) for n in VGG16_WEIGHT_LAYERS]
@@ -265,6 +277,12 @@ def save_vgg16_weights_h5(model: keras.Model, path: str | Path) -> Path:
     if not layers:
         raise InputError(f"{model.name} has no VGG16 layer to save")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        if provenance is not None:
+            group = f.create_group(PROVENANCE_GROUP)
+            meta = {k: v for k, v in provenance.items() if k != "ids"}
+            group.attrs["meta"] = json.dumps(meta, sort_keys=True)
+            ids = [str(i) for i in provenance.get("ids", [])]
+            group.create_dataset("ids", data=ids, dtype=h5py.string_dtype())
         f.attrs["layer_names"] = [n.encode() for n, _ in layers]
         f.attrs["backend"] = keras.backend.backend().encode()
         f.attrs["keras_version"] = keras.__version__.encode()
@@ -276,3 +294,22 @@ def save_vgg16_weights_h5(model: keras.Model, path: str | Path) -> Path:
             for weight_name, value in zip(names, layer.get_weights(), strict=True):
                 group.create_dataset(weight_name.decode(), data=value)
     return path
+
+
+def read_provenance(path: str | Path) -> dict | None:
+    """What a backbone ``.h5`` written by ``save_vgg16_weights_h5`` was trained on
+    (``{"dataset", "root", "ids", ...}``); None for a file without it (the official Keras
+    files, older backbones). InputError names a file whose record is damaged."""
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        group = f.get(PROVENANCE_GROUP)
+        if group is None:
+            return None
+        try:
+            meta = json.loads(group.attrs["meta"])
+            ids = [i.decode() if isinstance(i, bytes) else str(i) for i in group["ids"][...]]
+        except (KeyError, ValueError, TypeError) as err:
+            raise InputError(f"{path}: its {PROVENANCE_GROUP} record is damaged ({err})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: its {PROVENANCE_GROUP} record is not a JSON object")
+    return {**meta, "ids": ids}

@@ -28,6 +28,7 @@ from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.errors import InputError
 from rol_hashing.freshness import file_digest, make_key, records_parts
 from rol_hashing.models import copy_weights_by_name, rol_feature_size
+from rol_hashing.models.hashing import hashing_model_shape
 from rol_hashing.retrieval.codes import (
     EncodedSet,
     as_id_array,
@@ -199,9 +200,7 @@ def encode_parts(
     files = {"query": run.path / QUERY_CODES, "gallery": run.path / GALLERY_CODES}
     model_hash = file_digest(run.model)
     indices = split.indices(record)
-    keys = {
-        part: codes_key(run, record, getattr(indices, part), model_hash, part) for part in parts
-    }
+    keys = part_keys(run, record, split)
     cached = {
         part: _cached_codes(files[part], run, parts[part], model_hash, keys[part], record)
         for part in parts
@@ -209,7 +208,7 @@ def encode_parts(
     if all(c is not None for c in cached.values()):
         return cached["query"], cached["gallery"], True
 
-    model = load_model(run.model)
+    model = load_run_model(run, len(record.class_names))
     seg = None  # the segmentation stream, loaded once when a part's masks need it
     if shared_masks is not None and run.method == "rol" and not isinstance(model.input, dict):
         seg = _stream_of(model)
@@ -231,7 +230,9 @@ def encode_parts(
         )
         if isinstance(model.input, dict):  # R from another source: fed, not computed
             if seg is None and needs_segmentation(run.config):
-                seg = load_segmentation_model(run.config.hashing.segmentation_model)
+                seg = load_segmentation_model(
+                    run.config.hashing.segmentation_model, run.config.model.input_size
+                )
             masks = part_masks(
                 run, record, getattr(indices, part), part, batch_size, seg, shared_masks
             )
@@ -253,6 +254,29 @@ def encode_parts(
     return out["query"], out["gallery"], False
 
 
+def load_run_model(run: Run, num_classes: int) -> keras.Model:
+    """The run's ``model.keras``, checked to be the model its ``config.yaml`` describes:
+    the method (a ROL layer or none), the code length, the data set's ``num_classes`` and
+    the input size; InputError names the file and what differs."""
+    model = load_model(run.model)
+    found = hashing_model_shape(model, run.model)
+    expected = {
+        "method": run.method,
+        "bits": run.bits,
+        "classes": num_classes,
+        "input_size": run.config.model.input_size,
+    }
+    differ = [
+        f"{k}: model {found[k]!r}, run {expected[k]!r}" for k in expected if found[k] != expected[k]
+    ]
+    if differ:
+        raise InputError(
+            f"{run.model} is not the model {run.config_file} describes ({'; '.join(differ)}, "
+            f"data set {run.config.dataset!r}); retrain it with {run.train_command()}"
+        )
+    return model
+
+
 def part_masks(
     run: Run,
     record: DatasetRecord,
@@ -270,7 +294,7 @@ def part_masks(
     seg_path = Path(run.config.hashing.segmentation_model)
     seg = segmentation_model
     if seg is None and needs_segmentation(run.config):
-        seg = load_segmentation_model(seg_path)
+        seg = load_segmentation_model(seg_path, m.input_size)
     images = make_image_dataset(record, indices, m.input_size, batch_size).map(lambda x, _: x)
     return run_masks(
         m.rol_mask,
@@ -303,6 +327,16 @@ def mask_input_twin(run: Run, model: keras.Model) -> keras.Model:
     twin = config_model(run.config, classes, multilabel, mask_input=True)
     copy_weights_by_name(model, twin)
     return twin
+
+
+def part_keys(run: Run, record: DatasetRecord, split: Split) -> dict[str, dict]:
+    """``{"query": key, "gallery": key}``: the ``codes_key`` of each part of the split."""
+    model_hash = file_digest(run.model)
+    indices = split.indices(record)
+    return {
+        part: codes_key(run, record, getattr(indices, part), model_hash, part)
+        for part in ("query", "gallery")
+    }
 
 
 def codes_key(

@@ -34,10 +34,15 @@ from rol_hashing.errors import InputError, printable
 from rol_hashing.freshness import array_digest, file_digest, make_key, stale_parts
 from rol_hashing.io import atomic_savez, save_figure
 from rol_hashing.retrieval.codes import check_bits, read_npz
-from rol_hashing.retrieval.encode import check_batch_size, codes_key, encode, encode_parts
+from rol_hashing.retrieval.encode import (
+    check_batch_size,
+    codes_key,
+    encode,
+    encode_parts,
+    load_run_model,
+)
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
-from rol_hashing.saving import load_model
 from rol_hashing.training.run import (
     INDEX_FILE,
     ITEMS_FILE,
@@ -323,7 +328,8 @@ def search_image(
     check_top(top, len(split.gallery))
     q_label = query_label(record, image_path, label)
     gallery = _fresh_index(run, record, split, verbose)
-    code = encode_pixels(load_model(run.model), pixels, run.config.model.input_size, run.bits)
+    model = load_run_model(run, len(record.class_names))
+    code = encode_pixels(model, pixels, run.config.model.input_size, run.bits)
     distances, positions = gallery.search(code, top)
     ids = gallery.ids[positions]
     relevant = _relevant(q_label, gallery.labels[positions])

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 
+from rol_hashing.errors import InputError
 from rol_hashing.models import (
     WeightLoadReport,
     default_weights_path,
     load_vgg16_imagenet_weights,
 )
+from rol_hashing.models.weights import read_provenance
+
+if TYPE_CHECKING:
+    from rol_hashing.data.record import DatasetRecord
 
 # The files `rol-hashing pretrain` writes by default: weights/pretrained_<dataset>_<profile>.h5
 PRETRAINED_PREFIX = "pretrained_"
@@ -55,3 +62,35 @@ def load_backbone(model: keras.Model, path: Path | None) -> WeightLoadReport | N
     report = load_vgg16_imagenet_weights(model, path)
     print(f"backbone: {report}")
     return report
+
+
+def check_backbone_split(
+    path: Path | None, record: DatasetRecord, query_ids: Sequence[str]
+) -> None:
+    """Refuses a pre-trained backbone that saw any of a run's query images.
+
+    A backbone made by ``pretrain`` records the data set folder and the ids it was trained
+    on (``read_provenance``); when that folder is the run's, none of ``query_ids`` may be
+    among them. Files without the record (the Keras ImageNet files) pass.
+
+    Raises:
+        InputError: naming the file, how many queries it saw and the first one.
+    """
+    if path is None:
+        return
+    try:
+        provenance = read_provenance(path)
+    except OSError as err:
+        raise InputError(f"{path}: not a readable HDF5 weights file ({err})") from None
+    if provenance is None or record.root is None:
+        return
+    if provenance.get("root") != str(Path(record.root).resolve()):
+        return
+    seen = set(provenance["ids"])
+    overlap = [i for i in query_ids if i in seen]
+    if overlap:
+        raise InputError(
+            f"{path} was pre-trained on {len(overlap)} of this run's {len(query_ids)} query "
+            f"images (first: {overlap[0]!r}) of {record.root}; pre-train on the run's training "
+            "split (the same --seed or split_file), or give another backbone"
+        )

@@ -21,13 +21,18 @@ import keras
 from rol_hashing.clock import Stopwatch
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
-from rol_hashing.data.splits import make_or_load_split
+from rol_hashing.data.splits import load_split, make_or_load_split
 from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_save_model, write_json
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
 from rol_hashing.models.losses import ssdh_losses
+from rol_hashing.models.psp import check_segmentation_stream
 from rol_hashing.saving import load_model
-from rol_hashing.training.backbone import load_backbone, resolve_backbone_weights
+from rol_hashing.training.backbone import (
+    check_backbone_split,
+    load_backbone,
+    resolve_backbone_weights,
+)
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import HashingInputs
 from rol_hashing.training.loop import run_epochs
@@ -39,6 +44,7 @@ from rol_hashing.training.run import (
     hashing_run_dir,
     open_run,
     resume_or_build,
+    run_key,
     training_session,
 )
 from rol_hashing.training.strategy import get_strategy, strategy_scope
@@ -63,9 +69,29 @@ def check_segmentation_model(path: str | Path) -> Path:
     return path
 
 
-def load_segmentation_model(path: str | Path) -> keras.Model:
-    """The frozen stream for ``rol``; a missing file names the command that makes it."""
-    return load_model(check_segmentation_model(path))
+def load_segmentation_model(path: str | Path, input_size: int) -> keras.Model:
+    """The frozen stream for ``rol``; a missing file names the command that makes it, a
+    model of another kind or input size is refused naming the file."""
+    model = load_model(check_segmentation_model(path))
+    check_segmentation_stream(model, path, input_size)
+    return model
+
+
+def hashing_run_key(
+    config: ExperimentConfig, record: DatasetRecord, split_file: str | Path
+) -> dict:
+    """The freshness key of a hashing run of ``config`` (``method`` and ``bits`` set)
+    trained on ``record`` with the split in ``split_file``: ``run.run_key`` of the config,
+    the training images and the bytes of the backbone weights and, when the masks come
+    from it, the segmentation stream. Raises FileNotFoundError for a missing input."""
+    m = config.model
+    split = load_split(split_file, record)
+    weights = resolve_backbone_weights(
+        m.backbone_weights, needs_top=m.input_size == 224 and m.width == 1.0
+    )
+    seg = Path(config.hashing.segmentation_model) if needs_segmentation(config) else None
+    inputs = {"backbone": weights, "segmentation": seg}
+    return run_key(config, record, split.indices(record).train, inputs)
 
 
 def config_model(
@@ -156,11 +182,16 @@ def train_hashing(
             shutil.copyfile(split_source, run.split)
         train_idx = split.indices(record).train
         print(f"split: {split.counts()} (train/query/gallery) from {split_source}")
+        check_backbone_split(weights, record, split.query)
 
         use_cache = method == "rol" and mask_cache  # other sources than predicted need it (above)
         dist = get_strategy(strategy) if strategy else None
         with strategy_scope(dist):
-            seg = load_segmentation_model(seg_path) if needs_segmentation(config) else None
+            seg = (
+                load_segmentation_model(seg_path, m.input_size)
+                if needs_segmentation(config)
+                else None
+            )
         inputs = HashingInputs(
             record,
             train_idx,
@@ -257,6 +288,7 @@ def train_hashing(
                 "rol_mask": m.rol_mask if method == "rol" else None,
                 "rol_form": m.rol_form if method == "rol" else None,
                 "seconds": round(clock(), 1),
+                "key": hashing_run_key(config, record, run.split),
             },
         )
         print(f"hashing done: {run.model}")

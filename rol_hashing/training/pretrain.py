@@ -196,13 +196,21 @@ def pretrain_on_record(
     for epoch in range(epochs):
         for key, values in fit_epoch(epoch, callbacks).items():
             history.setdefault(key, []).extend(values)
-    save_vgg16_weights_h5(model, out_h5)
-    return {
+    report = {
         "train_accuracy": float(history["accuracy"][-1]),
         "val_accuracy": float(history["val_accuracy"][-1]),
         "classes": len(record.class_names),
         "images": len(order),
     }
+    provenance = {
+        "dataset": record.name,
+        "root": str(Path(record.root).resolve()) if record.root is not None else None,
+        "ids": [record.ids[int(i)] for i in order],
+        "input_size": size,
+        **report,
+    }
+    save_vgg16_weights_h5(model, out_h5, provenance=provenance)
+    return report
 
 
 def _augmented(batches, seed: int, epoch: int, kind: str, mirror: bool):

@@ -48,6 +48,7 @@ from rol_hashing.data.fileio import optional_file, read_json
 from rol_hashing.data.registry import DatasetSpec, get_dataset_spec
 from rol_hashing.data.splits import Split, load_split
 from rol_hashing.errors import InputError
+from rol_hashing.freshness import file_digest, make_key, records_parts, stale_parts
 from rol_hashing.io import NoSpaceError, atomic_save_model, atomic_write_text, save_figure
 from rol_hashing.saving import load_model
 from rol_hashing.training.config import ExperimentConfig, absolute_paths, load_run_config
@@ -545,3 +546,39 @@ def resume_or_build(run: Run, resume: bool, build) -> tuple[keras.Model, int]:
 def plot_curves(run: Run, title: str = "") -> Path:
     """``curves.png``: every quantity of ``log.csv`` against the epoch."""
     return save_figure(viz.plot_training_curves(read_log(run.log), title), run.curves, dpi=100)
+
+
+def run_key(
+    config: ExperimentConfig,
+    record: DatasetRecord,
+    train_indices,
+    inputs: dict[str, Path | None],
+) -> dict:
+    """The freshness key of a trained run: its config (paths absolute), the training
+    images (ids, labels, pixels) and the bytes of each input file (``inputs``: e.g. the
+    backbone weights and the segmentation stream; None for one it does not read)."""
+    files = {
+        name: (file_digest(path) if path is not None else None) for name, path in inputs.items()
+    }
+    return make_key(
+        "run",
+        config=absolute_paths(config).to_dict(),
+        inputs=files,
+        **records_parts(record, train_indices),
+    )
+
+
+def stale_run(run_dir: str | Path, key: dict, key_file: str) -> list[str]:
+    """What differs between a finished run and the run ``key`` describes ([] when it can
+    be reused): ``["missing"]`` without a model or ``key_file`` (``train_info.json`` of a
+    hashing run, ``metrics.json`` of a segmentation run), else ``freshness.stale_parts``
+    of the key stored in that file."""
+    run = Run(Path(run_dir))
+    path = run.path / key_file
+    if not run.model.is_file() or not path.is_file():
+        return ["missing"]
+    try:
+        stored = read_json(path, "run record")
+    except (OSError, InputError):
+        return ["key"]
+    return stale_parts(stored.get("key") if isinstance(stored, dict) else None, key)

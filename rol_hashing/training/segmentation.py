@@ -16,6 +16,7 @@ import keras
 from rol_hashing.clock import Stopwatch
 from rol_hashing.data.pipeline import make_segmentation_dataset
 from rol_hashing.data.voc import load_voc_segmentation
+from rol_hashing.freshness import paths_digest
 from rol_hashing.io import atomic_save_model, write_json
 from rol_hashing.models import build_segmentation_model
 from rol_hashing.models.losses import MaskedSparseCrossEntropy
@@ -30,10 +31,23 @@ from rol_hashing.training.run import (
     check_run_folder,
     open_run,
     resume_or_build,
+    run_key,
     segmentation_run_dir,
     training_session,
 )
 from rol_hashing.training.strategy import get_strategy, strategy_scope
+
+
+def segmentation_run_key(config: ExperimentConfig) -> dict:
+    """The freshness key of a segmentation run of ``config``: ``run.run_key`` of the
+    config, the devkit's training images and masks (ids, labels, pixels) and the bytes of
+    the backbone weights."""
+    seg, m = config.segmentation, config.model
+    train = load_voc_segmentation(seg.data_root, seg.train_split)
+    weights = resolve_backbone_weights(m.backbone_weights, needs_top=False)
+    key = run_key(config, train, None, {"backbone": weights})
+    key["parts"]["masks"] = paths_digest(train.mask_paths or ())
+    return key
 
 
 def train_segmentation(
@@ -109,6 +123,7 @@ def train_segmentation(
             "val_images": len(val),
             "epochs": seg.epochs,
             "seconds": round(clock(), 1),
+            "key": segmentation_run_key(config),
         }
         write_json(run.path / SEG_METRICS_FILE, metrics)
         print(
