@@ -35,6 +35,7 @@ from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.splits import Split
 from rol_hashing.errors import InputError
+from rol_hashing.freshness import is_fresh, make_key, records_parts
 from rol_hashing.io import atomic_write_text, write_json
 
 QUERY_PER_CLASS = 100
@@ -179,7 +180,7 @@ def digits_family(work: Path) -> Family:
     root = work / "data" / "digits"
     per_class = QUERY_PER_CLASS + GALLERY_PER_CLASS
     done = root / "done.json"
-    made = {"per_class": per_class, "seed": SEED, "size": 80}
+    made = make_key("digits_data", per_class=per_class, seed=SEED, size=80)
     if _reuse(done, made) is None:
         font = _font()
         for d in range(10):
@@ -240,74 +241,93 @@ def backbone_key(config, pool: str) -> dict:
 
 
 def _reuse(path: Path, key: dict) -> dict | None:
+    """The stored result at ``path`` when its key is ``key`` (``freshness.is_fresh``)."""
     try:
         stored = read_json(path, "study result")
     except (OSError, InputError):
         return None
-    return stored if stored.get("key") == json.loads(json.dumps(key)) else None
+    return stored if isinstance(stored, dict) and is_fresh(stored.get("key"), key) else None
+
+
+def _timed(make) -> dict[str, Any]:
+    """``make()``'s report with the seconds it took."""
+    start = time.perf_counter()
+    result = make()
+    return {"seconds": round(time.perf_counter() - start, 1), **result}
 
 
 def own_backbone(family: Family, config, split: Split, out: Path) -> tuple[Path, float]:
-    """Pre-trains on the cell's training items (fashion: their clean versions)."""
+    """Pre-trains on the cell's training items (fashion: their clean versions); reused
+    by the freshness rule (``experiments.reuse.backbone``). Returns the file and the
+    seconds its making took (a recipe's cost counts its pre-training, reused or not)."""
+    from rol_hashing.experiments import reuse
     from rol_hashing.training.pretrain import pretrain_on_record
 
-    key = backbone_key(config, f"{family.name}:{len(split.train)}")
-    report = out.with_suffix(".json")
-    if out.is_file() and (stored := _reuse(report, key)):
-        return out, float(stored["seconds"])  # a recipe's cost counts its pre-training
-    start = time.perf_counter()
     pool = family.pretrain_record
-    result = pretrain_on_record(
-        pool,
-        pool.index_of(split.train),
-        out,
-        config,
-        SEED,
-        epochs=PRETRAIN_EPOCHS,
-        learning_rate=PRETRAIN_LR,
-        verbose=0,
-        turns_and_mirrors=False,
-        augment=config.hashing.augment,
+    indices = pool.index_of(split.train)
+    key = make_key(
+        "backbone",
+        **backbone_key(config, f"{family.name}:{len(split.train)}"),
+        **records_parts(pool, indices),
     )
-    seconds = round(time.perf_counter() - start, 1)
-    write_json(report, {"key": key, "seconds": seconds, **result})
-    return out, seconds
+    report, _ = reuse.backbone(
+        out,
+        key,
+        lambda: _timed(
+            lambda: pretrain_on_record(
+                pool,
+                indices,
+                out,
+                config,
+                SEED,
+                epochs=PRETRAIN_EPOCHS,
+                learning_rate=PRETRAIN_LR,
+                verbose=0,
+                turns_and_mirrors=False,
+                augment=config.hashing.augment,
+            )
+        ),
+    )
+    return out, float(report["seconds"])
 
 
 def generic_backbone(config, out: Path, data_root: str | Path) -> tuple[Path, float]:
     """Pre-trains once on all 60,000 Fashion-MNIST training items (streamed), at
-    ``GENERIC_SIZE`` px with "gap"; returns the file and the seconds it took (when made, else the
-    recorded ones)."""
+    ``GENERIC_SIZE`` px with "gap"; returns the file and the seconds its making took."""
+    from rol_hashing.experiments import reuse
     from rol_hashing.training.pretrain import pretrain_on_record
 
     if config.model.pooling == "gap":  # fc1 sees channel means: one file for every size
         config = dataclasses.replace(
             config, model=dataclasses.replace(config.model, input_size=GENERIC_SIZE)
         )
-    key = backbone_key(config, "fashion_mnist:train60000") | {"epochs": GENERIC_EPOCHS}
-    report = out.with_suffix(".json")
-    if out.is_file() and (stored := _reuse(report, key)):
-        return out, float(stored["seconds"])
     clean = load_fashion_mnist(data_root)
     train = np.flatnonzero([i.startswith("train/") for i in clean.ids])
-    start = time.perf_counter()
-    print(f"[recipe] generic backbone: {len(train)} items, {GENERIC_EPOCHS} epochs", flush=True)
-    result = pretrain_on_record(
-        clean,
-        train,
-        out,
-        config,
-        SEED,
-        epochs=GENERIC_EPOCHS,
-        learning_rate=PRETRAIN_LR,
-        verbose=2,
-        turns_and_mirrors=False,
-        stream=True,
-        augment=config.hashing.augment,
+    key = make_key(
+        "backbone",
+        **backbone_key(config, "fashion_mnist:train60000"),
+        generic_epochs=GENERIC_EPOCHS,
+        **records_parts(clean, train),
     )
-    seconds = round(time.perf_counter() - start, 1)
-    write_json(report, {"key": key, "seconds": seconds, **result})
-    return out, seconds
+
+    def make() -> dict[str, Any]:
+        print(f"[recipe] generic backbone: {len(train)} items, {GENERIC_EPOCHS} epochs", flush=True)
+        return pretrain_on_record(
+            clean,
+            train,
+            out,
+            config,
+            SEED,
+            epochs=GENERIC_EPOCHS,
+            learning_rate=PRETRAIN_LR,
+            verbose=2,
+            turns_and_mirrors=False,
+            stream=True,
+            augment=config.hashing.augment,
+        )
+
+    report, _ = reuse.backbone(out, key, lambda: _timed(make))
+    return out, float(report["seconds"])
 
 
 def run_cell(
@@ -328,17 +348,19 @@ def run_cell(
         settings.pop(path_key)
     settings["model"].pop("backbone_weights")
     settings["hashing"].pop("segmentation_model")
-    key = {
-        "levers": list(levers),
-        "cell": cell,
-        "bits": BITS,
-        "seed": SEED,
-        "config": settings,  # what the levers and the profile resolve to
-        "parts": [QUERY_PER_CLASS, GALLERY_PER_CLASS, len(split.train)],
-        "split_sha256": split_sha256(split),
-        "backbone": backbone_key(config, "generic" if "generic" in levers else cell)
+    key = make_key(
+        "recipe_cell",
+        levers=list(levers),
+        cell=cell,
+        bits=BITS,
+        seed=SEED,
+        config=settings,  # what the levers and the profile resolve to
+        counts=[QUERY_PER_CLASS, GALLERY_PER_CLASS, len(split.train)],
+        split_sha256=split_sha256(split),
+        backbone=backbone_key(config, "generic" if "generic" in levers else cell)
         | ({"generic_epochs": GENERIC_EPOCHS} if "generic" in levers else {}),
-    }
+        **records_parts(family.record, family.record.index_of(split.query + split.gallery)),
+    )
     if stored := _reuse(result_path, key):
         return stored
     cell_dir.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,6 @@ def test_one_cell_trains_evaluates_and_is_reused(tiny, tmp_path, monkeypatch):
     stored = json.loads(
         (tmp_path / "work/backbones" / "own_digits_2_s64_bn_gap_none.json").read_text()
     )
-    assert stored["key"]["batch_norm"] and stored["images"] == 20
+    assert stored["key"]["parts"]["batch_norm"] and stored["report"]["images"] == 20
     again = rs.run_cell(family, 2, ("batch_norm", "gap"), tmp_path / "work", "unused")
     assert again == first  # finished: read back, not trained again
