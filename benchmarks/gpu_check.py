@@ -101,14 +101,23 @@ def one(model_name: str, args: argparse.Namespace) -> dict[str, Any]:
     import keras
     import numpy as np
 
-    from rol_hashing.models import build_hashing_model, rol_feature_size, ssdh_losses
+    from rol_hashing.models import (
+        build_hashing_model,
+        build_segmentation_model,
+        rol_feature_size,
+        ssdh_losses,
+    )
 
     keras.utils.set_random_seed(0)
     method = "ssdh" if model_name == "ssdh" else "rol"
+    live_rol = model_name == "rol"
     model = build_hashing_model(
         method,
         args.bits,
         args.classes,
+        segmentation_model=build_segmentation_model(input_size=args.input_size, width=args.width)
+        if live_rol
+        else None,
         input_size=args.input_size,
         width=args.width,
         mask_input=model_name == "rol-cached",

@@ -10,9 +10,23 @@ printed in a table or a message.
 
 from __future__ import annotations
 
+import numbers
+
 
 class InputError(ValueError):
     """Bad input: the message names the file or value and what was expected."""
+
+
+def check_int(value: object, name: str, minimum: int = 1, hint: str = "") -> int:
+    """``value`` as an ``int`` when it is a whole number (Python or numpy, not a bool) of
+    at least ``minimum`` (1 or 0); else InputError: "<name> must be a positive integer
+    <hint>, got <value>" (or "a non-negative integer" for ``minimum=0``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        if minimum == 0:
+            what = "a non-negative integer"
+        raise InputError(f"{name} must be {what}{' ' + hint if hint else ''}, got {value!r}")
+    return int(value)
 
 
 def one_line(text: object, limit: int = 200) -> str:

@@ -17,6 +17,7 @@ from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.data.pipeline import deprocess_vgg, make_image_dataset
 from rol_hashing.data.record import DatasetRecord
+from rol_hashing.errors import InputError
 from rol_hashing.experiments.ablation import ablation_grid, run_ablation
 from rol_hashing.models import (
     ReliabilityObjectLayer,
@@ -230,7 +231,7 @@ def test_rol_with_ones_gives_the_weights_and_codes_of_ssdh(tiny, tmp_path):
 
 def test_masks_from_outside_need_the_mask_cache(tiny, tmp_path):
     oracle = dataclasses.replace(tiny, model=dataclasses.replace(tiny.model, rol_mask="oracle"))
-    with pytest.raises(ValueError, match="with the mask cache on"):
+    with pytest.raises(InputError, match="with the mask cache on"):
         train_hashing(oracle, "rol", 12, run_dir=tmp_path / "r", mask_cache=False, verbose=0)
 
 
@@ -274,7 +275,7 @@ def test_the_scenes_grid_is_sources_with_soft_and_normalized():
         "rol-predicted-normalized",
         "rol-oracle-normalized",
     ]
-    with pytest.raises(ValueError, match="grid must be one of"):
+    with pytest.raises(InputError, match="grid must be one of"):
         ablation_grid(kind="binary")
 
 

@@ -21,6 +21,7 @@ import pytest
 from helpers import reaped, sigkill
 
 from rol_hashing.data.splits import load_split
+from rol_hashing.errors import InputError
 from rol_hashing.retrieval.codes import load_codes
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.training.run import Run, list_checkpoints, load_last_checkpoint
@@ -197,5 +198,5 @@ def test_atomic_open_keeps_the_old_file_on_error(tmp_path):
         raise RuntimeError("writer failed")
     assert target.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["codes.npz"]
-    with pytest.raises(ValueError, match="mode 'w' or 'wb'"), atomic_open(target, "a"):
+    with pytest.raises(InputError, match="mode 'w' or 'wb'"), atomic_open(target, "a"):
         pass

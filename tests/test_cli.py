@@ -75,7 +75,7 @@ def test_bad_input_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys
     with pytest.raises(IndexError):
         main([])
     args.func = lambda a: int("not a number")  # a bug raising a plain ValueError
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid literal"):
         main([])
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rol_hashing.data.cifar10 import UnsafePickleError, load_cifar10, load_pickle_batch
+from rol_hashing.errors import InputError
 
 
 def test_python_batches_give_images_labels_ids(tmp_path):
@@ -79,7 +80,7 @@ def test_truncated_binary_batch_is_an_error_naming_the_file(tmp_path):
     folder = fx.write_cifar_bin(tmp_path, per_batch=2)
     path = folder / "data_batch_3.bin"
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(ValueError, match="data_batch_3.bin"):
+    with pytest.raises(InputError, match="data_batch_3.bin"):
         load_cifar10(tmp_path)
 
 
@@ -87,5 +88,5 @@ def test_truncated_python_batch_is_an_error_naming_the_file(tmp_path):
     folder = fx.write_cifar_py(tmp_path, per_batch=2)
     path = folder / "data_batch_1"
     path.write_bytes(path.read_bytes()[:50])
-    with pytest.raises(ValueError, match="data_batch_1"):
+    with pytest.raises(InputError, match="data_batch_1"):
         load_cifar10(tmp_path)

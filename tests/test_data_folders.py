@@ -9,6 +9,7 @@ import pytest
 from rol_hashing.data.awa2 import load_awa2
 from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.registry import available_datasets, get_dataset_spec, load_dataset
+from rol_hashing.errors import InputError
 
 
 def test_awa2_tree(tmp_path):
@@ -71,7 +72,7 @@ def test_class_folders_errors(tmp_path):
         load_class_folders(tmp_path / "empty")
     root = fx.write_class_folders(tmp_path / "bad", per_class=2)
     (root / "split.json").write_text('{"train": []}')
-    with pytest.raises(ValueError, match="split.json"):
+    with pytest.raises(InputError, match="split.json"):
         load_class_folders(root)
 
 
@@ -94,7 +95,7 @@ def test_registry_names_sizes_and_errors(tmp_path):
     assert (voc.train_size, voc.query_size, voc.multilabel) == (5000, 1000, True)
     awa2 = get_dataset_spec("awa2")
     assert (awa2.train_size, awa2.query_size, awa2.num_classes) == (10000, 1000, 50)
-    with pytest.raises(ValueError, match="cifar10, voc2012, awa2, folders, generated"):
+    with pytest.raises(InputError, match="cifar10, voc2012, awa2, folders, generated"):
         get_dataset_spec("imagenet")
     with pytest.raises(FileNotFoundError, match="Animals_with_Attributes2"):
         load_dataset("awa2", tmp_path)

@@ -21,6 +21,7 @@ from rol_hashing.data.images import read_mask
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import make_or_load_split
 from rol_hashing.data.voc import load_voc2012, load_voc_segmentation
+from rol_hashing.errors import InputError
 
 SMALL = {"num_images": 24, "num_seg_images": 8, "num_classes": 3, "image_size": 40}
 
@@ -102,12 +103,12 @@ def test_existing_set_is_kept_or_replaced_with_force(generated, tmp_path):
     stamp = (out / "meta.json").stat().st_mtime_ns
     make_generated_dataset(out, seed=0, **SMALL)  # same settings: left as is
     assert (out / "meta.json").stat().st_mtime_ns == stamp
-    with pytest.raises(ValueError, match="--force"):
+    with pytest.raises(InputError, match="--force"):
         make_generated_dataset(out, seed=2, **SMALL)
     make_generated_dataset(out, seed=2, force=True, **SMALL)
     assert json.loads((out / "meta.json").read_text())["config"]["seed"] == 2
     assert not (tmp_path / "g.partial").exists()
-    with pytest.raises(ValueError, match="clutter"):
+    with pytest.raises(InputError, match="clutter"):
         make_generated_dataset(tmp_path / "bad", clutter=2.0)
 
 

@@ -22,6 +22,7 @@ from rol_hashing.data.pipeline import (
     resize_size,
 )
 from rol_hashing.data.voc import VOC_CLASSES, load_voc2012, load_voc_segmentation
+from rol_hashing.errors import InputError
 
 LOW = -max(VGG_MEAN_BGR)
 HIGH = 255.0 - min(VGG_MEAN_BGR)
@@ -143,10 +144,10 @@ def test_segmentation_dataset_keeps_255_and_aligns(tmp_path):
 
 def test_segmentation_needs_masks_and_matching_sizes(tmp_path):
     devkit = fx.write_voc_devkit(tmp_path, height=30, width=40)
-    with pytest.raises(ValueError, match="masks"):
+    with pytest.raises(InputError, match="masks"):
         make_segmentation_dataset(load_voc2012(devkit))
     record = load_voc_segmentation(devkit)
     fx.write_voc_mask(record.mask_paths[1], np.zeros((10, 10), np.uint8))
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(InputError) as info:
         load_rgb_and_mask(record, 1)
     assert "2008_000001.png" in str(info.value) and "2008_000001.jpg" in str(info.value)

@@ -70,7 +70,7 @@ def test_same_seed_same_split_other_seed_other_split():
 
 def test_too_small_class_is_an_error():
     record = fake_record("cifar10", np.array([0, 0, 0, 1, 1, 1, 1, 1]))
-    with pytest.raises(ValueError, match="class 'c0' has 3 images"):
+    with pytest.raises(InputError, match="class 'c0' has 3 images"):
         draw_split(record, 2, 2, per_class=True)
 
 
@@ -96,18 +96,18 @@ def test_saved_split_that_does_not_fit_names_the_file(tmp_path):
     path = tmp_path / "split.json"
     make_or_load_split(record, spec, path)
     other = fake_record("folders", np.repeat(np.arange(2), 5))  # ids img00010.. missing
-    with pytest.raises(ValueError, match="split.json") as info:
+    with pytest.raises(InputError, match="split.json") as info:
         make_or_load_split(other, spec, path)
     assert "not in data set" in str(info.value)
     content = json.loads(path.read_text())
     content["train"].append(content["query"][0])
     path.write_text(json.dumps(content))
-    with pytest.raises(ValueError, match="query ids are also in 'train'"):
+    with pytest.raises(InputError, match="query ids are also in 'train'"):
         load_split(path, record)
-    with pytest.raises(ValueError, match="for data set 'folders', not 'cifar10'"):
+    with pytest.raises(InputError, match="for data set 'folders', not 'cifar10'"):
         make_or_load_split(dataclasses.replace(record, name="cifar10"), spec, path)
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="split.json"):
+    with pytest.raises(InputError, match="split.json"):
         load_split(path)
 
 
@@ -121,7 +121,7 @@ def test_class_folders_split_file_is_used_and_gallery_defaults(tmp_path):
     assert len(split.gallery) == 6 and not set(split.gallery) & set(given["query"])
     bad = {"train": ["cat/000.jpg"], "query": ["cat/000.jpg"]}
     root = fx.write_class_folders(tmp_path / "bad", per_class=2, split=bad)
-    with pytest.raises(ValueError, match="query ids are also in 'train'"):
+    with pytest.raises(InputError, match="query ids are also in 'train'"):
         make_or_load_split(load_class_folders(root), spec, tmp_path / "other.json")
 
 

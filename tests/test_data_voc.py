@@ -11,6 +11,7 @@ from PIL import Image
 
 from rol_hashing.data.images import read_mask
 from rol_hashing.data.voc import VOC_CLASSES, load_voc2012, load_voc_segmentation
+from rol_hashing.errors import InputError
 
 
 def test_segmentation_set_reads_lists_and_palette_masks(tmp_path):
@@ -68,7 +69,7 @@ def test_malformed_main_line_names_file_and_line(tmp_path):
     devkit = fx.write_voc_devkit(tmp_path)
     path = devkit / "ImageSets" / "Main" / "dog_trainval.txt"
     path.write_text(path.read_text() + "2008_000099 yes\n")
-    with pytest.raises(ValueError, match=r"dog_trainval.txt:9"):
+    with pytest.raises(InputError, match=r"dog_trainval.txt:9"):
         load_voc2012(devkit)
 
 
@@ -80,7 +81,7 @@ def test_corrupt_image_is_skipped_and_counted_or_strict_error(tmp_path):
     assert "2008_000004" not in record.ids and len(record) == 4
     assert record.skipped[0][0] == str(bad)
     assert "skipped files: 1" in record.summary()
-    with pytest.raises(ValueError, match="2008_000004.jpg"):
+    with pytest.raises(InputError, match="2008_000004.jpg"):
         load_voc2012(devkit, strict=True)
 
 
@@ -88,7 +89,7 @@ def test_mask_size_mismatch_names_both_files(tmp_path):
     devkit = fx.write_voc_devkit(tmp_path, height=30, width=40)
     mask_path = devkit / "SegmentationClass" / "2008_000001.png"
     fx.write_voc_mask(mask_path, np.zeros((31, 40), np.uint8))
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(InputError) as info:
         load_voc_segmentation(devkit)
     assert "2008_000001.png" in str(info.value) and "2008_000001.jpg" in str(info.value)
 
@@ -98,7 +99,7 @@ def test_mask_with_unknown_class_value_is_refused(tmp_path):
     mask = np.zeros((30, 40), np.uint8)
     mask[0, 0] = 42
     fx.write_voc_mask(devkit / "SegmentationClass" / "2008_000003.png", mask)
-    with pytest.raises(ValueError, match=r"2008_000003.png.*\[42\]"):
+    with pytest.raises(InputError, match=r"2008_000003.png.*\[42\]"):
         load_voc_segmentation(devkit, strict=True)
     with pytest.warns(UserWarning):
         record = load_voc_segmentation(devkit)

@@ -117,7 +117,7 @@ def test_lsh_and_itq_learn_codes_from_features():
     # ITQ minimises ||sign(VR) - VR||, i.e. maximises sum |VR|: its rotation quantises
     # with less loss than the plain PCA projection
     assert np.abs(rotated).sum() > np.abs(v).sum()
-    with pytest.raises(ValueError, match="at least 64 feature dimensions"):
+    with pytest.raises(InputError, match="at least 64 feature dimensions"):
         ITQ(64).fit(feats)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rol_hashing.errors import InputError
 from rol_hashing.evaluation import (
     average_precisions,
     mean_average_precision,
@@ -194,14 +195,14 @@ def test_bad_input_is_a_clear_value_error(change, message):
         "top_k": 4,
     }
     args.update(change)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         mean_average_precision(**args)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         ranking_metrics(**args)
 
 
 def test_multilabel_class_count_mismatch():
-    with pytest.raises(ValueError, match="query_labels have 3 classes, gallery_labels 4"):
+    with pytest.raises(InputError, match="query_labels have 3 classes, gallery_labels 4"):
         mean_average_precision(
             QUERIES, np.eye(3, dtype=int), GALLERY, np.eye(6, 4, dtype=int), top_k=2
         )

@@ -6,6 +6,7 @@ import pytest
 from helpers import TINY, as_numpy, assert_outputs_equal, random_images, run_model_saving_test
 
 from rol_hashing.cli.main import main
+from rol_hashing.errors import InputError
 from rol_hashing.models import (
     ReliabilityMask,
     build_hashing_model,
@@ -17,6 +18,13 @@ from rol_hashing.models import (
 BITS, CLASSES = 12, 4
 
 
+def _model(method: str):
+    """SSDH, or ROL with an untrained stream given explicitly."""
+    if method == "rol":
+        return _rol_model()[0]
+    return build_hashing_model(method, BITS, CLASSES, **TINY)
+
+
 def _rol_model(**kwargs):
     seg = build_segmentation_model(3, **TINY)
     return build_hashing_model("rol", BITS, CLASSES, segmentation_model=seg, **TINY, **kwargs), seg
@@ -24,12 +32,17 @@ def _rol_model(**kwargs):
 
 @pytest.mark.parametrize("method", ["rol", "ssdh"])
 def test_outputs(method):
-    model = build_hashing_model(method, BITS, CLASSES, **TINY)
+    model = _model(method)
     out = as_numpy(model(random_images(3, 32), training=False))
     assert out["hash"].shape == (3, BITS) and out["class"].shape == (3, CLASSES)
     assert ((out["hash"] > 0) & (out["hash"] < 1)).all()
     np.testing.assert_allclose(out["class"].sum(-1), 1.0, rtol=1e-5)
     assert ("rol" in {layer.name for layer in model.layers}) == (method == "rol")
+
+
+def test_rol_without_its_stream_is_refused():
+    with pytest.raises(InputError, match="method 'rol' needs its segmentation stream"):
+        build_hashing_model("rol", BITS, CLASSES, **TINY)
 
 
 def test_multilabel_head_is_sigmoid():
@@ -46,7 +59,7 @@ def test_rol_position(rol_at):
 
 @pytest.mark.parametrize("method", ["rol", "ssdh"])
 def test_save_load_identical(method, tmp_path):
-    model = build_hashing_model(method, BITS, CLASSES, **TINY)
+    model = _model(method)
     loaded = run_model_saving_test(model, random_images(2, 32), tmp_path)
     if method == "rol":
         assert not loaded.get_layer("psp_segmentation").trainable
@@ -83,12 +96,12 @@ def test_training_step_leaves_segmentation_frozen():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(InputError, match="method"):
         build_hashing_model("dsh", BITS, CLASSES, **TINY)
-    with pytest.raises(ValueError, match="bits"):
+    with pytest.raises(InputError, match="bits"):
         build_hashing_model("ssdh", 0, CLASSES, **TINY)
     seg64 = build_segmentation_model(3, input_size=64, width=1 / 16)
-    with pytest.raises(ValueError, match="same input_size"):
+    with pytest.raises(InputError, match="same input_size"):
         build_hashing_model("rol", BITS, CLASSES, segmentation_model=seg64, **TINY)
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from helpers import TINY, random_images, run_model_saving_test
 
+from rol_hashing.errors import InputError
 from rol_hashing.models import build_segmentation_model, psp_geometry
 
 
@@ -41,9 +42,9 @@ def test_other_sizes_restore_input_resolution(size):
 
 
 def test_too_small_feature_map_says_which_sizes_work():
-    with pytest.raises(ValueError, match="at least 4x4.*input_size must be >= 32"):
+    with pytest.raises(InputError, match="at least 4x4.*input_size must be >= 32"):
         psp_geometry(3)
-    with pytest.raises(ValueError, match="multiple of 32"):
+    with pytest.raises(InputError, match="multiple of 32"):
         build_segmentation_model(input_size=24)
 
 
@@ -57,5 +58,5 @@ def test_softmax_output_and_save_load(tmp_path):
 
 
 def test_needs_background_and_one_class():
-    with pytest.raises(ValueError, match="num_classes"):
+    with pytest.raises(InputError, match="num_classes"):
         build_segmentation_model(1, **TINY)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from helpers import run_layer_test
 
+from rol_hashing.errors import InputError
 from rol_hashing.models import ReliabilityMask, ReliabilityObjectLayer, reliability_mask
 
 
@@ -82,9 +83,9 @@ def test_layer_contracts():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="resize"):
+    with pytest.raises(InputError, match="resize"):
         ReliabilityObjectLayer(resize="cubic")
-    with pytest.raises(ValueError, match="outside the 3 classes"):
+    with pytest.raises(InputError, match="outside the 3 classes"):
         ReliabilityObjectLayer(background_index=3)([_probs((1, 4, 4, 3)), np.ones((1, 2, 2, 1))])
 
 
@@ -97,5 +98,5 @@ def test_rol_with_a_given_mask_multiplies_and_round_trips():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer([r, f])), f * r)
     clone = ReliabilityObjectLayer.from_config(layer.get_config())
     assert clone.mask_given and clone.get_config() == layer.get_config()
-    with pytest.raises(ValueError, match="at the features' grid"):
+    with pytest.raises(InputError, match="at the features' grid"):
         ReliabilityObjectLayer(mask_given=True)([r[:, :2, :2], f])

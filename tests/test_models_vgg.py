@@ -7,6 +7,7 @@ import pytest
 from helpers import TINY, random_images, run_model_saving_test
 from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
 
+from rol_hashing.errors import InputError
 from rol_hashing.models import build_vgg16, load_vgg16_imagenet_weights
 from rol_hashing.models.vgg import CONFIG_C_1X1
 
@@ -51,12 +52,12 @@ def test_width_scales_channels():
 
 @pytest.mark.parametrize("size", [16, 48, 100])
 def test_bad_input_size_names_valid_sizes(size):
-    with pytest.raises(ValueError, match="multiple of 32"):
+    with pytest.raises(InputError, match="multiple of 32"):
         build_vgg16(input_size=size)
 
 
 def test_bad_config():
-    with pytest.raises(ValueError, match="config"):
+    with pytest.raises(InputError, match="config"):
         build_vgg16("E")
 
 
@@ -114,7 +115,7 @@ def test_width_mismatch_is_a_clear_error(tmp_path):
     ref = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
     path = tmp_path / "w.h5"
     _write_keras_h5(ref, path)
-    with pytest.raises(ValueError, match="block1_conv1.*width=1.0"):
+    with pytest.raises(InputError, match="block1_conv1.*width=1.0"):
         load_vgg16_imagenet_weights(build_vgg16(**TINY), path)
 
 

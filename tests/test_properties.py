@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rol_hashing.errors import InputError
 from rol_hashing.evaluation.map import average_precisions, mean_average_precision
 from rol_hashing.retrieval.codes import (
     codes_to_words,
@@ -110,10 +111,10 @@ def test_k_above_the_gallery_size_is_refused(data, extra):
     n = len(data["gallery"])
     index = HammingIndex(data["bits"])
     index.add(data["gallery"])
-    with pytest.raises(ValueError, match="larger than the number of indexed codes"):
+    with pytest.raises(InputError, match="larger than the number of indexed codes"):
         index.search(data["queries"], n + extra)
     labels = np.zeros(n, dtype=np.int64)
-    with pytest.raises(ValueError, match="larger than the gallery"):
+    with pytest.raises(InputError, match="larger than the gallery"):
         mean_average_precision(
             data["queries"], np.zeros(len(data["queries"]), np.int64), data["gallery"], labels,
             top_k=n + extra,

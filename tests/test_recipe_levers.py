@@ -5,6 +5,7 @@ aligned with its image."""
 import numpy as np
 import pytest
 
+from rol_hashing.errors import InputError
 from rol_hashing.models import (
     build_hashing_model,
     build_segmentation_model,
@@ -75,14 +76,14 @@ def test_a_bn_backbone_file_round_trips_and_refuses_the_wrong_model(tmp_path):
     report = load_vgg16_imagenet_weights(target, path)
     assert "block3_conv1_bn" in report.loaded and "fc1" in report.loaded
     np.testing.assert_array_equal(target.get_layer("block3_conv1_bn").moving_variance, 2.5)
-    with pytest.raises(ValueError, match=r"bn\.h5: a VGG16-BN backbone.*batch_norm: true"):
+    with pytest.raises(InputError, match=r"bn\.h5: a VGG16-BN backbone.*batch_norm: true"):
         load_vgg16_imagenet_weights(build_hashing_model("ssdh", 12, 4, **SMALL), path)
     plain = save_vgg16_weights_h5(build_vgg16("C", **SMALL), tmp_path / "plain.h5")
-    with pytest.raises(ValueError, match=r"plain\.h5: a VGG16 backbone without Batch"):
+    with pytest.raises(InputError, match=r"plain\.h5: a VGG16 backbone without Batch"):
         load_vgg16_imagenet_weights(target, plain)
     flat_top = build_vgg16("C", include_top=True, classes=4, batch_norm=True, **SMALL)
     flat = save_vgg16_weights_h5(flat_top, tmp_path / "flat.h5")
-    with pytest.raises(ValueError, match=r"flat\.h5: layer 'fc1'.*model\.pooling"):
+    with pytest.raises(InputError, match=r"flat\.h5: layer 'fc1'.*model\.pooling"):
         load_vgg16_imagenet_weights(target, flat)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import benchmarks.recipe_study as rs
+from rol_hashing.errors import InputError
 from tests.data_fixtures import write_fashion_idx
 
 
@@ -36,7 +37,7 @@ def test_fashion_cells_use_t10k_items_only_in_disjoint_parts(tiny, tmp_path):
 
 def test_too_few_images_per_class_is_a_clear_error(tiny, tmp_path):
     root = write_fashion_idx(tmp_path / "idx", per_class=6, test_share=4)
-    with pytest.raises(ValueError, match="class 0 has 4 images, the study needs 7"):
+    with pytest.raises(InputError, match="class 0 has 4 images, the study needs 7"):
         rs.fashion_family(tmp_path / "work", root)
 
 

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_savez
 from rol_hashing.retrieval import (
     binarize,
@@ -34,7 +35,7 @@ def test_binarize_is_strictly_greater_than_half():
 
 
 def test_binarize_rejects_wrong_shape():
-    with pytest.raises(ValueError, match=r"\(N, bits\)"):
+    with pytest.raises(InputError, match=r"\(N, bits\)"):
         binarize(np.zeros(4))
 
 
@@ -77,21 +78,21 @@ def test_hamming_distance_from_words():
 
 def test_layout_errors_are_clear():
     codes = random_codes(4, 12)
-    with pytest.raises(ValueError, match="need bits"):
+    with pytest.raises(InputError, match="need bits"):
         codes_to_words(pack_codes(codes))
-    with pytest.raises(ValueError, match="expected 2 bytes per packed 12-bit code, got 12"):
+    with pytest.raises(InputError, match="expected 2 bytes per packed 12-bit code, got 12"):
         codes_to_words(codes.astype(np.uint8), 12)
-    with pytest.raises(ValueError, match="expected codes of 16 bits"):
+    with pytest.raises(InputError, match="expected codes of 16 bits"):
         codes_to_words(codes, 16)
-    with pytest.raises(ValueError, match="binarize"):
+    with pytest.raises(InputError, match="binarize"):
         codes_to_words(codes.astype(np.float32))
-    with pytest.raises(ValueError, match="codes\\[None\\]"):
+    with pytest.raises(InputError, match="codes\\[None\\]"):
         codes_to_words(codes[0])
     bad = pack_codes(codes)
     bad[0, -1] |= 1  # a padding bit
-    with pytest.raises(ValueError, match="padding"):
+    with pytest.raises(InputError, match="padding"):
         unpack_codes(bad, 12)
-    with pytest.raises(ValueError, match="bits must be a positive integer"):
+    with pytest.raises(InputError, match="bits must be a positive integer"):
         unpack_codes(bad, 0)
 
 
@@ -119,25 +120,25 @@ def test_save_load_codes_round_trip(tmp_path, ids, labels):
 def test_load_codes_checks_version_and_bits(tmp_path):
     path = tmp_path / "codes.npz"
     save_codes(path, random_codes(3, 8), np.arange(3), np.arange(3))
-    with pytest.raises(ValueError, match="expected 12-bit codes, file holds 8"):
+    with pytest.raises(InputError, match="expected 12-bit codes, file holds 8"):
         load_codes(path, bits=12)
     old = tmp_path / "old.npz"
     atomic_savez(old, format=np.array(CODES_FORMAT), format_version=np.array(99))
-    with pytest.raises(ValueError, match="version 1, file has version 99"):
+    with pytest.raises(InputError, match="version 1, file has version 99"):
         load_codes(old)
     other = tmp_path / "other.npz"
     np.savez(other, x=np.zeros(3))
-    with pytest.raises(ValueError, match="expected a 'rol_hashing.codes' file"):
+    with pytest.raises(InputError, match="expected a 'rol_hashing.codes' file"):
         load_codes(other)
 
 
 def test_save_codes_writes_nothing_on_bad_input(tmp_path):
     path = tmp_path / "codes.npz"
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(InputError, match="same length"):
         save_codes(path, random_codes(3, 8), np.arange(2), np.arange(3))
-    with pytest.raises(ValueError, match="object"):
+    with pytest.raises(InputError, match="object"):
         save_codes(path, random_codes(2, 8), np.arange(2), np.array([{}, {}], dtype=object))
-    with pytest.raises(ValueError, match="bool"):
+    with pytest.raises(InputError, match="bool"):
         save_codes(path, np.zeros((2, 8)), np.arange(2), np.arange(2))
     assert os.listdir(tmp_path) == []
 

@@ -18,6 +18,7 @@ import pytest
 from rol_hashing.cli.main import main
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import load_split
+from rol_hashing.errors import InputError
 from rol_hashing.evaluation import mean_average_precision, ranking_metrics
 from rol_hashing.evaluation.evaluate import METRICS_JSON, METRICS_MD, evaluate_run
 from rol_hashing.experiments.table2 import (
@@ -208,7 +209,7 @@ def test_search_outside_image_with_label(tiny_runs, tmp_path):
     labelled = search_image(run, outside, top=5, label=name, out_png=tmp_path / "s.png")
     assert all(r.relevant in (True, False) for r in labelled)
     assert (tmp_path / "s.png").read_bytes()[:8] == PNG_MAGIC
-    with pytest.raises(ValueError, match="unknown class 'nope'"):
+    with pytest.raises(InputError, match="unknown class 'nope'"):
         search_image(run, outside, top=5, label="nope")
 
 
@@ -366,7 +367,7 @@ def test_index_of_another_version_or_length_is_rebuilt(tiny_runs, tmp_path, caps
         other.add(np.zeros((3, 24), bool))
         other.save(run / INDEX_FILE)
         expected = "expected an index of 12-bit codes, file holds 24-bit codes"
-    with pytest.raises(ValueError, match=expected):
+    with pytest.raises(InputError, match=expected):
         load_gallery_index(run, bits=12)
     capsys.readouterr()
     assert main(["search", str(run), "--image", str(image)]) == 0
@@ -381,11 +382,11 @@ def test_query_code_of_the_wrong_length(tiny_runs):
     assert main(["index", str(run), "--verbose", "0"]) == 0
     gallery = load_gallery_index(run)
     assert gallery.bits == 12
-    with pytest.raises(ValueError, match="query code has 24 bits but the index holds 12-bit"):
+    with pytest.raises(InputError, match="query code has 24 bits but the index holds 12-bit"):
         gallery.search(np.zeros(24, bool), 5)
-    with pytest.raises(ValueError, match="12-bit"):
+    with pytest.raises(InputError, match="12-bit"):
         gallery.search(np.zeros((1, 3), np.uint8), 5)  # packed, 3 bytes instead of 2
-    with pytest.raises(ValueError, match="query_codes"):
+    with pytest.raises(InputError, match="query_codes"):
         mean_average_precision(
             np.zeros((2, 24), bool), np.zeros(2, int), np.zeros((5, 12), bool), np.zeros(5, int)
         )
@@ -402,7 +403,7 @@ def test_top_larger_than_the_gallery(tiny_runs, tmp_path, capsys):
     assert "top_k=5000 is larger than the gallery (216 images)" in capsys.readouterr().err
     assert _listing(run) == before
     build_index(run, verbose=0)
-    with pytest.raises(ValueError, match="larger than the gallery"):
+    with pytest.raises(InputError, match="larger than the gallery"):
         load_gallery_index(run).search(np.zeros(12, bool), 217)
 
 
@@ -419,7 +420,7 @@ def test_empty_gallery(tiny_runs, tmp_path, capsys):
         assert main(argv) == 2  # refused by the split check, naming the file
         assert "split.json: 'gallery' is empty" in capsys.readouterr().err
     assert _listing(run) == before
-    with pytest.raises(ValueError, match="the gallery is empty"):
+    with pytest.raises(InputError, match="the gallery is empty"):
         mean_average_precision(
             np.zeros((2, 12), bool), np.zeros(2, int), np.zeros((0, 12), bool), np.zeros(0, int)
         )
@@ -430,11 +431,11 @@ def test_labels_of_the_wrong_shape(tiny_runs):
     run = tiny_runs["runs"]["ssdh"]
     evaluate_run(run, verbose=0)
     q, g = load_codes(run / QUERY_CODES), load_codes(run / GALLERY_CODES)
-    with pytest.raises(ValueError, match="gallery_labels has 215 rows, expected 216"):
+    with pytest.raises(InputError, match="gallery_labels has 215 rows, expected 216"):
         ranking_metrics(q.codes, q.labels, g.codes, g.labels[:-1], top_k=10)
-    with pytest.raises(ValueError, match="query_labels are multi-hot"):
+    with pytest.raises(InputError, match="query_labels are multi-hot"):
         ranking_metrics(q.codes, np.eye(4, dtype=np.uint8)[q.labels], g.codes, g.labels, 10)
-    with pytest.raises(ValueError, match="must be class ids"):
+    with pytest.raises(InputError, match="must be class ids"):
         ranking_metrics(q.codes, q.labels[:, None, None], g.codes, g.labels, top_k=10)
 
 
@@ -527,17 +528,17 @@ def test_gallery_index_checks_its_files_and_queries(tmp_path):
     distances, positions = gallery.search(codes[3], 6)
     assert positions[0] == 3 and distances[0] == 0
     assert sorted(positions.tolist()) == list(range(6))
-    with pytest.raises(ValueError, match="query code has 13 bits"):
+    with pytest.raises(InputError, match="query code has 13 bits"):
         gallery.search(np.zeros(13, bool), 2)
-    with pytest.raises(ValueError, match="top=7 is larger than the gallery"):
+    with pytest.raises(InputError, match="top=7 is larger than the gallery"):
         gallery.search(codes[0], 7)
-    with pytest.raises(ValueError, match="top must be a positive integer"):
+    with pytest.raises(InputError, match="top must be a positive integer"):
         gallery.search(codes[0], 0)
-    with pytest.raises(ValueError, match="expected an index of 24-bit codes"):
+    with pytest.raises(InputError, match="expected an index of 24-bit codes"):
         load_gallery_index(tmp_path, bits=24)
 
     _write_index(tmp_path, codes[:0], [], np.zeros(0, int))
-    with pytest.raises(ValueError, match="is empty"):
+    with pytest.raises(InputError, match="is empty"):
         load_gallery_index(tmp_path)
 
     _write_index(tmp_path, codes, [f"g{i}" for i in range(6)], np.arange(6) % 2)
@@ -551,10 +552,10 @@ def test_gallery_index_checks_its_files_and_queries(tmp_path):
         key=np.array("{}"),
         codes_sha256=np.array("0"),
     )
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(InputError, match="does not match"):
         load_gallery_index(tmp_path)
     _write_index(tmp_path, codes, ["g0", "g1", "g0", "g3", "g4", "g5"], np.arange(6) % 2)
-    with pytest.raises(ValueError, match="the gallery ids repeat"):
+    with pytest.raises(InputError, match="the gallery ids repeat"):
         load_gallery_index(tmp_path)
     (tmp_path / ITEMS_FILE).unlink()
     with pytest.raises(FileNotFoundError, match="rol-hashing index"):

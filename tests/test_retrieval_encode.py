@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rol_hashing.errors import InputError
 from rol_hashing.retrieval.encode import encode
 
 BITS = 12
@@ -59,15 +60,15 @@ def test_encode_tf_data_with_string_ids_and_progbar():
 
 def test_encode_bad_input():
     x, y = make_data()
-    with pytest.raises(ValueError, match="expected 48-bit codes"):
+    with pytest.raises(InputError, match="expected 48-bit codes"):
         encode(tiny_model(), [(x, y)], bits=48, verbose=0)
-    with pytest.raises(ValueError, match=r"\(images, labels\)"):
+    with pytest.raises(InputError, match=r"\(images, labels\)"):
         encode(tiny_model(), [x], verbose=0)
-    with pytest.raises(ValueError, match="10 images but 9 labels"):
+    with pytest.raises(InputError, match="10 images but 9 labels"):
         encode(tiny_model(), [(x, y[:9])], verbose=0)
-    with pytest.raises(ValueError, match="no batches"):
+    with pytest.raises(InputError, match="no batches"):
         encode(tiny_model(), [], verbose=0)
     inp = keras.Input((8,))
     no_hash = keras.Model(inp, {"logits": keras.layers.Dense(2)(inp)})
-    with pytest.raises(ValueError, match="no 'hash' entry"):
+    with pytest.raises(InputError, match="no 'hash' entry"):
         encode(no_hash, [(x, y)], verbose=0)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rol_hashing.retrieval.index as index_module
+from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_savez
 from rol_hashing.retrieval import (
     HammingIndex,
@@ -125,37 +126,37 @@ def test_load_rejects_other_version_bits_or_format(tmp_path):
     index.add(random_codes(5, 12))
     path = tmp_path / "index.npz"
     index.save(path)
-    with pytest.raises(ValueError, match="expected an index of 48-bit codes, file holds 12"):
+    with pytest.raises(InputError, match="expected an index of 48-bit codes, file holds 12"):
         HammingIndex.load(path, bits=48)
     old = tmp_path / "old.npz"
     atomic_savez(old, format=np.array(INDEX_FORMAT), format_version=np.array(0), bits=np.array(12))
-    with pytest.raises(ValueError, match="expected rol_hashing.hamming_index format version 1"):
+    with pytest.raises(InputError, match="expected rol_hashing.hamming_index format version 1"):
         HammingIndex.load(old)
     np.savez(tmp_path / "x.npz", codes=np.zeros((1, 2), np.uint8))
-    with pytest.raises(ValueError, match="expected a 'rol_hashing.hamming_index' file"):
+    with pytest.raises(InputError, match="expected a 'rol_hashing.hamming_index' file"):
         HammingIndex.load(tmp_path / "x.npz")
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(InputError, match="not a readable"):
         HammingIndex.load(garbage)
 
 
 def test_bad_input_gives_clear_errors_and_writes_nothing(tmp_path):
     index = HammingIndex(48)
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(InputError, match="empty"):
         index.search(random_codes(2, 48), 1)
     index.add(random_codes(10, 48))
     with pytest.raises(
         ValueError, match="queries: expected codes of 48 bits, got bool codes of 12"
     ):
         index.search(random_codes(2, 12), 1)
-    with pytest.raises(ValueError, match="codes: expected 6 bytes per packed 48-bit code"):
+    with pytest.raises(InputError, match="codes: expected 6 bytes per packed 48-bit code"):
         index.add(pack_codes(random_codes(2, 40)))
-    with pytest.raises(ValueError, match="k=11 is larger than the number of indexed codes"):
+    with pytest.raises(InputError, match="k=11 is larger than the number of indexed codes"):
         index.search(random_codes(2, 48), 11)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(InputError, match="k must be a positive integer"):
         index.search(random_codes(2, 48), 0)
-    with pytest.raises(ValueError, match="backend"):
+    with pytest.raises(InputError, match="backend"):
         HammingIndex(8, backend="annoy")
     with pytest.raises(FileNotFoundError):
         index.save(tmp_path / "missing" / "index.npz")
@@ -294,12 +295,12 @@ def test_mapped_index_equals_in_memory(tmp_path, backend, bits, monkeypatch):
 def test_mapped_index_checks_the_file(tmp_path):
     path = tmp_path / "g.npy"
     save_packed(path, random_codes(10, 48))
-    with pytest.raises(ValueError, match=r"expected packed uint8 codes \(N, 2\)"):
+    with pytest.raises(InputError, match=r"expected packed uint8 codes \(N, 2\)"):
         MappedHammingIndex(path, bits=12)
     index = MappedHammingIndex(path, bits=48)
-    with pytest.raises(ValueError, match="k=11 is larger"):
+    with pytest.raises(InputError, match="k=11 is larger"):
         index.search(random_codes(1, 48), 11)
-    with pytest.raises(ValueError, match="queries: expected codes of 48 bits"):
+    with pytest.raises(InputError, match="queries: expected codes of 48 bits"):
         index.search(random_codes(1, 12), 1)
 
 

@@ -10,6 +10,7 @@ from rol_hashing.retrieval import HammingIndex, pack_codes
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
+from rol_hashing.errors import InputError
 from rol_hashing.retrieval.milvus import export_to_milvus, milvus_search  # noqa: E402
 
 
@@ -21,7 +22,7 @@ def test_milvus_lite_gives_our_results(tmp_path, bits):
     ids = np.array([f"img{i:05d}" for i in range(2000)])
     uri = str(tmp_path / "codes.db")
     client = export_to_milvus(pack_codes(gallery), ids, uri, "gallery", bits=bits)
-    with pytest.raises(ValueError, match="exists"):
+    with pytest.raises(InputError, match="exists"):
         export_to_milvus(gallery, ids, client, "gallery")
     k = 50
     dist, rows, found_ids = milvus_search(client, "gallery", queries, k)

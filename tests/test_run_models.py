@@ -81,7 +81,9 @@ def test_notebooks_refuse_a_rol_run_given_as_the_ssdh_run(tiny_runs, tmp_path, c
 
 
 def test_hashing_model_shape_reads_kind_bits_classes_and_size():
-    shape = hashing_model_shape(build_hashing_model("rol", 12, 3, input_size=32, width=0.125), "m")
+    seg = build_segmentation_model(3, input_size=32, width=0.125)
+    rol = build_hashing_model("rol", 12, 3, segmentation_model=seg, input_size=32, width=0.125)
+    shape = hashing_model_shape(rol, "m")
     assert shape == {"method": "rol", "bits": 12, "classes": 3, "input_size": 32}
     with pytest.raises(InputError, match="m: not a hashing model"):
         hashing_model_shape(build_segmentation_model(3, input_size=32, width=0.125), "m")

@@ -13,6 +13,7 @@ import yaml
 
 from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.errors import InputError
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, ssdh_losses
 from rol_hashing.models.losses import MaskedSparseCrossEntropy
 from rol_hashing.models.metrics import PixelAccuracy
@@ -115,7 +116,7 @@ def test_run_config_reads_the_old_vgg_key_and_knows_no_method(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run = Run(tmp_path)
     assert run.config.model.vgg == "D"
-    with pytest.raises(ValueError, match="not a hashing run folder.*'bits'"):
+    with pytest.raises(InputError, match="not a hashing run folder.*'bits'"):
         run.bits  # noqa: B018
     (tmp_path / "train_info.json").write_text('{"method": "rol", "bits": 24}')
     assert (Run(tmp_path).method, Run(tmp_path).bits) == ("rol", 24)

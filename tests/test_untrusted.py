@@ -21,6 +21,7 @@ from rol_hashing.data.fileio import PathEscapeError, check_relative
 from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.splits import Split, load_split
 from rol_hashing.data.voc import load_voc2012, load_voc_segmentation
+from rol_hashing.errors import InputError
 from rol_hashing.retrieval.codes import load_codes, save_codes
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.saving import load_model
@@ -37,7 +38,7 @@ def test_keras_file_with_a_lambda_layer_is_refused(tmp_path):
     outputs = keras.layers.Lambda(lambda x: x * 2.0)(inputs)
     path = tmp_path / "evil.keras"
     keras.Model(inputs, outputs).save(path)
-    with pytest.raises(ValueError, match="safe_mode"):
+    with pytest.raises(InputError, match="safe_mode"):
         load_model(path)
 
 
@@ -64,10 +65,10 @@ def _pickled_npz(path: Path, fmt: str) -> None:
 
 def test_npz_with_pickled_objects_is_refused(tmp_path):
     _pickled_npz(tmp_path / "index.npz", "rol_hashing.hamming_index")
-    with pytest.raises(ValueError, match="Object arrays cannot be loaded"):
+    with pytest.raises(InputError, match="Object arrays cannot be loaded"):
         HammingIndex.load(tmp_path / "index.npz")
     _pickled_npz(tmp_path / "codes.npz", "rol_hashing.codes")
-    with pytest.raises(ValueError, match="Object arrays cannot be loaded"):
+    with pytest.raises(InputError, match="Object arrays cannot be loaded"):
         load_codes(tmp_path / "codes.npz")
 
 
@@ -90,7 +91,7 @@ def test_damaged_npz_is_a_value_error_naming_the_file(tmp_path, damage):
         bad = tmp_path / f"bad_{name}"
         bad.write_bytes(data)
         loader = load_codes if name == "codes.npz" else HammingIndex.load
-        with pytest.raises(ValueError, match=f"bad_{name}"):
+        with pytest.raises(InputError, match=f"bad_{name}"):
             loader(bad)
 
 
@@ -170,7 +171,7 @@ def test_split_file_with_wrong_types_is_a_value_error(tmp_path):
     base = {"format": 1, "dataset": "x", "seed": 0, "train": [], "query": [], "gallery": []}
     for change in ({"seed": [1]}, {"train": "a/1.jpg"}, {"query": [["nested"]]}):
         path.write_text(json.dumps({**base, **change}))
-        with pytest.raises(ValueError, match="split.json"):
+        with pytest.raises(InputError, match="split.json"):
             load_split(path)
 
 
@@ -185,14 +186,14 @@ def test_damaged_or_odd_weight_files_are_value_errors(tmp_path):
     model = build_vgg16("D", input_size=32, width=0.125)
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(200))
-    with pytest.raises(ValueError, match="junk.h5.*not a readable Keras HDF5"):
+    with pytest.raises(InputError, match="junk.h5.*not a readable Keras HDF5"):
         load_vgg16_imagenet_weights(model, junk)
     odd = tmp_path / "odd.h5"
     with h5py.File(odd, "w") as f:
         group = f.create_group("block1_conv1")
         group.attrs["weight_names"] = [b"kernel"]
         group.create_dataset("kernel", data=np.array([b"not", b"numbers"]))
-    with pytest.raises(ValueError, match="odd.h5: layer 'block1_conv1' holds weights that are"):
+    with pytest.raises(InputError, match="odd.h5: layer 'block1_conv1' holds weights that are"):
         load_vgg16_imagenet_weights(model, odd)
 
 
@@ -297,7 +298,7 @@ def test_the_library_refuses_a_batch_size_below_one(tmp_path):
     from rol_hashing.retrieval.search import build_index
 
     for fn in (evaluate_run, build_index):
-        with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got 0"):
+        with pytest.raises(InputError, match="batch_size must be a positive integer, got 0"):
             fn(tmp_path, batch_size=0)
 
 
@@ -327,7 +328,7 @@ def test_a_negative_seed_is_one_line_naming_the_option_and_writes_nothing(tmp_pa
 def test_the_generated_set_refuses_a_negative_seed_before_writing(tmp_path):
     from rol_hashing.data.generated import make_generated_dataset
 
-    with pytest.raises(ValueError, match="seed must be 0 or more, got -1"):
+    with pytest.raises(InputError, match="seed must be 0 or more, got -1"):
         make_generated_dataset(tmp_path / "gen", num_images=8, num_seg_images=2, seed=-1)
     assert not any(tmp_path.iterdir())
 

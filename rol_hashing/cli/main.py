@@ -40,14 +40,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 2, no traceback."""
-
-
 # Errors that mean bad input or a bad environment, not a bug: one line, exit 2. A plain
 # ValueError is not among them: it comes from a bug and keeps its traceback.
 USER_ERRORS = (
-    CLIError,
     FileNotFoundError,
     FileExistsError,
     IsADirectoryError,

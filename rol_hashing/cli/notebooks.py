@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rol_hashing.cli.main import CLIError
+from rol_hashing.errors import InputError
 
 NOTEBOOKS = ("rol_masks.ipynb", "top10_retrievals.ipynb")
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             )
         found = open_hashing_run(run_dir).method
         if found != method:
-            raise CLIError(
+            raise InputError(
                 f"{option} {run_dir} is a {found!r} run; the notebooks label it {method.upper()}, "
                 f"so give a run trained with --method {method}"
             )
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                 Path(args.notebooks_dir) / name, params[name], out_path=out, cwd=Path.cwd()
             )
         except NotebookError as err:  # the kernel's traceback is in err.__cause__
-            raise CLIError(str(err)) from err
+            raise InputError(str(err)) from err
         figures = save_figures(nb, Path(args.out) / "figures", Path(name).stem)
         print(f"{name}: {len(figures)} figures -> {out} and {Path(args.out) / 'figures'}/")
     return 0

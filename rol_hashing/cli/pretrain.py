@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rol_hashing.cli.options import non_negative_int
+from rol_hashing.cli.options import non_negative_int, positive_float, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,9 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", type=int, help="override model.input_size")
     p.add_argument("--width", type=float, help="override model.width")
     p.add_argument("--seed", type=non_negative_int, help="override the seed")
-    p.add_argument("--epochs", type=int, default=8, help="Adam epochs")
-    p.add_argument("--learning-rate", type=float, default=5e-4, help="Adam's learning rate")
-    p.add_argument("--batch-size", type=int, default=32, help="images per step")
+    p.add_argument("--epochs", type=positive_int, default=8, help="Adam epochs")
+    p.add_argument(
+        "--learning-rate", type=positive_float, default=5e-4, help="Adam's learning rate"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per step")
     p.add_argument(
         "--no-turns",
         action="store_true",
@@ -52,7 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # lazy: TensorFlow, not needed for --help
-    from rol_hashing.cli.main import CLIError
     from rol_hashing.data.folders import load_class_folders
     from rol_hashing.data.registry import get_dataset_spec
     from rol_hashing.data.splits import make_or_load_split
@@ -70,11 +71,6 @@ def run(args: argparse.Namespace) -> int:
     if args.data_root is not None:
         overrides["data_root"] = args.data_root
     config = load_config(args.config, args.profile, overrides)
-    for name, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
-        if value < 1:
-            raise CLIError(f"{name} must be at least 1, got {value}")
-    if not 0 < args.learning_rate < float("inf"):
-        raise CLIError(f"--learning-rate must be a number > 0, got {args.learning_rate}")
     out = Path(args.out or f"weights/pretrained_{config.dataset}_{config.profile}.h5")
     check_file_target(out, out.with_suffix(".json"))  # before the training, not after
     if out.exists() and not args.overwrite:

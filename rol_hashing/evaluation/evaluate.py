@@ -17,11 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rol_hashing.clock import Stopwatch
 from rol_hashing.data.record import DatasetRecord
-from rol_hashing.errors import InputError, printable
+from rol_hashing.errors import InputError, check_int, printable
 from rol_hashing.evaluation.map import chance_precision, ranking_metrics
 from rol_hashing.freshness import is_fresh, key_id, make_key
 from rol_hashing.io import atomic_write_text, check_file_target
@@ -48,8 +46,7 @@ def resolve_top_k(top_k: int | None, default: int, num_gallery: int) -> int:
     at the gallery size (small data sets have fewer than 1000 gallery images)."""
     if top_k is None:
         return min(default, num_gallery)
-    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
-        raise InputError(f"top_k must be a positive integer, got {top_k!r}")
+    top_k = check_int(top_k, "top_k")
     if top_k > num_gallery:
         raise InputError(f"top_k={top_k} is larger than the gallery ({num_gallery} images)")
     return int(top_k)

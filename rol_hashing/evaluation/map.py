@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, check_int
 from rol_hashing.retrieval.codes import codes_to_words
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
@@ -180,8 +180,7 @@ def ranking_metrics(
 
     Arguments as ``mean_average_precision``; ``radius`` >= 0.
     """
-    if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 0:
-        raise InputError(f"radius must be a non-negative integer, got {radius!r}")
+    radius = check_int(radius, "radius", minimum=0)
     index, queries, relevance = _prepare(
         query_codes, query_labels, gallery_codes, gallery_labels, top_k, bits
     )
@@ -260,8 +259,7 @@ def _prepare(
         raise InputError("the gallery is empty")
     if query_words.shape[0] == 0:
         raise InputError("there are no queries")
-    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
-        raise InputError(f"top_k must be a positive integer, got {top_k!r}")
+    top_k = check_int(top_k, "top_k")
     if top_k > gallery_words.shape[0]:
         raise InputError(
             f"top_k={top_k} is larger than the gallery ({gallery_words.shape[0]} items)"

@@ -21,7 +21,6 @@ from keras import layers
 
 from rol_hashing.constants import METHODS
 from rol_hashing.errors import InputError
-from rol_hashing.models.psp import build_segmentation_model
 from rol_hashing.models.rol import ReliabilityObjectLayer
 from rol_hashing.models.vgg import check_backbone_args, vgg16_features, vgg16_top
 
@@ -71,8 +70,9 @@ def build_hashing_model(
         bits: code length K (12, 24, 32 or 48 in Table 2).
         num_classes: C, the classifier's classes.
         segmentation_model: the trained segmentation stream for "rol" (from
-            ``train-voc-seg``); it is embedded and frozen. None builds a fresh,
-            untrained one of the same size (for inspection and tests only).
+            ``train-voc-seg``); it is embedded and frozen. Required for "rol" without
+            ``mask_input`` (pass ``build_segmentation_model(...)`` for an untrained one,
+            to inspect the architecture).
         multilabel: sigmoid classifier (multi-hot labels, VOC) instead of softmax.
         vgg, input_size, width: the VGG16 backbone (readings §1.1).
         rol_at: "block5_conv3" (default) or "block5_pool".
@@ -103,9 +103,13 @@ def build_hashing_model(
             )
             x = rol([mask, x])
         else:
-            seg = segmentation_model or build_segmentation_model(
-                vgg=vgg, input_size=input_size, width=width, batch_norm=batch_norm
-            )
+            if segmentation_model is None:
+                raise InputError(
+                    "method 'rol' needs its segmentation stream: pass segmentation_model= "
+                    "(the train-seg run's model.keras, loaded), or mask_input=True to feed R; "
+                    "an untrained stream is build_segmentation_model(...), given explicitly"
+                )
+            seg = segmentation_model
             if tuple(seg.input_shape[1:3]) != (input_size, input_size):
                 raise InputError(
                     f"The segmentation model takes {seg.input_shape[1:3]} inputs, the hashing "

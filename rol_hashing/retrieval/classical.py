@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from sklearn.decomposition import PCA
 
+from rol_hashing.errors import InputError
 from rol_hashing.retrieval.codes import check_bits
 
 ITQ_ITERATIONS = 50
@@ -63,7 +64,7 @@ class ITQ:
         features = np.asarray(features, np.float64)
         check_bits(self.bits)
         if features.shape[1] < self.bits:
-            raise ValueError(
+            raise InputError(
                 f"ITQ needs at least {self.bits} feature dimensions, got {features.shape[1]}"
             )
         self.pca = PCA(n_components=self.bits, random_state=self.seed).fit(features)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rol_hashing.archives import check_npz
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, check_int
 from rol_hashing.freshness import stale_parts
 from rol_hashing.io import atomic_savez
 
@@ -51,9 +51,7 @@ def num_words(bits: int) -> int:
 
 def check_bits(bits: Any) -> int:
     """Returns ``bits`` as an int, or raises ValueError unless it is a positive integer."""
-    if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or bits < 1:
-        raise InputError(f"bits must be a positive integer, got {bits!r}")
-    return int(bits)
+    return check_int(bits, "bits")
 
 
 def binarize(h: Any) -> np.ndarray:

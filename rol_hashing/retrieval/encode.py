@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.registry import get_dataset_spec
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, check_int
 from rol_hashing.freshness import file_digest, make_key, records_parts
 from rol_hashing.models import copy_weights_by_name, rol_feature_size
 from rol_hashing.models.hashing import hashing_model_shape
@@ -176,9 +176,7 @@ def encode_split(
 def check_batch_size(batch_size: object) -> int:
     """``batch_size`` if it is a whole number >= 1, else ``InputError`` (checked before a
     run is read: evaluate, index)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-    return batch_size
+    return check_int(batch_size, "batch_size")
 
 
 def encode_parts(

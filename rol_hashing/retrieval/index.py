@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, check_int
 from rol_hashing.io import atomic_savez
 from rol_hashing.retrieval.codes import (
     PathLike,
@@ -366,8 +366,7 @@ class HammingIndex:
             raise InputError(f"{what}: {err} (index of {self.bits}-bit codes)") from err
 
     def _check_k(self, k: Any) -> int:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise InputError(f"k must be a positive integer, got {k!r}")
+        k = check_int(k, "k")
         if self.ntotal == 0:
             raise InputError("the index is empty: add codes before searching")
         if k > self.ntotal:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rol_hashing.errors import InputError, one_line
+from rol_hashing.errors import InputError, check_int, one_line
 from rol_hashing.io import atomic_open
 from rol_hashing.retrieval.codes import (
     PathLike,
@@ -112,8 +112,7 @@ class MappedHammingIndex:
         q_words = helper._as_words(queries, "queries")
         if self.ntotal == 0:
             raise InputError("the index is empty: the file holds no codes")
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise InputError(f"k must be a positive integer, got {k!r}")
+        k = check_int(k, "k")
         if k > self.ntotal:
             raise InputError(f"k={k} is larger than the number of indexed codes ({self.ntotal})")
         k = int(k)

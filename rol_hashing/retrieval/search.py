@@ -30,7 +30,7 @@ from rol_hashing import viz
 from rol_hashing.data.fileio import require_file
 from rol_hashing.data.images import decode_image
 from rol_hashing.data.pipeline import decode_for_model, load_rgb, preprocess_image
-from rol_hashing.errors import InputError, printable
+from rol_hashing.errors import InputError, check_int, printable
 from rol_hashing.freshness import array_digest, file_digest, make_key, stale_parts
 from rol_hashing.io import atomic_savez, save_figure
 from rol_hashing.retrieval.codes import check_bits, read_npz
@@ -115,8 +115,7 @@ class GalleryIndex:
 
 def check_top(top: object, num_gallery: int) -> int:
     """``top`` as an int, or ValueError unless 1 <= top <= the gallery size."""
-    if isinstance(top, bool) or not isinstance(top, int | np.integer) or top < 1:
-        raise InputError(f"top must be a positive integer, got {top!r}")
+    top = check_int(top, "top")
     if top > num_gallery:
         raise InputError(f"top={top} is larger than the gallery ({num_gallery} images)")
     return int(top)

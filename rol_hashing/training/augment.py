@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from rol_hashing.constants import AUGMENTS
 from rol_hashing.data.pipeline import VGG_MEAN_BGR
+from rol_hashing.errors import InputError
 
 # A crop keeps this share of the image's area, at an aspect ratio in ASPECT.
 AREA = (0.6, 1.0)
@@ -79,7 +80,7 @@ def augment_batch(
         ``(images, masks)`` of the same shapes (masks None when not given).
     """
     if kind not in AUGMENTS:
-        raise ValueError(f"augment must be one of {AUGMENTS}, got {kind!r}")
+        raise InputError(f"augment must be one of {AUGMENTS}, got {kind!r}")
     if kind == "none":
         return images, masks
     images = tf.convert_to_tensor(images, tf.float32)

@@ -12,7 +12,6 @@ masks from another source than the stream (``model.rol_mask``), which stay an in
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import shutil
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from rol_hashing.clock import Stopwatch
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import load_split, make_or_load_split
-from rol_hashing.errors import InputError
+from rol_hashing.errors import InputError, check_int
 from rol_hashing.io import atomic_save_model, write_json
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
 from rol_hashing.models.losses import ssdh_losses
@@ -151,9 +150,8 @@ def train_hashing(
         record: ``config.data_root`` already loaded (a study training many runs on one
             data set loads and checks its images once); default: loaded here.
     """
-    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or bits < 1:
-        raise InputError(f"bits must be a positive integer (12, 24, 32, 48), got {bits!r}")
-    config = dataclasses.replace(config, method=method, bits=int(bits))
+    bits = check_int(bits, "bits", hint="(12, 24, 32, 48)")
+    config = dataclasses.replace(config, method=method, bits=bits)
     h, m = config.hashing, config.model
     clock = Stopwatch()
     # Checks that need no data come first: nothing is loaded, made or deleted before.

@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from rol_hashing.errors import InputError
+
 
 @keras.saving.register_keras_serializable(package="rol_hashing")
 class CaffeSGD(keras.optimizers.SGD):
@@ -65,4 +67,4 @@ def hashing_optimizer(
         return CaffeSGD(learning_rate, momentum=momentum, l2=weight_decay)
     if name == "adam":
         return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+    raise InputError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
