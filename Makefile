@@ -145,6 +145,12 @@ recipe-study: install fashion-data
 own-images-check: install
 	$(PY) -m benchmarks.own_images_check --work runs/own_images
 
+# make generated-check: a small CNN learns the generated shapes, a colour histogram does
+# not -> appends to benchmarks/generated_check.md (about 2 minutes on two cores).
+.PHONY: generated-check
+generated-check: install
+	$(PY) -m benchmarks.generated_check --work runs/generated_check
+
 # Fashion-MNIST's four IDX files from the package manager only (Debian's
 # dataset-fashion-mnist -> /usr/share/datasets/fashion-mnist); nothing else is downloaded.
 FASHION_DIR := /usr/share/datasets/fashion-mnist

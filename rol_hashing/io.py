@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,6 +182,12 @@ def atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """
     with atomic_open(path, "wb", make_parents=False) as f:
         np.savez(f, **arrays)
+
+
+def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copies ``source`` to ``target`` through a temporary file and a rename."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def save_figure(fig: Any, out_png: str | os.PathLike, dpi: int = 100) -> Path:

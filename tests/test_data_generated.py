@@ -133,45 +133,18 @@ def test_cli_make_data_and_summary(tmp_path, capsys):
     assert "Animals_with_Attributes2" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_shapes_are_learnable_and_colour_statistics_are_not(tmp_path):
-    """A small CNN beats chance by far; a colour-histogram classifier stays near chance."""
-    import keras
+def test_colour_statistics_do_not_name_the_class(tmp_path):
+    """A colour-histogram classifier stays near chance (the CNN that learns the shapes
+    is a benchmark: ``make generated-check``)."""
     from sklearn.linear_model import LogisticRegression
 
-    root = make_generated_dataset(tmp_path / "g", num_images=1200, num_seg_images=2, image_size=48)
+    from benchmarks.generated_check import colour_histograms
+
+    root = make_generated_dataset(tmp_path / "g", num_images=600, num_seg_images=2, image_size=48)
     record = load_generated(root)
     images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in record.paths])
-    labels = record.labels
-    order = np.random.default_rng(0).permutation(len(labels))
-    train, test = order[:960], order[960:]
-    hist = np.stack(
-        [
-            np.concatenate([np.histogram(im[..., c], 8, (0, 256))[0] for c in range(3)])
-            for im in images
-        ]
-    )
-    colour = LogisticRegression(max_iter=3000).fit(hist[train] / 2304, labels[train])
-    colour_acc = colour.score(hist[test] / 2304, labels[test])
-    keras.utils.set_random_seed(0)
-    layers = [keras.Input((48, 48, 3)), keras.layers.Rescaling(1 / 127.5, offset=-1)]
-    for filters in (32, 64, 64):
-        layers += [
-            keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
-            keras.layers.MaxPooling2D(),
-        ]
-    layers += [
-        keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
-        keras.layers.GlobalMaxPooling2D(),
-        keras.layers.Dense(6, activation="softmax"),
-    ]
-    model = keras.Sequential(layers)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(images[train], labels[train], epochs=20, batch_size=32, verbose=0)
-    cnn_acc = model.evaluate(images[test], labels[test], verbose=0)[1]
-    chance = 1 / 6
-    print(
-        f"test accuracy: CNN {cnn_acc:.2f}, colour histogram {colour_acc:.2f}, chance {chance:.2f}"
-    )
-    assert colour_acc < chance + 0.1
-    assert cnn_acc > 2.5 * chance
+    order = np.random.default_rng(0).permutation(len(record.labels))
+    train, test = order[:480], order[480:]
+    hist, labels = colour_histograms(images), record.labels
+    colour = LogisticRegression(max_iter=3000).fit(hist[train], labels[train])
+    assert colour.score(hist[test], labels[test]) < 1 / 6 + 0.1

@@ -12,7 +12,6 @@ masks from another source than the stream (``model.rol_mask``), which stay an in
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import keras
@@ -22,7 +21,7 @@ from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import load_split, make_or_load_split
 from rol_hashing.errors import InputError, check_int
-from rol_hashing.io import atomic_save_model, write_json
+from rol_hashing.io import atomic_copy, atomic_save_model, write_json
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
 from rol_hashing.models.losses import ssdh_losses
 from rol_hashing.models.psp import check_segmentation_stream
@@ -177,7 +176,7 @@ def train_hashing(
         split_source = Path(config.split_file) if config.split_file else run.split
         split = make_or_load_split(record, spec, split_source, seed=config.seed)
         if split_source != run.split:
-            shutil.copyfile(split_source, run.split)
+            atomic_copy(split_source, run.split)
         train_idx = split.indices(record).train
         print(f"split: {split.counts()} (train/query/gallery) from {split_source}")
         check_backbone_split(weights, record, split.query)

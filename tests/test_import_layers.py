@@ -86,7 +86,7 @@ def _function_import_lines(tree: ast.Module) -> set[int]:
 
 def test_every_module_belongs_to_a_layer():
     unknown = {_part(p) for p in _modules()} - set(LEVEL) - {None}
-    assert not unknown, f"add these to LAYERS in tests/test_layers.py: {sorted(unknown)}"
+    assert not unknown, f"add these to LAYERS in tests/test_import_layers.py: {sorted(unknown)}"
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
