@@ -138,3 +138,48 @@ def test_the_layer_rule_catches_an_upward_import(tmp_path):
     tree = ast.parse("from rol_hashing.evaluation.map import ranking_metrics\n")
     (node, names), *_ = _imports(tree)
     assert LEVEL[_imported_part(names[0])] > LEVEL["training"]
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def test_no_import_cycle_between_modules():
+    """No module reaches itself through module-level imports (``if TYPE_CHECKING:``
+    ones included; the lazy imports inside functions excluded): e.g. the circle
+    generated -> splits -> registry -> generated of issue 23."""
+    names = {_module_name(p): p for p in _modules()}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        inside = _function_import_lines(tree)
+        targets = set()
+        for node, imported in _imports(tree):
+            if node.lineno in inside:
+                continue
+            if isinstance(node, ast.ImportFrom):  # `from pkg import submodule` reads pkg.submodule
+                subs = [f"{node.module}.{a.name}" for a in node.names]
+                imported = [t for t in subs if t in names] or imported
+            for target in imported:
+                while target and target not in names:  # a name inside a module
+                    target = target.rpartition(".")[0]
+                if target and target != name and target != "rol_hashing":
+                    targets.add(target)
+        graph[name] = targets
+    cycles = []
+
+    def visit(node: str, trail: list[str], done: set[str]) -> None:
+        for nxt in sorted(graph[node]):
+            if nxt in trail:
+                cycles.append(" -> ".join([*trail[trail.index(nxt) :], nxt]))
+            elif nxt not in done:
+                visit(nxt, [*trail, nxt], done)
+        done.add(node)
+
+    finished: set[str] = set()
+    for start in sorted(graph):
+        if start not in finished:
+            visit(start, [start], finished)
+    assert not cycles, "import cycles:\n" + "\n".join(sorted(set(cycles))[:10])

@@ -16,7 +16,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -24,9 +24,6 @@ from rol_hashing.data.fileio import check_relative, read_json
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_write_text
-
-if TYPE_CHECKING:
-    from rol_hashing.data.registry import DatasetSpec
 
 SPLIT_FORMAT = 1
 PARTS = ("train", "query", "gallery")
@@ -263,8 +260,18 @@ def _from_predefined(record: DatasetRecord, seed: int) -> Split:
     return split
 
 
+class SplitSizes(Protocol):
+    """What a split is drawn with: a ``registry.DatasetSpec`` has these (kept a protocol
+    so that this module does not import the registry, which imports every loader)."""
+
+    train_size: int | float
+    query_size: int | float
+    per_class: bool
+    set_aside: int | float
+
+
 def make_or_load_split(
-    record: DatasetRecord, spec: DatasetSpec, path: str | Path, seed: int = 0
+    record: DatasetRecord, spec: SplitSizes, path: str | Path, seed: int = 0
 ) -> Split:
     """Returns the split saved at ``path``, or makes one and saves it there.
 
@@ -273,7 +280,7 @@ def make_or_load_split(
     spec's sizes. A saved split is reused as is (a different ``seed`` only warns).
 
     Raises:
-        ValueError: naming ``path`` when the saved split does not fit ``record``.
+        InputError: naming ``path`` when the saved split does not fit ``record``.
     """
     path = Path(path)
     if path.is_file():

@@ -14,7 +14,7 @@ override them (``paper`` = no change, ``cpu`` = small ``input_size`` and
 Loading validates every key and type: an unknown key or a wrong type is a
 ``ConfigError`` naming the key (``hashing.epochs``) and the file. The files hold only
 what differs from the dataclass defaults below; they ship as package data
-(``rol_hashing/experiments/configs/``, linked as the top-level ``experiments/``), so
+(``rol_hashing/configs/``, linked as the top-level ``experiments/``), so
 ``find_experiment("awa2")`` finds one by name from any working directory.
 
 A hashing run's saved config also records its ``method`` and ``bits``.
@@ -44,7 +44,7 @@ from rol_hashing.errors import InputError
 
 PROFILES_KEY = "profiles"
 # The experiment YAML files, shipped with the package.
-EXPERIMENTS_PACKAGE = "rol_hashing.experiments"
+EXPERIMENTS_PACKAGE = "rol_hashing"
 EXPERIMENTS_FOLDER = "configs"
 
 
