@@ -24,7 +24,8 @@ from rol_hashing.data.splits import load_split
 from rol_hashing.errors import InputError
 from rol_hashing.retrieval.codes import load_codes
 from rol_hashing.retrieval.index import HammingIndex
-from rol_hashing.training.run import Run, list_checkpoints, load_last_checkpoint
+from rol_hashing.training.checkpoints import list_checkpoints, load_last_checkpoint
+from rol_hashing.training.layout import Run
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "scripts" / "rewrite_loop.py"

@@ -22,7 +22,8 @@ from helpers import reaped, sigkill
 from rol_hashing.cli.main import main
 from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.saving import load_model
-from rol_hashing.training.run import Run, list_checkpoints
+from rol_hashing.training.checkpoints import list_checkpoints
+from rol_hashing.training.layout import Run
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 4

@@ -29,8 +29,9 @@ from rol_hashing.models.weights import read_provenance
 from rol_hashing.saving import load_model
 from rol_hashing.training.config import load_config
 from rol_hashing.training.hashing import hashing_run_key, train_hashing
+from rol_hashing.training.layout import SEG_METRICS_FILE, TRAIN_INFO_FILE
 from rol_hashing.training.pretrain import pretrain_on_record
-from rol_hashing.training.run import SEG_METRICS_FILE, TRAIN_INFO_FILE, stale_run
+from rol_hashing.training.run import stale_run
 from rol_hashing.training.segmentation import segmentation_run_key
 
 REPO = Path(__file__).resolve().parents[1]

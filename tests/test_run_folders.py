@@ -18,16 +18,11 @@ from rol_hashing.data.splits import load_split
 from rol_hashing.errors import InputError
 from rol_hashing.io import NoSpaceError
 from rol_hashing.training import run as run_module
+from rol_hashing.training.checkpoints import save_checkpoint
 from rol_hashing.training.config import load_config
 from rol_hashing.training.hashing import train_hashing
-from rol_hashing.training.run import (
-    LOCK_FILE,
-    Run,
-    RunBusyError,
-    check_run_folder,
-    open_run,
-    save_checkpoint,
-)
+from rol_hashing.training.layout import LOCK_FILE, Run
+from rol_hashing.training.run import RunBusyError, check_run_folder, open_run
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,6 +17,7 @@ from rol_hashing.errors import InputError
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, ssdh_losses
 from rol_hashing.models.losses import MaskedSparseCrossEntropy
 from rol_hashing.models.metrics import PixelAccuracy
+from rol_hashing.training.checkpoints import read_log
 from rol_hashing.training.config import (
     ConfigError,
     ExperimentConfig,
@@ -27,9 +28,10 @@ from rol_hashing.training.config import (
 )
 from rol_hashing.training.hashing import train_hashing
 from rol_hashing.training.inputs import HashingInputs, epoch_order
+from rol_hashing.training.layout import Run
 from rol_hashing.training.masks import compute_masks
 from rol_hashing.training.optim import CaffeSGD, step_learning_rate
-from rol_hashing.training.run import Run, prepare_run_dir, read_log
+from rol_hashing.training.run import prepare_run_dir
 from rol_hashing.training.segmentation import train_segmentation
 
 REPO = Path(__file__).resolve().parents[1]

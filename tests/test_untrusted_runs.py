@@ -26,17 +26,12 @@ from rol_hashing.errors import InputError
 from rol_hashing.io import NoSpaceError, ReadOnlyError, atomic_write_text
 from rol_hashing.models import build_vgg16, load_vgg16_imagenet_weights
 from rol_hashing.models.weights import save_vgg16_weights_h5
+from rol_hashing.training.checkpoints import list_checkpoints, save_checkpoint
 from rol_hashing.training.config import ExperimentConfig
+from rol_hashing.training.layout import Run
 from rol_hashing.training.loop import TrainingDivergedError, run_epochs
 from rol_hashing.training.masks import cached_masks
-from rol_hashing.training.run import (
-    Run,
-    check_run_folder,
-    list_checkpoints,
-    open_run,
-    prepare_run_dir,
-    save_checkpoint,
-)
+from rol_hashing.training.run import check_run_folder, open_run, prepare_run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -35,7 +35,7 @@ from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
 from rol_hashing.saving import load_model
 from rol_hashing.training.config import load_run_config
-from rol_hashing.training.run import CONFIG_FILE, MODEL_FILE, open_hashing_run
+from rol_hashing.training.layout import CONFIG_FILE, MODEL_FILE, open_hashing_run
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from rol_hashing.retrieval.encode import (
     encode_parts,
     part_keys,
 )
-from rol_hashing.training.run import (
+from rol_hashing.training.layout import (
     METRICS_JSON,
     METRICS_MD,
     check_split_parts,

@@ -67,8 +67,8 @@ from rol_hashing.models import reliability_mask
 from rol_hashing.retrieval.encode import encode_split
 from rol_hashing.saving import load_model
 from rol_hashing.training.config import ExperimentConfig
+from rol_hashing.training.layout import MODEL_FILE, hashing_run_name, open_hashing_run
 from rol_hashing.training.masks import ORACLE_BORDER, oracle_masks
-from rol_hashing.training.run import MODEL_FILE, hashing_run_name, open_hashing_run
 
 GROUPS = ("sources and forms", "schedule", "grid")
 # "full": docs/ablation.md's grid; "sources": its group 1 without the binary form

@@ -51,8 +51,8 @@ from rol_hashing.freshness import make_key, records_parts
 from rol_hashing.io import atomic_write_text, check_folder_target
 from rol_hashing.models import rol_feature_size
 from rol_hashing.training.config import ExperimentConfig, load_config
+from rol_hashing.training.layout import Run, hashing_run_dir
 from rol_hashing.training.pretrain import pretrain_backbone
-from rol_hashing.training.run import Run, hashing_run_dir
 
 EXPERIMENT = "generated"
 PRETRAIN_CLASSES = 8

@@ -77,8 +77,8 @@ from rol_hashing.training.config import (
     ExperimentConfig,
     load_config,
 )
+from rol_hashing.training.layout import MODEL_FILE, hashing_run_name
 from rol_hashing.training.pretrain import pretrain_on_record
-from rol_hashing.training.run import MODEL_FILE, hashing_run_name
 
 VARIANTS = ("fashion_mnist", "fashion_scenes")
 QUERY_ACCURACY = "query_accuracy.json"

@@ -28,7 +28,8 @@ from rol_hashing.evaluation.evaluate import evaluate_run, fresh_metrics
 from rol_hashing.freshness import read_sidecar, write_sidecar
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.hashing import hashing_run_key, train_hashing
-from rol_hashing.training.run import SEG_METRICS_FILE, SPLIT_FILE, TRAIN_INFO_FILE, stale_run
+from rol_hashing.training.layout import SEG_METRICS_FILE, SPLIT_FILE, TRAIN_INFO_FILE
+from rol_hashing.training.run import stale_run
 from rol_hashing.training.segmentation import segmentation_run_key, train_segmentation
 
 

@@ -30,13 +30,8 @@ from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.retrieval.codes import check_bits
 from rol_hashing.training.config import load_config
 from rol_hashing.training.hashing import hashing_run_key, train_hashing
-from rol_hashing.training.run import (
-    MODEL_FILE,
-    SPLIT_FILE,
-    TRAIN_INFO_FILE,
-    hashing_run_dir,
-    stale_run,
-)
+from rol_hashing.training.layout import MODEL_FILE, SPLIT_FILE, TRAIN_INFO_FILE, hashing_run_dir
+from rol_hashing.training.run import stale_run
 from rol_hashing.training.segmentation import train_segmentation
 
 # Table 2 of the paper, MAP@1000 in percent exactly as printed. "folders" is the

@@ -43,14 +43,14 @@ from rol_hashing.training.hashing import (
     load_segmentation_model,
     needs_segmentation,
 )
-from rol_hashing.training.masks import run_masks
-from rol_hashing.training.run import (
+from rol_hashing.training.layout import (
     GALLERY_CODES,
     QUERY_CODES,
     Run,
     check_split_parts,
     open_hashing_run,
 )
+from rol_hashing.training.masks import run_masks
 
 if TYPE_CHECKING:
     from rol_hashing.data.record import DatasetRecord

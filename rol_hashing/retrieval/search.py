@@ -43,7 +43,7 @@ from rol_hashing.retrieval.encode import (
 )
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
-from rol_hashing.training.run import (
+from rol_hashing.training.layout import (
     INDEX_FILE,
     ITEMS_FILE,
     Run,

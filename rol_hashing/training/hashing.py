@@ -31,20 +31,14 @@ from rol_hashing.training.backbone import (
     load_backbone,
     resolve_backbone_weights,
 )
+from rol_hashing.training.checkpoints import resume_or_build
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import HashingInputs
+from rol_hashing.training.layout import Run, hashing_run_dir
 from rol_hashing.training.loop import run_epochs
 from rol_hashing.training.masks import run_masks
 from rol_hashing.training.optim import hashing_optimizer, scheduled_learning_rate
-from rol_hashing.training.run import (
-    Run,
-    check_run_folder,
-    hashing_run_dir,
-    open_run,
-    resume_or_build,
-    run_key,
-    training_session,
-)
+from rol_hashing.training.run import check_run_folder, open_run, run_key, training_session
 from rol_hashing.training.strategy import get_strategy, strategy_scope
 
 SEG_COMMAND = "make train-voc-seg (rol-hashing train-seg --config experiments/<dataset>.yaml)"

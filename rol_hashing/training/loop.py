@@ -14,15 +14,16 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from rol_hashing import viz
 from rol_hashing.clock import Stopwatch
 from rol_hashing.faults import armed, fault_point
-from rol_hashing.training.run import (
-    Run,
+from rol_hashing.training.checkpoints import (
     list_checkpoints,
-    plot_curves,
+    read_log,
     save_checkpoint,
     truncate_log,
 )
+from rol_hashing.training.layout import Run
 
 
 class TrainingDivergedError(RuntimeError):
@@ -199,7 +200,7 @@ def run_epochs(
         if model.stop_training or not math.isfinite(loss):
             raise TrainingDivergedError(diverged_message(run, loss, epoch + 1))
         save_checkpoint(model, run, epoch + 1)
-        plot_curves(run, title or run.path.name)
+        viz.save(viz.plot_training_curves(read_log(run.log), title or run.path.name), run.curves)
     return logs
 
 

@@ -22,19 +22,12 @@ from rol_hashing.models import build_segmentation_model
 from rol_hashing.models.losses import MaskedSparseCrossEntropy
 from rol_hashing.models.metrics import PixelAccuracy, mean_iou_metric
 from rol_hashing.training.backbone import load_backbone, resolve_backbone_weights
+from rol_hashing.training.checkpoints import resume_or_build
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import epoch_order
+from rol_hashing.training.layout import SEG_METRICS_FILE, Run, segmentation_run_dir
 from rol_hashing.training.loop import run_epochs
-from rol_hashing.training.run import (
-    SEG_METRICS_FILE,
-    Run,
-    check_run_folder,
-    open_run,
-    resume_or_build,
-    run_key,
-    segmentation_run_dir,
-    training_session,
-)
+from rol_hashing.training.run import check_run_folder, open_run, run_key, training_session
 from rol_hashing.training.strategy import get_strategy, strategy_scope
 
 

@@ -68,7 +68,8 @@ def write_checkpoint(n: int) -> None:
     import keras
 
     from rol_hashing.io import atomic_save_model
-    from rol_hashing.training.run import Run, save_checkpoint
+    from rol_hashing.training.checkpoints import save_checkpoint
+    from rol_hashing.training.layout import Run
 
     if _model is None:
         inputs = keras.Input((64,))
