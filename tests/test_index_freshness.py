@@ -17,15 +17,12 @@ from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.splits import load_split
 from rol_hashing.errors import InputError
 from rol_hashing.io import atomic_savez
-from rol_hashing.retrieval import search
-from rol_hashing.retrieval.search import (
-    INDEX_FILE,
-    ITEMS_FILE,
-    build_index,
-    load_gallery_index,
-    search_image,
-)
+from rol_hashing.retrieval import query
+from rol_hashing.retrieval.gallery_index import build_index, load_gallery_index
+from rol_hashing.retrieval.index import HammingIndex
+from rol_hashing.retrieval.search import search_image
 from rol_hashing.saving import load_model
+from rol_hashing.training.layout import INDEX_FILE, ITEMS_FILE, open_hashing_run
 
 # ---- case 3: one file, one input ---------------------------------------------------------
 
@@ -38,8 +35,8 @@ def test_a_large_gallery_file_is_the_same_input_as_a_query(tmp_path, suffix):
     Image.fromarray(pixels).save(path)
     record = DatasetRecord("toy", ["x"], np.zeros(1, np.int64), ["big"], tmp_path, paths=[path])
     ((gallery, _),) = make_image_dataset(record, None, input_size=32, batch_size=1)
-    query = preprocess_image(search.decode_query(path, 32), 32)
-    np.testing.assert_array_equal(np.asarray(gallery[0]), np.asarray(query))
+    prepared = preprocess_image(query.decode_query(path, 32), 32)
+    np.testing.assert_array_equal(np.asarray(gallery[0]), np.asarray(prepared))
 
 
 # ---- case 4: the index's key and items ------------------------------------------------------
@@ -74,7 +71,7 @@ def test_another_model_copied_in_with_an_older_time_rebuilds_the_index(indexed, 
     assert "rebuilt: made from another model" in capsys.readouterr().out
     after = load_gallery_index(run)
     assert not np.array_equal(after.index.words, before.index.words)
-    code = search.encode_image(load_model(run / "model.keras"), image, 32, 12)
+    code = query.encode_image(load_model(run / "model.keras"), image, 32, 12)
     distances, _ = after.search(code, 5)
     assert [r.distance for r in results] == distances.tolist()
 
@@ -102,13 +99,13 @@ def test_tampered_items_are_rebuilt_not_trusted(indexed, capsys, tamper):
 
 
 def _record_of(run: Path) -> DatasetRecord:
-    return search.open_hashing_run(run).load_data()[1]
+    return open_hashing_run(run).load_data()[1]
 
 
 def test_items_of_another_build_are_refused_by_the_loader_and_rebuilt(indexed, capsys):
     run, image = indexed
     items = _items(run)
-    index = search.HammingIndex(12)
+    index = HammingIndex(12)
     codes = np.zeros((len(items["ids"]), 12), bool)
     index.add(codes)
     index.save(run / INDEX_FILE)  # a kill between the pair's writes: new index, old items

@@ -34,16 +34,15 @@ from rol_hashing.io import atomic_savez
 from rol_hashing.retrieval import HammingIndex, load_codes
 from rol_hashing.retrieval.codes import pack_codes
 from rol_hashing.retrieval.encode import GALLERY_CODES, QUERY_CODES
-from rol_hashing.retrieval.index import INDEX_FORMAT
-from rol_hashing.retrieval.search import (
-    INDEX_FILE,
-    ITEMS_FILE,
+from rol_hashing.retrieval.gallery_index import (
     ITEMS_FORMAT,
     ITEMS_FORMAT_VERSION,
     build_index,
     load_gallery_index,
-    search_image,
 )
+from rol_hashing.retrieval.index import INDEX_FORMAT
+from rol_hashing.retrieval.search import search_image
+from rol_hashing.training.layout import INDEX_FILE, ITEMS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

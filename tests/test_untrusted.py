@@ -246,7 +246,7 @@ def test_error_messages_quote_at_most_a_few_hundred_characters(tmp_path):
 
 
 def test_control_characters_in_names_are_escaped_in_the_search_table():
-    from rol_hashing.retrieval.search import SearchResult, format_results, printable
+    from rol_hashing.retrieval.results import SearchResult, format_results, printable
 
     assert printable("cat\x1b[2J.jpg") == "cat\\x1b[2J.jpg" and printable("ok.jpg") == "ok.jpg"
     table = format_results([SearchResult(1, "a\nb", "dir/a\rb.jpg", 3, True)])
@@ -295,7 +295,7 @@ def test_a_batch_size_below_one_is_one_line_before_anything_runs(tmp_path, capsy
 
 def test_the_library_refuses_a_batch_size_below_one(tmp_path):
     from rol_hashing.evaluation.evaluate import evaluate_run
-    from rol_hashing.retrieval.search import build_index
+    from rol_hashing.retrieval.gallery_index import build_index
 
     for fn in (evaluate_run, build_index):
         with pytest.raises(InputError, match="batch_size must be a positive integer, got 0"):

@@ -25,7 +25,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import rol_hashing.retrieval.search as search
+import rol_hashing.retrieval.gallery_index as gallery_index
+import rol_hashing.retrieval.query as query
+import rol_hashing.retrieval.strip as strip
 from rol_hashing.data.images import decode_image
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
@@ -228,7 +230,7 @@ def _header(array_shape: tuple[int, ...], dtype: str = "|u1") -> bytes:
 
 def _npz(path: Path, fmt: str, **arrays) -> Path:
     """An npz of ``format``, its version and ``arrays`` (bytes: a member as given)."""
-    version = search.ITEMS_FORMAT_VERSION if fmt == search.ITEMS_FORMAT else 1
+    version = gallery_index.ITEMS_FORMAT_VERSION if fmt == gallery_index.ITEMS_FORMAT else 1
     members = [
         _stored("format.npy", _npy(np.array(fmt))),
         _stored("format_version.npy", _npy(version)),
@@ -253,7 +255,7 @@ def _fields(kind: str) -> tuple[str, dict]:
         "index": (INDEX_FORMAT, {"bits": 12, "codes": codes}),
         "codes": (CODES_FORMAT, {"bits": 12, "codes": codes, "ids": ids, "labels": labels}),
         "items": (
-            search.ITEMS_FORMAT,
+            gallery_index.ITEMS_FORMAT,
             {
                 "bits": 12,
                 "ids": ids,
@@ -273,14 +275,18 @@ def _load(kind: str, path: Path, readable: set[str] | None = None):
     if kind == "codes":
         return load_codes(path)
     fmt, arrays = _fields("index")
-    index = _npz(path.parent / search.INDEX_FILE, fmt, **arrays)
+    index = _npz(path.parent / gallery_index.INDEX_FILE, fmt, **arrays)
     if readable is not None:
         readable.add(os.fspath(index))
-    return search.load_gallery_index(path.parent)
+    return gallery_index.load_gallery_index(path.parent)
 
 
 def _name(kind: str) -> str:
-    return {"index": search.INDEX_FILE, "codes": "codes.npz", "items": search.ITEMS_FILE}[kind]
+    return {
+        "index": gallery_index.INDEX_FILE,
+        "codes": "codes.npz",
+        "items": gallery_index.ITEMS_FILE,
+    }[kind]
 
 
 @pytest.mark.parametrize("kind", ["index", "codes", "items"])
@@ -391,7 +397,7 @@ def test_codes_that_do_not_fit_bits_name_the_file(tmp_path):
 )
 def test_items_whose_labels_do_not_fit_the_ids_name_the_file(tmp_path, change, expected):
     fmt, arrays = _fields("items")
-    path = _npz(tmp_path / search.ITEMS_FILE, fmt, **{**arrays, **change})
+    path = _npz(tmp_path / gallery_index.ITEMS_FILE, fmt, **{**arrays, **change})
     with pytest.raises(InputError, match=expected) as err:
         _load("items", path)
     assert str(path) in str(err.value) and "rol-hashing index" in str(err.value)
@@ -405,7 +411,7 @@ def test_items_with_repeated_or_non_string_ids_name_the_file(tmp_path, ids, word
     rebuilds the index (``tests/test_index_freshness.py``); the loader itself refuses
     ids that cannot be a gallery's."""
     fmt, arrays = _fields("items")
-    path = _npz(tmp_path / search.ITEMS_FILE, fmt, **{**arrays, "ids": np.array(ids)})
+    path = _npz(tmp_path / gallery_index.ITEMS_FILE, fmt, **{**arrays, "ids": np.array(ids)})
     with pytest.raises(InputError, match=f"the gallery ids {words}") as err:
         _load("items", path)
     assert str(path) in str(err.value) and "rol-hashing index" in str(err.value)
@@ -424,7 +430,7 @@ def huge_png(tmp_path_factory) -> Path:
 
 def test_query_is_shrunk_before_it_becomes_float(huge_png, monkeypatch):
     seen = {}
-    real = search.preprocess_image
+    real = query.preprocess_image
 
     def spy(image, input_size):
         seen["decoded"] = np.shape(image)
@@ -435,9 +441,9 @@ def test_query_is_shrunk_before_it_becomes_float(huge_png, monkeypatch):
         seen["input"] = batches[0][0].shape
         return SimpleNamespace(codes=np.zeros((1, bits), bool))
 
-    monkeypatch.setattr(search, "preprocess_image", spy)
-    monkeypatch.setattr(search, "encode", fake_encode)
-    search.encode_image(None, huge_png, input_size=224, bits=12)
+    monkeypatch.setattr(query, "preprocess_image", spy)
+    monkeypatch.setattr(query, "encode", fake_encode)
+    query.encode_image(None, huge_png, input_size=224, bits=12)
     assert seen["decoded"] == (1200, 1200, 3)  # 6000 / 5: each side at least 4 x 256
     assert seen["input"] == (1, 224, 224, 3)
 
@@ -452,10 +458,10 @@ def test_strip_query_thumbnail_is_decoded_small(huge_png, tmp_path, monkeypatch)
         seen["query"] = query.shape
         raise StopError
 
-    monkeypatch.setattr(search.viz, "plot_search_strip", plot)
+    monkeypatch.setattr(strip.viz, "plot_search_strip", plot)
     record = DatasetRecord("toy", ["x"], np.zeros(1, np.int64), ["a"], tmp_path, paths=["a"])
     with pytest.raises(StopError):
-        search.write_strip_png(huge_png, [], record, tmp_path / "strip.png")
+        strip.write_strip_png(huge_png, [], record, tmp_path / "strip.png")
     assert max(seen["query"][:2]) < 1024  # 6000 / 11: at least 512 a side
 
 

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         read_notebook,
         save_figures,
     )
-    from rol_hashing.training.run import open_hashing_run  # lazy: Keras
+    from rol_hashing.training.layout import open_hashing_run  # lazy: Keras
 
     for name in NOTEBOOKS:  # every notebook readable before the first one runs
         read_notebook(Path(args.notebooks_dir) / name)

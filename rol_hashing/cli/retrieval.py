@@ -96,14 +96,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    from rol_hashing.retrieval.search import build_index  # lazy: TensorFlow
+    from rol_hashing.retrieval.gallery_index import build_index  # lazy: TensorFlow
 
     build_index(args.run, batch_size=args.batch_size, verbose=args.verbose)
     return 0
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from rol_hashing.retrieval.search import format_results, search_image  # lazy: TensorFlow
+    from rol_hashing.retrieval.results import format_results  # lazy: TensorFlow
+    from rol_hashing.retrieval.search import search_image  # lazy: TensorFlow
 
     out = Path(args.out) if args.out else Path(args.run) / f"search_{Path(args.image).stem}.png"
     results = search_image(args.run, args.image, top=args.top_k, label=args.label, out_png=out)
