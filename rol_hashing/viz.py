@@ -29,6 +29,20 @@ def save(fig: Figure, out_png: str | Path, dpi: int = 100) -> Path:
     return save_figure(fig, out_png, dpi=dpi)
 
 
+def image_sheet(
+    tiles: Sequence[np.ndarray], per_row: int, gap: int = 4, scale: int = 1
+) -> np.ndarray:
+    """Equal-sized uint8 RGB tiles (H, W, 3) on a white sheet, ``per_row`` a row, ``gap``
+    pixels apart, each pixel repeated ``scale`` times a side: (rows*(H+gap)+gap, ...)."""
+    h, w, _ = tiles[0].shape
+    rows = -(-len(tiles) // per_row)
+    sheet = np.full((rows * (h + gap) + gap, per_row * (w + gap) + gap, 3), 255, np.uint8)
+    for k, tile in enumerate(tiles):
+        y, x = gap + (k // per_row) * (h + gap), gap + (k % per_row) * (w + gap)
+        sheet[y : y + h, x : x + w] = tile
+    return sheet.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
 def _off(ax) -> None:
     ax.set_xticks([])
     ax.set_yticks([])

@@ -10,15 +10,10 @@ from PIL import Image
 
 from rol_hashing.cli.main import main
 from rol_hashing.data.folders import load_class_folders
-from rol_hashing.data.generated import (
-    SHAPES,
-    load_generated,
-    make_generated_dataset,
-    render_sample,
-    write_examples_png,
-)
+from rol_hashing.data.generated import load_generated, make_generated_dataset, write_examples_png
 from rol_hashing.data.images import read_mask
 from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.data.shapes import SHAPES, render_sample
 from rol_hashing.data.splits import make_or_load_split
 from rol_hashing.data.voc import load_voc2012, load_voc_segmentation
 from rol_hashing.errors import InputError
