@@ -1,0 +1,251 @@
+"""Running the ablation: a seed's data, backbone and streams, each variant's run (reused
+when fresh), per-query AP and mask quality, and the whole study."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from rol_hashing.clock import Stopwatch
+from rol_hashing.data.fashion import DEFAULT_ROOT as FASHION_ROOT
+from rol_hashing.data.pipeline import make_image_dataset
+from rol_hashing.data.record import DatasetRecord
+from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.errors import InputError
+from rol_hashing.evaluation.evaluate import METRICS_JSON
+from rol_hashing.evaluation.map import average_precisions
+from rol_hashing.experiments import reuse
+from rol_hashing.experiments.ablation.grid import (
+    MASK_IOU_THRESHOLD,
+    Variant,
+    ablation_grid,
+    run_folder,
+    scaled_epochs,
+    summarize,
+    variant_config,
+)
+from rol_hashing.experiments.ablation.report import results_markdown, write_figures
+from rol_hashing.experiments.demo import (
+    QUICK,
+    DemoSizes,
+    demo_backbone,
+    demo_config,
+    make_data,
+)
+from rol_hashing.experiments.fashion import QUICK as FASHION_QUICK
+from rol_hashing.experiments.fashion import VARIANTS as FASHION_VARIANTS
+from rol_hashing.experiments.fashion import FashionSizes, prepare_fashion_seed
+from rol_hashing.io import atomic_write_text, check_folder_target
+from rol_hashing.models import reliability_mask
+from rol_hashing.retrieval.encode import encode_split
+from rol_hashing.saving import load_model
+from rol_hashing.training.config import ExperimentConfig
+from rol_hashing.training.layout import MODEL_FILE, open_hashing_run
+from rol_hashing.training.masks import ORACLE_BORDER, oracle_masks
+
+
+def _segmentation(config: ExperimentConfig, run_dir: Path) -> Path:
+    """The segmentation stream of ``config`` in ``run_dir``, trained unless fresh."""
+    reuse.segmentation(config, run_dir)
+    return run_dir / MODEL_FILE
+
+
+def prepare_seed(
+    work: Path,
+    sizes: DemoSizes,
+    seed: int,
+    dataset: str = "generated",
+    data_root: str | None = None,
+    quick: bool = False,
+) -> ExperimentConfig:
+    """The data, backbone and segmentation stream for ``seed`` (reused when there): the
+    demo's for ``generated``, ``make fashion``'s for the Fashion-MNIST variants."""
+    if dataset in FASHION_VARIANTS:
+        fashion_sizes = FASHION_QUICK if quick else FashionSizes()
+        fashion_sizes = dataclasses.replace(fashion_sizes, variants=(dataset,))
+        return prepare_fashion_seed(work, fashion_sizes, seed, data_root or FASHION_ROOT)
+    if dataset != "generated":
+        known = ", ".join(("generated", *FASHION_VARIANTS))
+        raise InputError(f"the ablation runs on {known}; got data set {dataset!r}")
+    data, pool = make_data(work, sizes, seed, force=False)
+    runs = work / "runs"
+    backbone = work / "backbone" / "vgg16_pretrained.h5"
+    config = demo_config(data, runs, backbone, sizes, seed)
+    demo_backbone(pool, backbone, config, sizes, seed, verbose=0)
+    _segmentation(config, runs / config.segmentation.run_name)
+    return config
+
+
+def run_variant(
+    config: ExperimentConfig,
+    variant: Variant,
+    bits: int,
+    seg_models: dict[int, Path],
+    record: DatasetRecord | None = None,
+) -> dict[str, Any]:
+    """Trains (unless finished) and evaluates one run; returns its numbers. ``record``:
+    ``config.data_root`` loaded once for all the seed's runs (default: loaded per run)."""
+    runs = Path(config.runs_dir)
+    run_dir = run_folder(runs, variant, bits, config.dataset)
+    size = config.model.input_size * variant.input_factor
+    if size not in seg_models:
+        seg = config.segmentation
+        seg_config = dataclasses.replace(
+            config,
+            model=dataclasses.replace(config.model, input_size=size),
+            segmentation=dataclasses.replace(
+                seg, epochs=scaled_epochs(seg.epochs, variant.epochs_factor)
+            ),
+        )
+        seg_models[size] = _segmentation(seg_config, runs / f"{config.dataset}-seg-{size}")
+    vconfig = variant_config(config, variant, seg_models[size])
+    clock = Stopwatch()
+    metrics, made = reuse.hashing(vconfig, variant.method, bits, run_dir, record)
+    reused = not made
+    return {
+        "variant": variant.name,
+        "bits": bits,
+        "map": float(metrics["map_at_k"]),
+        "run": str(run_dir),
+        "seconds": round(clock(), 1),
+        "reused": reused,
+    }
+
+
+def mask_quality(
+    rol_run: str | Path, batch_size: int = 64, record: DatasetRecord | None = None
+) -> np.ndarray:
+    """Per query of a ``rol`` run: IoU of its predicted ``R > 0.5`` (full resolution)
+    with its ground-truth object, the object's border band left out. (Q,) float64."""
+    run = open_hashing_run(rol_run)
+    _, record, split = run.load_data(record)
+    query = split.indices(record).query
+    size = run.config.model.input_size
+    truth = oracle_masks(record, query, size, size, batch_size)[..., 0]
+    seg = load_model(run.config.hashing.segmentation_model)
+    images = make_image_dataset(record, query, size, batch_size).map(lambda x, _: x)
+    probs = seg.predict(images, verbose=0)
+    r = keras.ops.convert_to_numpy(
+        reliability_mask(probs, None, run.config.model.background_index)
+    )[..., 0]
+    valid = truth != ORACLE_BORDER
+    pred, obj = (r > MASK_IOU_THRESHOLD) & valid, (truth == 1.0) & valid
+    inter = (pred & obj).sum(axis=(1, 2))
+    union = (pred | obj).sum(axis=(1, 2))
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float64)
+
+
+def query_ap(run_dir: str | Path, record: DatasetRecord | None = None) -> np.ndarray:
+    """AP@k of each query of an evaluated run (k as in its ``metrics.json``), (Q,)."""
+    top_k = json.loads((Path(run_dir) / METRICS_JSON).read_text(encoding="utf-8"))["top_k"]
+    query, gallery = encode_split(run_dir, verbose=0, record=record)
+    return average_precisions(query.codes, query.labels, gallery.codes, gallery.labels, top_k)
+
+
+# ----------------------------------------------------------------------------- the study
+
+
+def run_ablation(
+    out_dir: str | Path = "results/ablation",
+    work_dir: str | Path = "runs/demo",
+    seeds: Sequence[int] = (0, 1, 2),
+    quick: bool = False,
+    bits: Sequence[int] | None = None,
+    dataset: str = "generated",
+    data_root: str | None = None,
+    grid_kind: str = "full",
+) -> dict[str, Any]:
+    """Runs the grid for each seed (resuming finished runs) and writes the results.
+
+    Args:
+        out_dir: where ``results.md``, ``results.json`` and the figures go.
+        work_dir: the pipeline's work folder (``<work_dir>/seed<k>/``), shared with it:
+            ``make demo``'s for ``generated``, ``make fashion``'s for its variants.
+        seeds: one pass of the grid per seed.
+        quick: the pipeline's tiny sizes, one epoch per stage, 12 bits (the test suite's).
+        bits: code lengths of groups 1 and 2 (default 12 and 48; quick: 12).
+        dataset: ``generated`` (the demo's), ``fashion_mnist`` or ``fashion_scenes``.
+        data_root: the Fashion-MNIST IDX folder (default Debian's), for those variants.
+        grid_kind: "full" (docs/ablation.md) or "sources" (group 1 without the binary
+            form: docs/ablation_scenes.md).
+
+    Returns:
+        The summary written to ``results.json``.
+    """
+    if not seeds:
+        raise InputError("seeds is empty: give at least one seed")
+    wall = Stopwatch()
+    sizes = QUICK if quick else DemoSizes()
+    grid = ablation_grid(bits or ((12,) if quick else (12, 48)), kind=grid_kind)
+    out_dir, work_dir = check_folder_target(out_dir), Path(work_dir)  # before any run
+    rows: list[dict[str, Any]] = []
+    scatter: dict[str, list[np.ndarray]] = {"iou": [], "ap_diff": []}
+    total = sum(len(v.bits) for v in grid) * len(seeds)
+    done = 0
+    for seed in seeds:
+        work = work_dir / f"seed{seed}"
+        clock = Stopwatch()
+        config = prepare_seed(work, sizes, int(seed), dataset, data_root, quick)
+        print(f"[ablation] seed {seed}: data, backbone, segmentation ready ({clock():.0f} s)")
+        seg_models = {config.model.input_size: Path(config.hashing.segmentation_model)}
+        record = get_dataset_spec(config.dataset).load(config.data_root)  # checked once
+        for variant in grid:
+            for b in variant.bits:
+                row = run_variant(config, variant, b, seg_models, record) | {"seed": int(seed)}
+                rows.append(row)
+                done += 1
+                state = "reused" if row["reused"] else f"{row['seconds']:.0f} s"
+                print(
+                    f"[ablation] {done}/{total} seed {seed} {variant.name} {b} bits: "
+                    f"MAP {row['map']:.4f} ({state}, {wall() / 60:.1f} min in)",
+                    flush=True,
+                )
+        top = max(grid[0].bits)
+        ssdh_run, rol_run = (
+            run_folder(Path(config.runs_dir), grid[i], top, config.dataset) for i in (0, 1)
+        )
+        scatter["iou"].append(mask_quality(rol_run, record=record))
+        scatter["ap_diff"].append(query_ap(rol_run, record) - query_ap(ssdh_run, record))
+    summary = summarize(rows, grid)
+    merged = {k: np.concatenate(v) for k, v in scatter.items()}
+    corr = (
+        float(np.corrcoef(merged["iou"], merged["ap_diff"])[0, 1])
+        if len(merged["iou"]) > 2
+        else float("nan")
+    )
+    summary |= {
+        "rows": rows,
+        "mask_quality": {
+            "bits": max(grid[0].bits),
+            "mean_iou": float(merged["iou"].mean()),
+            "correlation_iou_ap_diff": corr,
+            "queries": int(len(merged["iou"])),
+        },
+        "quick": quick,
+        "dataset": dataset,
+        "profile": config.profile,
+    }
+    write_figures(out_dir, summary, merged)
+    summary["wall_seconds"] = round(wall(), 1)
+    markdown = results_markdown(summary, summary["wall_seconds"], grid)
+    q = summary["mask_quality"]
+    markdown += (
+        f"Mask quality ({q['queries']} queries, {q['bits']} bits): mean IoU of R > 0.5 with "
+        f"the object {q['mean_iou']:.3f}; correlation of that IoU with the per-query AP "
+        f"difference (ROL - SSDH) {q['correlation_iou_ap_diff']:+.3f} "
+        "(ap_vs_mask_quality.png).\n"
+    )
+    atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=1, default=float) + "\n")
+    atomic_write_text(out_dir / "results.md", markdown)
+    print(
+        f"[ablation] results in {out_dir}/ (results.md, results.json, ablation_map.png, "
+        "ap_vs_mask_quality.png)"
+    )
+    print(f"[ablation] wall time {summary['wall_seconds'] / 60:.1f} min")
+    return summary
