@@ -47,7 +47,6 @@ from rol_hashing.experiments.report import (
     seeds_phrase,
     verdict,
 )
-from rol_hashing.freshness import make_key, records_parts
 from rol_hashing.io import atomic_write_text, check_folder_target
 from rol_hashing.models import rol_feature_size
 from rol_hashing.training.config import ExperimentConfig, load_config
@@ -196,15 +195,8 @@ def demo_backbone(
     """``(report, made)``: the demo's backbone, reused when made from the same pool
     images, model, augmentation, schedule and seed (``reuse.backbone``), else made by
     ``pretrain_demo_backbone``."""
-    h = config.hashing
-    key = make_key(
-        "backbone",
-        seed=seed,
-        model=asdict(config.model) | {"backbone_weights": None},
-        augment=[h.augment, h.augment_mirror],
-        schedule=[sizes.pretrain_epochs, sizes.pretrain_learning_rate, sizes.pretrain_batch_size],
-        **records_parts(load_generated(pool)),
-    )
+    schedule = (sizes.pretrain_epochs, sizes.pretrain_learning_rate, sizes.pretrain_batch_size)
+    key = reuse.backbone_key(config, seed, schedule, load_generated(pool))
     return reuse.backbone(
         backbone, key, lambda: pretrain_demo_backbone(pool, backbone, config, sizes, seed, verbose)
     )

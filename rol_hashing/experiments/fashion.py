@@ -170,15 +170,10 @@ def pretrain(
     """The backbone on the split's clean training items (reused when made from the same
     split and settings); returns its report and whether it was made now."""
     out = Path(config.model.backbone_weights)
-    h = config.hashing
-    key = make_key(
-        "backbone",
-        split_sha256=split_sha256(split),
-        seed=seed,
-        model=asdict(config.model) | {"backbone_weights": None},
-        augment=[h.augment, h.augment_mirror],
-        schedule=[sizes.pretrain_epochs, sizes.pretrain_learning_rate, sizes.pretrain_batch_size],
-        **records_parts(record, record.index_of(split.train)),
+    schedule = (sizes.pretrain_epochs, sizes.pretrain_learning_rate, sizes.pretrain_batch_size)
+    train = record.index_of(split.train)
+    key = reuse.backbone_key(
+        config, seed, schedule, record, train, split_sha256=split_sha256(split)
     )
     return reuse.backbone(
         out,

@@ -25,12 +25,35 @@ import keras
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.evaluation.evaluate import evaluate_run, fresh_metrics
-from rol_hashing.freshness import read_sidecar, write_sidecar
+from rol_hashing.freshness import make_key, read_sidecar, records_parts, write_sidecar
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.hashing import hashing_run_key, train_hashing
 from rol_hashing.training.layout import SEG_METRICS_FILE, SPLIT_FILE, TRAIN_INFO_FILE
 from rol_hashing.training.run import stale_run
 from rol_hashing.training.segmentation import segmentation_run_key, train_segmentation
+
+
+def backbone_key(
+    config: ExperimentConfig,
+    seed: int,
+    schedule: tuple[int, float, int],
+    record: DatasetRecord,
+    indices=None,
+    **extra: Any,
+) -> dict:
+    """The key of a backbone pre-trained with ``config``'s model and augmentation, the
+    ``(epochs, learning rate, batch size)`` schedule and ``seed`` on ``record[indices]``
+    (ids, labels, pixels; default every image); ``extra`` parts as given."""
+    h = config.hashing
+    return make_key(
+        "backbone",
+        seed=seed,
+        model=dataclasses.asdict(config.model) | {"backbone_weights": None},
+        augment=[h.augment, h.augment_mirror],
+        schedule=list(schedule),
+        **records_parts(record, indices),
+        **extra,
+    )
 
 
 def backbone(out: Path, key: dict, make: Callable[[], dict[str, Any]]) -> tuple[dict, bool]:
