@@ -141,6 +141,15 @@ BENCH_EXTRA ?=
 recipe-study: install fashion-data
 	$(PY) -m benchmarks.recipe_study --work runs/recipe
 
+# make serve RUN=runs/demo/seed0/runs/generated-rol-48b [COMPARE=<the SSDH run>] [PORT=8000]:
+# the run's gallery from a web page (http://127.0.0.1:PORT/) and an HTTP API.
+COMPARE ?=
+PORT ?= 8000
+.PHONY: serve
+serve: install
+	@if [ -z "$(RUN)" ]; then echo "give RUN=<a trained run folder>, e.g. make serve RUN=runs/demo/seed0/runs/generated-rol-48b" >&2; exit 2; fi
+	$(CLI) serve $(RUN) --port $(PORT) $(if $(COMPARE),--compare $(COMPARE)) $(EXTRA)
+
 .PHONY: own-images-check
 own-images-check: install
 	$(PY) -m benchmarks.own_images_check --work runs/own_images

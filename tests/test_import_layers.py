@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("training",),
     ("retrieval",),
     ("evaluation",),
-    ("experiments", "notebooks"),
+    ("experiments", "notebooks", "serve"),
     ("cli",),
     ("__main__",),
 )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from rol_hashing.data.fileio import require_file
 from rol_hashing.errors import InputError
 from rol_hashing.retrieval.encode import (
@@ -26,7 +28,44 @@ from rol_hashing.training.layout import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from rol_hashing.data.record import DatasetRecord
+    from rol_hashing.retrieval.gallery_index import GalleryIndex
+    from rol_hashing.training.layout import Run
+
+
+def check_searchable(run: Run) -> None:
+    """InputError unless a new image can be encoded by the run: a ROL run must compute its
+    masks itself (``model.rol_mask: predicted``)."""
+    if run.method == "rol" and run.config.model.rol_mask != "predicted":
+        raise InputError(
+            f"{run.path} takes its masks from the {run.config.model.rol_mask!r} source, which "
+            "a new image does not have; search a run with model.rol_mask: predicted"
+        )
+
+
+def rank(
+    gallery: GalleryIndex,
+    record: DatasetRecord,
+    code: np.ndarray,
+    top: int,
+    query_label: np.ndarray | None,
+) -> list[SearchResult]:
+    """The ``top`` gallery items nearest to ``code`` (bool (bits,)), ties in gallery
+    order, each with its relevance to ``query_label`` (None: unknown)."""
+    distances, positions = gallery.search(code, top)
+    ids = gallery.ids[positions]
+    relevant = relevance_of(query_label, gallery.labels[positions])
+    where = record.index_of(ids.tolist())
+    return [
+        SearchResult(
+            rank=r + 1,
+            id=str(ids[r]),
+            path=None if record.paths is None else str(record.paths[where[r]]),
+            distance=int(distances[r]),
+            relevant=relevant[r],
+        )
+        for r in range(len(ids))
+    ]
 
 
 def search_image(
@@ -55,11 +94,7 @@ def search_image(
     if out_png is not None and Path(out_png).is_dir():
         raise InputError(f"--out {out_png} is a folder; give a .png file name")
     run = open_hashing_run(run_dir)
-    if run.method == "rol" and run.config.model.rol_mask != "predicted":
-        raise InputError(
-            f"{run.path} takes its masks from the {run.config.model.rol_mask!r} source, which "
-            "a new image does not have; search a run with model.rol_mask: predicted"
-        )
+    check_searchable(run)
     image_path = Path(image_path)
     require_file(image_path, "query image", expected="an image file")
     # a bad file fails here, before anything is built or written
@@ -71,20 +106,7 @@ def search_image(
     gallery = fresh_index(run, record, split, verbose)
     model = load_run_model(run, len(record.class_names))
     code = encode_pixels(model, pixels, run.config.model.input_size, run.bits)
-    distances, positions = gallery.search(code, top)
-    ids = gallery.ids[positions]
-    relevant = relevance_of(q_label, gallery.labels[positions])
-    where = record.index_of(ids.tolist())
-    results = [
-        SearchResult(
-            rank=r + 1,
-            id=str(ids[r]),
-            path=None if record.paths is None else str(record.paths[where[r]]),
-            distance=int(distances[r]),
-            relevant=relevant[r],
-        )
-        for r in range(len(ids))
-    ]
+    results = rank(gallery, record, code, top, q_label)
     if out_png is not None:
         write_strip_png(image_path, results[:STRIP_MAX], record, out_png)
     return results
