@@ -31,9 +31,24 @@ test-fast: install
 
 # The optional backends' tests (faiss, Milvus Lite): skipped by `make test` unless
 # these extras are installed; this installs them (benchmarks/requirements.txt) and runs them.
-test-extras: install
+test-extras: install browser
 	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
-	$(PY) -m pytest tests/test_retrieval_milvus.py tests/test_retrieval_index.py -rs
+	$(PY) -m pytest tests/test_retrieval_milvus.py tests/test_retrieval_index.py \
+	  tests/test_serve_browser.py -rs
+
+# The browser test's system packages: Debian's chromium and chromium-driver (as root, with
+# apt); Selenium comes with requirements.txt. Nothing is downloaded by the test itself.
+.PHONY: browser
+browser: install
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "chromium and chromedriver are installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq || true; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+	  echo "install Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver)" >&2; \
+	  exit 1; \
+	fi
 
 lint: install
 	$(VENV)/bin/ruff check rol_hashing tests benchmarks
