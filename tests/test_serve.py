@@ -169,3 +169,21 @@ def test_compare_refuses_a_run_of_the_same_method(tiny_runs):
     run = tiny_runs["runs"]["ssdh"]
     with pytest.raises(InputError, match="is a 'ssdh' run like"):
         load_services(run, run)
+
+
+def test_the_rol_mask_of_a_query(served, tiny_runs):
+    client, runs, record = served
+    gid, path = _gallery_file(runs, record)
+    r = client.post("/api/mask", data={"id": gid}, content_type="multipart/form-data")
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    assert Image.open(io.BytesIO(r.data)).size == (256, 256)
+    up = _post_mask(client, image=_upload(path))
+    assert up.status_code == 200 and up.data == r.data  # the same file, the same mask
+    assert _post_mask(client, id="no/such.jpg").status_code == 404
+    ssdh_only = create_app(load_services(tiny_runs["runs"]["ssdh"])).test_client()
+    refused = _post_mask(ssdh_only, id=gid)
+    assert refused.status_code == 400 and "only a ROL run has masks" in refused.get_json()["error"]
+
+
+def _post_mask(client, **form):
+    return client.post("/api/mask", data=form, content_type="multipart/form-data")

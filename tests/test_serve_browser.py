@@ -107,6 +107,8 @@ def test_upload_then_click_a_result(server, browser):
     browser.find_element(By.ID, "file").send_keys(str(image))
     _wait_done(browser)
     shown = _grid(browser)
+    mask = browser.find_element(By.ID, "query-mask")  # a ROL run is served: its R is shown
+    assert browser.execute_script("return arguments[0].naturalWidth", mask) == 256
     client = app.test_client()
     with open(image, "rb") as f:
         api = client.post(

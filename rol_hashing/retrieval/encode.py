@@ -209,7 +209,7 @@ def encode_parts(
     model = load_run_model(run, len(record.class_names))
     seg = None  # the segmentation stream, loaded once when a part's masks need it
     if shared_masks is not None and run.method == "rol" and not isinstance(model.input, dict):
-        seg = _stream_of(model)
+        seg = stream_of(model)
         model = mask_input_twin(run, model)
     ids = np.asarray(record.ids)
     out = {}
@@ -310,7 +310,7 @@ def part_masks(
     )
 
 
-def _stream_of(model: keras.Model) -> keras.Model:
+def stream_of(model: keras.Model) -> keras.Model:
     """The segmentation stream embedded in a live ROL model (its one nested model)."""
     nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     if len(nested) != 1:

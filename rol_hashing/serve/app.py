@@ -6,6 +6,7 @@ Routes:
                           image); ``top_k`` (default 10); ``method`` to ask one of two
                           served runs; ``label`` (a class name) gives an upload's
                           relevance. JSON: ``{"query", "top_k", "results": {method: [...]}}``
+    POST /api/mask        the ROL run's mask R of the same query over its view, as a PNG
     GET  /thumbs/<id>     a gallery image as a small PNG (only the gallery's own ids)
     GET  /                the page: drop or pick an image, see the top k as a grid
 
@@ -92,6 +93,27 @@ def create_app(services: dict[str, RunService], max_upload: int = MAX_UPLOAD_BYT
                 },
             }
         )
+
+    @app.post("/api/mask")
+    def mask():
+        rol = services.get("rol")
+        try:
+            if rol is None:
+                raise InputError("no ROL run is served: only a ROL run has masks")
+            upload = request.files.get("image")
+            gallery_id = request.form.get("id")
+            if (upload is None) == (gallery_id is None):
+                raise InputError("give one query: an 'image' upload or a gallery 'id'")
+            if upload is not None:
+                pixels = rol.decode_upload(upload.read(), upload.filename or "upload")
+            else:
+                pixels = rol.pixels_of(gallery_id)
+            data = rol.mask_png(pixels)
+        except UnknownIdError as err:
+            return error(404, str(err))
+        except (InputError, ImageError) as err:
+            return error(400, str(err))
+        return Response(data, mimetype="image/png")
 
     @app.get("/thumbs/<path:gallery_id>")
     def thumb(gallery_id: str):

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from rol_hashing import __version__
+from rol_hashing import __version__, viz
 from rol_hashing.data.images import decode_image
-from rol_hashing.data.pipeline import load_rgb
+from rol_hashing.data.pipeline import load_rgb, preprocess_image, resize_and_crop
 from rol_hashing.errors import InputError
-from rol_hashing.retrieval.encode import load_run_model
+from rol_hashing.models import reliability_mask
+from rol_hashing.retrieval.encode import load_run_model, stream_of
 from rol_hashing.retrieval.gallery_index import check_top, fresh_index
 from rol_hashing.retrieval.query import decode_query, encode_pixels, query_label
 from rol_hashing.retrieval.results import SearchResult
@@ -125,12 +126,37 @@ class RunService:
             code = encode_pixels(self.model, pixels, self.input_size, self.run.bits)
             return rank(self.gallery, self.record, code, top_k, label)
 
+    def pixels_of(self, gallery_id: str) -> np.ndarray:
+        """A gallery image's pixels, decoded as the gallery decodes it."""
+        return load_rgb(self.record, self.position_of(gallery_id), self.input_size)
+
+    def mask_png(self, pixels: np.ndarray, side: int = 256) -> bytes:
+        """A ROL run's reliability mask R of decoded pixels, over the model's view of the
+        image (resized and centre-cropped as for encoding), as a PNG of ``side`` pixels.
+
+        Raises:
+            InputError: the run is not a ROL run.
+        """
+        if self.method != "rol":
+            raise InputError(f"{self.run.name} is an SSDH run: only a ROL run has masks")
+        x = preprocess_image(pixels, self.input_size)[None]
+        view = np.asarray(resize_and_crop(pixels, self.input_size)).astype(np.uint8)
+        with self.lock:
+            probs = stream_of(self.model)(x, training=False)
+            r = reliability_mask(probs, background_index=self.run.config.model.background_index)
+        r = np.asarray(r)[0, ..., 0]
+        tinted = Image.fromarray(viz.overlay(view, r), "RGB").resize((side, side), Image.BILINEAR)
+        buffer = io.BytesIO()
+        tinted.save(buffer, format="PNG")
+        return buffer.getvalue()
+
     def search_id(self, gallery_id: str, top_k: int) -> list[SearchResult]:
         """Searches with a gallery image, decoded as the gallery decodes it; its label
         gives the relevance."""
         i = self.position_of(gallery_id)
-        pixels = load_rgb(self.record, i, self.input_size)
-        return self.search_pixels(pixels, top_k, np.asarray(self.record.labels[i]))
+        return self.search_pixels(
+            self.pixels_of(gallery_id), top_k, np.asarray(self.record.labels[i])
+        )
 
     def thumbnail(self, gallery_id: str) -> bytes:
         """A gallery image as a PNG of at most ``THUMB_SIDE`` pixels a side."""
