@@ -187,3 +187,17 @@ def test_the_rol_mask_of_a_query(served, tiny_runs):
 
 def _post_mask(client, **form):
     return client.post("/api/mask", data=form, content_type="multipart/form-data")
+
+
+def test_another_host_than_localhost_is_served_with_a_warning(tiny_runs, monkeypatch, capsys):
+    import waitress
+
+    from rol_hashing.cli.main import main
+
+    seen = {}
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: seen.update(kw))
+    assert main(["serve", str(tiny_runs["runs"]["ssdh"]), "--host", "0.0.0.0", "--port", "9"]) == 0
+    assert seen["host"] == "0.0.0.0" and seen["port"] == 9
+    assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
+    assert main(["serve", str(tiny_runs["runs"]["ssdh"])]) == 0
+    assert seen["host"] == "127.0.0.1" and "warning" not in capsys.readouterr().err

@@ -50,6 +50,9 @@ class RunService:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _thumbs: OrderedDict = field(default_factory=OrderedDict)
 
+    def __post_init__(self) -> None:
+        self._ids = frozenset(self.gallery.ids.tolist())  # what /thumbs/ and ids may name
+
     @classmethod
     def load(cls, run_dir: str | Path, verbose: int = 1) -> RunService:
         """Opens the run, builds its index when it is not fresh, loads its model.
@@ -114,7 +117,7 @@ class RunService:
 
     def position_of(self, gallery_id: str) -> int:
         """The record position of a gallery id; UnknownIdError for any other string."""
-        if gallery_id not in self._gallery_ids:
+        if gallery_id not in self._ids:
             raise UnknownIdError(f"{gallery_id[:120]!r} is not an image of the served gallery")
         return int(self.record.index_of([gallery_id])[0])
 
@@ -179,13 +182,6 @@ class RunService:
             while len(self._thumbs) > THUMB_CACHE:
                 self._thumbs.popitem(last=False)
         return data
-
-    @property
-    def _gallery_ids(self) -> frozenset[str]:
-        ids = self.__dict__.get("_ids")
-        if ids is None:
-            ids = self.__dict__["_ids"] = frozenset(self.gallery.ids.tolist())
-        return ids
 
 
 def result_json(result: SearchResult, thumb_url: str) -> dict[str, Any]:
