@@ -19,7 +19,7 @@ import keras
 from rol_hashing.clock import Stopwatch
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
-from rol_hashing.data.splits import load_split, make_or_load_split
+from rol_hashing.data.splits import Split, load_split, make_or_load_split
 from rol_hashing.errors import InputError, check_int
 from rol_hashing.io import atomic_copy, atomic_save_model, write_json
 from rol_hashing.models import build_hashing_model, copy_weights_by_name, rol_feature_size
@@ -76,14 +76,24 @@ def hashing_run_key(
     trained on ``record`` with the split in ``split_file``: ``run.run_key`` of the config,
     the training images and the bytes of the backbone weights and, when the masks come
     from it, the segmentation stream. Raises FileNotFoundError for a missing input."""
-    m = config.model
-    split = load_split(split_file, record)
-    weights = resolve_backbone_weights(
-        m.backbone_weights, needs_top=m.input_size == 224 and m.width == 1.0
-    )
+    return _run_key(config, record, load_split(split_file, record), backbone_weights(config))
+
+
+def _run_key(
+    config: ExperimentConfig, record: DatasetRecord, split: Split, weights: Path | None
+) -> dict:
     seg = Path(config.hashing.segmentation_model) if needs_segmentation(config) else None
     inputs = {"backbone": weights, "segmentation": seg}
     return run_key(config, record, split.indices(record).train, inputs)
+
+
+def backbone_weights(config: ExperimentConfig) -> Path | None:
+    """The weights file a hashing run of ``config`` starts from (None: from scratch); the
+    Keras ImageNet file with the top only at the paper's size."""
+    m = config.model
+    return resolve_backbone_weights(
+        m.backbone_weights, needs_top=m.input_size == 224 and m.width == 1.0
+    )
 
 
 def config_model(
@@ -158,9 +168,7 @@ def train_hashing(
     seg_path = Path(h.segmentation_model)
     if needs_segmentation(config):
         check_segmentation_model(seg_path)
-    weights = resolve_backbone_weights(
-        m.backbone_weights, needs_top=m.input_size == 224 and m.width == 1.0
-    )
+    weights = backbone_weights(config)
     spec = get_dataset_spec(config.dataset)
     if record is None:
         record = spec.load(config.data_root)
@@ -279,7 +287,7 @@ def train_hashing(
                 "rol_mask": m.rol_mask if method == "rol" else None,
                 "rol_form": m.rol_form if method == "rol" else None,
                 "seconds": round(clock(), 1),
-                "key": hashing_run_key(config, record, run.split),
+                "key": _run_key(config, record, split, weights),
             },
         )
         print(f"hashing done: {run.model}")

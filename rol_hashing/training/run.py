@@ -215,10 +215,12 @@ def run_key(
     record: DatasetRecord,
     train_indices,
     inputs: dict[str, Path | None],
+    **extra: object,
 ) -> dict:
     """The freshness key of a trained run: its config (paths absolute), the training
-    images (ids, labels, pixels) and the bytes of each input file (``inputs``: e.g. the
-    backbone weights and the segmentation stream; None for one it does not read)."""
+    images (ids, labels, pixels), the bytes of each input file (``inputs``: e.g. the
+    backbone weights and the segmentation stream; None for one it does not read) and any
+    ``extra`` parts."""
     files = {
         name: (file_digest(path) if path is not None else None) for name, path in inputs.items()
     }
@@ -227,6 +229,7 @@ def run_key(
         config=absolute_paths(config).to_dict(),
         inputs=files,
         **records_parts(record, train_indices),
+        **extra,
     )
 
 

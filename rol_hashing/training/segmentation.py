@@ -15,6 +15,7 @@ import keras
 
 from rol_hashing.clock import Stopwatch
 from rol_hashing.data.pipeline import make_segmentation_dataset
+from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.voc import load_voc_segmentation
 from rol_hashing.freshness import paths_digest
 from rol_hashing.io import atomic_save_model, write_json
@@ -31,16 +32,16 @@ from rol_hashing.training.run import check_run_folder, open_run, run_key, traini
 from rol_hashing.training.strategy import get_strategy, strategy_scope
 
 
-def segmentation_run_key(config: ExperimentConfig) -> dict:
+def segmentation_run_key(config: ExperimentConfig, train: DatasetRecord | None = None) -> dict:
     """The freshness key of a segmentation run of ``config``: ``run.run_key`` of the
-    config, the devkit's training images and masks (ids, labels, pixels) and the bytes of
-    the backbone weights."""
+    config, the devkit's training images and masks (ids, labels, pixels; ``train``: that
+    split already loaded, else loaded here) and the bytes of the backbone weights."""
     seg, m = config.segmentation, config.model
-    train = load_voc_segmentation(seg.data_root, seg.train_split)
+    if train is None:
+        train = load_voc_segmentation(seg.data_root, seg.train_split)
     weights = resolve_backbone_weights(m.backbone_weights, needs_top=False)
-    key = run_key(config, train, None, {"backbone": weights})
-    key["parts"]["masks"] = paths_digest(train.mask_paths or ())
-    return key
+    masks = paths_digest(train.mask_paths or ())
+    return run_key(config, train, None, {"backbone": weights}, masks=masks)
 
 
 def train_segmentation(
@@ -116,7 +117,7 @@ def train_segmentation(
             "val_images": len(val),
             "epochs": seg.epochs,
             "seconds": round(clock(), 1),
-            "key": segmentation_run_key(config),
+            "key": segmentation_run_key(config, train),
         }
         write_json(run.path / SEG_METRICS_FILE, metrics)
         print(
