@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="search a trained run from a web page and an HTTP API",
         description="Loads the run's model, index and gallery once, then serves GET / (the "
-        "page), POST /api/search, GET /api/health and GET /thumbs/<id>.",
+        "page), POST /api/search, POST /api/mask, GET /api/health and GET /thumbs/<id>.",
     )
     p.add_argument("run", help="a trained hashing run folder (its index is built if needed)")
     p.add_argument("--compare", help="a second run of the same gallery, shown side by side")

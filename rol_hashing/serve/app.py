@@ -62,19 +62,18 @@ def create_app(services: dict[str, RunService], max_upload: int = MAX_UPLOAD_BYT
                 raise InputError(f"method must be one of {sorted(services)}, got {asked[:40]!r}")
             chosen = {asked: services[asked]} if asked else services
             top_k = first.check_top(request.form.get("top_k", str(DEFAULT_TOP_K)))
-            upload = request.files.get("image")
-            gallery_id = request.form.get("id")
-            if (upload is None) == (gallery_id is None):
-                raise InputError("give one query: an 'image' upload or a gallery 'id'")
+            upload, gallery_id = _one_query()
             out: dict[str, Any] = {}
             if upload is not None:
                 data = upload.read()
                 name = upload.filename or "upload"
                 query = {"upload": name[:200]}
                 label = first.label_of(request.form.get("label"))
+                decoded: dict[int, Any] = {}  # one decode per input size, not per run
                 for method, service in chosen.items():
-                    pixels = service.decode_upload(data, name)
-                    out[method] = service.search_pixels(pixels, top_k, label)
+                    if service.input_size not in decoded:
+                        decoded[service.input_size] = service.decode_upload(data, name)
+                    out[method] = service.search_pixels(decoded[service.input_size], top_k, label)
             else:
                 query = {"id": gallery_id, "thumb": _thumb_url(gallery_id)}
                 for method, service in chosen.items():
@@ -100,10 +99,7 @@ def create_app(services: dict[str, RunService], max_upload: int = MAX_UPLOAD_BYT
         try:
             if rol is None:
                 raise InputError("no ROL run is served: only a ROL run has masks")
-            upload = request.files.get("image")
-            gallery_id = request.form.get("id")
-            if (upload is None) == (gallery_id is None):
-                raise InputError("give one query: an 'image' upload or a gallery 'id'")
+            upload, gallery_id = _one_query()
             if upload is not None:
                 pixels = rol.decode_upload(upload.read(), upload.filename or "upload")
             else:
@@ -129,6 +125,15 @@ def create_app(services: dict[str, RunService], max_upload: int = MAX_UPLOAD_BYT
         return Response(html, mimetype="text/html")
 
     return app
+
+
+def _one_query():
+    """The request's query: ``(upload, None)`` or ``(None, gallery id)``; InputError for
+    neither or both."""
+    upload, gallery_id = request.files.get("image"), request.form.get("id")
+    if (upload is None) == (gallery_id is None):
+        raise InputError("give one query: an 'image' upload or a gallery 'id'")
+    return upload, gallery_id
 
 
 def _thumb_url(gallery_id: str) -> str:

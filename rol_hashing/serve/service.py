@@ -40,7 +40,9 @@ class UnknownIdError(InputError):
 
 @dataclass
 class RunService:
-    """A loaded run (``load``): search it with ``search_upload`` or ``search_id``."""
+    """A loaded run (``load``): search it with ``search_pixels`` (an upload, decoded by
+    ``decode_upload``) or ``search_id``. ``lock`` guards the model and the index;
+    ``_thumbs_lock`` only the thumbnail cache, so thumbnails never wait for an encoding."""
 
     run: Any
     record: Any
@@ -49,6 +51,7 @@ class RunService:
     model: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     _thumbs: OrderedDict = field(default_factory=OrderedDict)
+    _thumbs_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self._ids = frozenset(self.gallery.ids.tolist())  # what /thumbs/ and ids may name
@@ -157,14 +160,13 @@ class RunService:
         """Searches with a gallery image, decoded as the gallery decodes it; its label
         gives the relevance."""
         i = self.position_of(gallery_id)
-        return self.search_pixels(
-            self.pixels_of(gallery_id), top_k, np.asarray(self.record.labels[i])
-        )
+        pixels = load_rgb(self.record, i, self.input_size)
+        return self.search_pixels(pixels, top_k, np.asarray(self.record.labels[i]))
 
     def thumbnail(self, gallery_id: str) -> bytes:
         """A gallery image as a PNG of at most ``THUMB_SIDE`` pixels a side."""
         i = self.position_of(gallery_id)
-        with self.lock:
+        with self._thumbs_lock:
             if gallery_id in self._thumbs:
                 self._thumbs.move_to_end(gallery_id)
                 return self._thumbs[gallery_id]
@@ -177,7 +179,7 @@ class RunService:
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         data = buffer.getvalue()
-        with self.lock:
+        with self._thumbs_lock:
             self._thumbs[gallery_id] = data
             while len(self._thumbs) > THUMB_CACHE:
                 self._thumbs.popitem(last=False)
