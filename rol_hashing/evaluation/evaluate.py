@@ -87,7 +87,10 @@ def evaluate_run(
     spec, record, split = run.load_data(record)
     check_split_parts(split, run.split)
     k = resolve_top_k(top_k, spec.top_k, len(split.gallery))
-    query, gallery, reused = encode_parts(run, record, split, batch_size, verbose, shared_masks)
+    keys = part_keys(run, record, split)  # one digest of the images serves both uses
+    query, gallery, reused = encode_parts(
+        run, record, split, batch_size, verbose, shared_masks, keys=keys
+    )
     m = ranking_metrics(
         query.codes, query.labels, gallery.codes, gallery.labels, top_k=k, radius=RADIUS
     )
@@ -110,7 +113,7 @@ def evaluate_run(
         "seconds": round(clock(), 2),
         "precision_curve": m.precision_curve.tolist(),
     }
-    metrics["key"] = metrics_key(run, record, split, m.top_k)
+    metrics["key"] = metrics_key(keys, m.top_k)
     # the view first, the file that holds the key last: a failed second write leaves the
     # old metrics.json, whose key a reader finds stale, never a new one beside an old view
     atomic_write_text(run.path / METRICS_MD, metrics_markdown(metrics, run.path.name))
@@ -120,11 +123,10 @@ def evaluate_run(
     return metrics
 
 
-def metrics_key(run, record: DatasetRecord, split, top_k: int) -> dict:
+def metrics_key(keys: dict[str, dict], top_k: int) -> dict:
     """The freshness key of a run's ``metrics.json``: the keys of the codes it ranks
-    (``part_keys``: the model file, the images, labels, bits, input size, mask source),
-    k and the Hamming radius."""
-    keys = part_keys(run, record, split)
+    (``keys``, as ``part_keys`` makes them: the model file, the images, labels, bits,
+    input size, mask source), k and the Hamming radius."""
     return make_key(
         "metrics",
         query=key_id(keys["query"]),
@@ -151,7 +153,8 @@ def fresh_metrics(
         return None
     spec, record, split = run.load_data(record)
     k = resolve_top_k(top_k, spec.top_k, len(split.gallery))
-    return stored if is_fresh(stored.get("key"), metrics_key(run, record, split, k)) else None
+    expected = metrics_key(part_keys(run, record, split), k)
+    return stored if is_fresh(stored.get("key"), expected) else None
 
 
 def metrics_markdown(metrics: dict[str, Any], title: str) -> str:

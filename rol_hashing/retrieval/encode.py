@@ -186,8 +186,10 @@ def encode_parts(
     batch_size: int,
     verbose: int,
     shared_masks: Path | None = None,
+    keys: dict[str, dict] | None = None,
 ) -> tuple[EncodedSet, EncodedSet, bool]:
     """(query, gallery, reused): cached codes where valid, else one pass of the model.
+    ``keys``: the parts' ``part_keys`` when the caller has made them.
 
     ``shared_masks``: for a ROL run with predicted masks, R of each part is computed once
     per segmentation stream and kept in this folder (keyed by the stream's file and the
@@ -198,7 +200,7 @@ def encode_parts(
     files = {"query": run.path / QUERY_CODES, "gallery": run.path / GALLERY_CODES}
     model_hash = file_digest(run.model)
     indices = split.indices(record)
-    keys = part_keys(run, record, split)
+    keys = keys or part_keys(run, record, split)
     cached = {
         part: _cached_codes(files[part], run, parts[part], model_hash, keys[part], record)
         for part in parts

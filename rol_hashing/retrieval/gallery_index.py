@@ -113,7 +113,10 @@ def index_key(run: Run, record: DatasetRecord, split) -> dict:
     return make_key("index", **{k: v for k, v in parts.items() if k != "part"})
 
 
-def _build_index(run: Run, record, split, batch_size: int, verbose: int) -> Path:
+def _build_index(
+    run: Run, record, split, batch_size: int, verbose: int, key: dict | None = None
+) -> Path:
+    """Writes the pair; ``key``: the index's key when the caller already made it."""
     check_split_parts(split, run.split)
     _, gallery, _ = encode_parts(run, record, split, batch_size, verbose)
     index = HammingIndex(run.bits)
@@ -125,7 +128,7 @@ def _build_index(run: Run, record, split, batch_size: int, verbose: int) -> Path
         bits=np.array(run.bits),
         ids=gallery.ids,
         labels=gallery.labels,
-        key=np.array(json.dumps(index_key(run, record, split), sort_keys=True)),
+        key=np.array(json.dumps(key or index_key(run, record, split), sort_keys=True)),
         codes_sha256=np.array(array_digest(index.words)),
     )
     index.save(run.path / INDEX_FILE)  # last: its presence means both files are complete
@@ -180,28 +183,29 @@ def fresh_index(run: Run, record, split, verbose: int) -> GalleryIndex:
     """The saved index when it is the run's (its key and items match the model and the
     gallery), else built again; the line printed says why."""
     expected = index_key(run, record, split)
-    why = _index_stale(run, record, split, expected)
-    if why:
-        if verbose or why != "missing":
-            print(f"index of {run.path} rebuilt: {why}")
-        _build_index(run, record, split, 64, verbose)
+    gallery, why = _saved_index(run, record, split, expected)
+    if gallery is not None:
+        return gallery
+    if verbose or why != "missing":
+        print(f"index of {run.path} rebuilt: {why}")
+    _build_index(run, record, split, 64, verbose, key=expected)
     return load_gallery_index(run.path, bits=run.bits)
 
 
-def _index_stale(run: Run, record, split, expected: dict) -> str:
-    """Why the saved index is not the run's ("" when it is)."""
+def _saved_index(run: Run, record, split, expected: dict) -> tuple[GalleryIndex | None, str]:
+    """``(the saved index, "")`` when it is the run's, else ``(None, why not)``."""
     if not (run.path / INDEX_FILE).is_file() or not (run.path / ITEMS_FILE).is_file():
-        return "missing"
+        return None, "missing"
     try:
         gallery = load_gallery_index(run.path, bits=run.bits)
     except InputError as err:
-        return str(err).split("; rebuild it")[0]
+        return None, str(err).split("; rebuild it")[0]
     differ = stale_parts(gallery.key, expected)
     if differ:
-        return "made from another " + ", ".join(differ)
+        return None, "made from another " + ", ".join(differ)
     if gallery.ids.tolist() != list(split.gallery):
-        return f"{run.path / ITEMS_FILE}: its ids are not the gallery's, in the split's order"
+        return None, f"{run.path / ITEMS_FILE}: its ids are not the gallery's, in the split's order"
     labels = np.asarray(record.labels)[record.index_of(list(split.gallery))]
     if gallery.labels.shape != labels.shape or not np.array_equal(gallery.labels, labels):
-        return f"{run.path / ITEMS_FILE}: its labels are not the data set's"
-    return ""
+        return None, f"{run.path / ITEMS_FILE}: its labels are not the data set's"
+    return gallery, ""
