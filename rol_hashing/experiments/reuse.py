@@ -27,8 +27,8 @@ from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.evaluation.evaluate import evaluate_run, fresh_metrics
 from rol_hashing.freshness import make_key, read_sidecar, records_parts, write_sidecar
 from rol_hashing.training.config import ExperimentConfig
-from rol_hashing.training.hashing import hashing_run_key, train_hashing
-from rol_hashing.training.layout import SEG_METRICS_FILE, SPLIT_FILE, TRAIN_INFO_FILE
+from rol_hashing.training.hashing import stale_hashing_run, train_hashing
+from rol_hashing.training.layout import SEG_METRICS_FILE
 from rol_hashing.training.run import stale_run
 from rol_hashing.training.segmentation import segmentation_run_key, train_segmentation
 
@@ -96,10 +96,7 @@ def hashing(
     if record is None:
         record = get_dataset_spec(config.dataset).load(config.data_root)
     done = dataclasses.replace(config, method=method, bits=int(bits))
-    split_file = Path(config.split_file) if config.split_file else run_dir / SPLIT_FILE
-    made = not split_file.is_file() or bool(
-        stale_run(run_dir, hashing_run_key(done, record, split_file), TRAIN_INFO_FILE)
-    )
+    made = bool(stale_hashing_run(done, run_dir, record))
     if made:
         keras.utils.set_random_seed(config.seed)
         train_hashing(

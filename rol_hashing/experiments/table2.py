@@ -29,9 +29,8 @@ from rol_hashing.evaluation.evaluate import evaluate_run, fresh_metrics
 from rol_hashing.io import atomic_write_text, save_figure
 from rol_hashing.retrieval.codes import check_bits
 from rol_hashing.training.config import load_config
-from rol_hashing.training.hashing import hashing_run_key, train_hashing
-from rol_hashing.training.layout import MODEL_FILE, SPLIT_FILE, TRAIN_INFO_FILE, hashing_run_dir
-from rol_hashing.training.run import stale_run
+from rol_hashing.training.hashing import stale_hashing_run, train_hashing
+from rol_hashing.training.layout import MODEL_FILE, hashing_run_dir
 from rol_hashing.training.segmentation import train_segmentation
 
 # Table 2 of the paper, MAP@1000 in percent exactly as printed. "folders" is the
@@ -199,9 +198,9 @@ def _ensure_segmentation(config, verbose: int) -> None:
 def _check_reused(config, method: str, bits: int, run_dir: Path, record, config_path, profile):
     """A finished run joins the table only when it was trained from what the config
     describes now (its freshness key); else InputError naming what differs."""
-    done = dataclasses.replace(config, method=method, bits=bits)
-    split_file = config.split_file or run_dir / SPLIT_FILE
-    differ = stale_run(run_dir, hashing_run_key(done, record, split_file), TRAIN_INFO_FILE)
+    differ = stale_hashing_run(
+        dataclasses.replace(config, method=method, bits=bits), run_dir, record
+    )
     if differ:
         raise InputError(
             f"{run_dir} was not trained from what {config_path} (profile {profile}) describes "

@@ -34,11 +34,17 @@ from rol_hashing.training.backbone import (
 from rol_hashing.training.checkpoints import resume_or_build
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import HashingInputs
-from rol_hashing.training.layout import Run, hashing_run_dir
+from rol_hashing.training.layout import SPLIT_FILE, TRAIN_INFO_FILE, Run, hashing_run_dir
 from rol_hashing.training.loop import run_epochs
 from rol_hashing.training.masks import run_masks
 from rol_hashing.training.optim import hashing_optimizer, scheduled_learning_rate
-from rol_hashing.training.run import check_run_folder, open_run, run_key, training_session
+from rol_hashing.training.run import (
+    check_run_folder,
+    open_run,
+    run_key,
+    stale_run,
+    training_session,
+)
 from rol_hashing.training.strategy import get_strategy, strategy_scope
 
 SEG_COMMAND = "make train-voc-seg (rol-hashing train-seg --config experiments/<dataset>.yaml)"
@@ -77,6 +83,19 @@ def hashing_run_key(
     the training images and the bytes of the backbone weights and, when the masks come
     from it, the segmentation stream. Raises FileNotFoundError for a missing input."""
     return _run_key(config, record, load_split(split_file, record), backbone_weights(config))
+
+
+def stale_hashing_run(
+    config: ExperimentConfig, run_dir: str | Path, record: DatasetRecord
+) -> list[str]:
+    """What differs between the finished run in ``run_dir`` and the run ``config``
+    (``method`` and ``bits`` set) asks for on ``record`` ([] when it can be reused):
+    ``["split"]`` when its split file (``config.split_file``, else the run's own) is
+    missing, else ``run.stale_run`` of its ``train_info.json``."""
+    split_file = Path(config.split_file) if config.split_file else Path(run_dir) / SPLIT_FILE
+    if not split_file.is_file():
+        return ["split"]
+    return stale_run(run_dir, hashing_run_key(config, record, split_file), TRAIN_INFO_FILE)
 
 
 def _run_key(
