@@ -10,13 +10,12 @@ Chromium, uploads ``--image``, waits for the grid and saves ``--out``.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
+
+from benchmarks.browser import headless_chromium
 
 
 def main(argv: list[str] | None = None) -> int:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -26,11 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top-k", default="10")
     p.add_argument("--out", type=Path, default=Path("docs/serve/page.png"))
     args = p.parse_args(argv)
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1420,1180"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver = headless_chromium(1420, 1180)
     try:
         driver.get(args.url + "/")
         WebDriverWait(driver, 30).until(lambda d: "gallery" in d.find_element(By.ID, "served").text)

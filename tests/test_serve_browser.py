@@ -23,12 +23,11 @@ if not (shutil.which("chromium") and shutil.which("chromedriver")):
         allow_module_level=True,
     )
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
+from benchmarks.browser import headless_chromium  # noqa: E402
 from rol_hashing.data.splits import load_split  # noqa: E402
 from rol_hashing.serve.app import create_app  # noqa: E402
 from rol_hashing.serve.service import load_services  # noqa: E402
@@ -59,11 +58,7 @@ def server(tiny_runs, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver = headless_chromium()
     yield driver
     driver.quit()
 

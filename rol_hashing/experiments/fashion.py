@@ -180,7 +180,7 @@ def pretrain(
         key,
         lambda: pretrain_on_record(
             record,
-            record.index_of(split.train),
+            train,
             out,
             config,
             seed,
