@@ -305,8 +305,7 @@ def generic_backbone(config, out: Path, data_root: str | Path) -> tuple[Path, fl
     train = np.flatnonzero([i.startswith("train/") for i in clean.ids])
     key = make_key(
         "backbone",
-        **backbone_key(config, "fashion_mnist:train60000"),
-        generic_epochs=GENERIC_EPOCHS,
+        **(backbone_key(config, "fashion_mnist:train60000") | {"epochs": GENERIC_EPOCHS}),
         **records_parts(clean, train),
     )
 
