@@ -46,7 +46,6 @@ class RunService:
 
     run: Any
     record: Any
-    split: Any
     gallery: Any
     model: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -69,7 +68,7 @@ class RunService:
         check_split_parts(split, run.split)
         gallery = fresh_index(run, record, split, verbose)
         model = load_run_model(run, len(record.class_names))
-        return cls(run, record, split, gallery, model)
+        return cls(run, record, gallery, model)
 
     @property
     def method(self) -> str:
