@@ -29,6 +29,9 @@ import numpy as np
 from rol_hashing.errors import InputError
 from rol_hashing.faults import fault_point
 
+# The errors of a full disk or quota (NoSpaceError); the CLI also treats EFBIG alike.
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
 
 class NoSpaceError(OSError):
     """An output folder's disk has too little free space for what is about to be written."""
@@ -41,7 +44,7 @@ class ReadOnlyError(OSError):
 def _write_error(err: OSError, path: Path) -> OSError:
     """A full disk or read-only file system met while writing ``path``, as a one-line
     error (the CLI prints it); other errors unchanged."""
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+    if err.errno in NO_SPACE_ERRNOS:
         return NoSpaceError(
             err.errno,
             f"cannot write {path}: no space left on the disk; "

@@ -17,7 +17,7 @@ import sys
 
 from rol_hashing import __version__
 from rol_hashing.errors import InputError, printable
-from rol_hashing.io import NoSpaceError, ReadOnlyError
+from rol_hashing.io import NO_SPACE_ERRNOS, NoSpaceError, ReadOnlyError
 from rol_hashing.quiet import quiet_tensorflow
 
 # Quiet TensorFlow's C++ start-up logging unless the user asked for it.
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # A full disk, a full quota, a file over the size limit.
-FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+FULL_ERRNOS = (*NO_SPACE_ERRNOS, errno.EFBIG)
 
 
 def _refuse(command: str, text: str) -> int:
