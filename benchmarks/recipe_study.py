@@ -9,7 +9,13 @@ only, so the generic backbone (all 60,000 training items) never saw a query.
 Each recipe is a set of levers (``LEVERS``, in the declared order); the study measures
 the cumulative recipes R0 (today's cpu route) ... R6, then the chosen recipe without
 each of its levers, and applies the rule of docs/recipe.md. SSDH at 48 bits, seed 0.
-Every (recipe, cell) result is kept in ``<work>/cells/`` and reused: the study resumes.
+Every (recipe, cell) result is a small JSON file in ``benchmarks/recipe_cells/``, kept
+in the repository and reused when its key (content digests, not paths or mtimes) is
+the one asked for: the study resumes across sessions and machines. The generic backbone
+is shipped in ``weights/`` with its sidecar (``make generic-backbone`` makes it again).
+R0-R4 were measured before the cells were kept in the repository; their numbers, as the
+closing note of that session reported them, are in ``recipe_cells/recorded.json`` and
+stand for them unless ``--remeasure`` is given (docs/recipe.md, "Recorded cells").
 
     python -m benchmarks.recipe_study --work runs/recipe      # make recipe-study
 """
@@ -35,7 +41,14 @@ from rol_hashing.data.folders import load_class_folders
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.splits import Split
 from rol_hashing.errors import InputError
-from rol_hashing.freshness import is_fresh, make_key, records_parts
+from rol_hashing.freshness import (
+    array_digest,
+    file_digest,
+    is_fresh,
+    make_key,
+    records_parts,
+    text_digest,
+)
 from rol_hashing.io import atomic_write_text, write_json
 
 QUERY_PER_CLASS = 100
@@ -54,6 +67,10 @@ GENERIC_SIZE = 64
 # The rule's margins (docs/recipe.md): a recipe within TIE of the best that trains
 # faster wins; a lever whose removal costs less than TIE is dropped.
 TIE = 0.01
+# Committed: the cells' results (and the recorded R0-R4), and the generic backbone.
+CELLS_DIR = Path(__file__).resolve().parent / "recipe_cells"
+GENERIC_DIR = Path(__file__).resolve().parent.parent / "weights"
+RECORDED_FILE = "recorded.json"
 
 
 @dataclass(frozen=True)
@@ -199,11 +216,14 @@ def digits_family(work: Path) -> Family:
 # ----------------------------------------------------------------------------- runs
 
 
-def cell_config(family: Family, levers: tuple[str, ...], cell_dir: Path, backbone: str):
-    """The family's cpu profile with the levers' overrides, pointed at the cell's folders."""
+def cell_config(
+    family: str, data_root: str | Path, levers: tuple[str, ...], cell_dir: Path, backbone: str
+):
+    """The cpu profile of ``family`` (its name) with the levers' overrides, pointed at
+    the family's data and the cell's folders."""
     from rol_hashing.training.config import load_config
 
-    experiment = "fashion_scenes" if family.name == "fashion_scenes" else "folders"
+    experiment = "fashion_scenes" if family == "fashion_scenes" else "folders"
     model: dict[str, Any] = {"backbone_weights": backbone}
     hashing: dict[str, Any] = {}
     for lever in LEVERS:
@@ -211,7 +231,7 @@ def cell_config(family: Family, levers: tuple[str, ...], cell_dir: Path, backbon
             model |= lever.model
             hashing |= lever.hashing
     overrides = {
-        "data_root": str(family.record.root),
+        "data_root": str(data_root),
         "runs_dir": str(cell_dir / "runs"),
         "seed": SEED,
         "split_file": str(cell_dir / "split.json"),
@@ -237,6 +257,22 @@ def backbone_key(config, pool: str) -> dict:
         "learning_rate": PRETRAIN_LR,
         "turns": False,
         "seed": SEED,
+    }
+
+
+def content_parts(record: DatasetRecord, indices: np.ndarray) -> dict:
+    """Ids, labels and the images' *content* of ``record[indices]``: array bytes, or each
+    file's SHA-256 (not its mtime, as ``records_parts`` has it), so that a committed cell
+    stays fresh on a machine that wrote the same images again."""
+    idx = np.asarray(indices, np.int64)
+    if record.images is not None:
+        pixels = array_digest(np.asarray(record.images)[idx])
+    else:
+        pixels = text_digest([file_digest(record.paths[int(k)]) for k in idx])
+    return {
+        "ids": text_digest([record.ids[int(k)] for k in idx]),
+        "labels": array_digest(np.asarray(record.labels)[idx]),
+        "pixels": pixels,
     }
 
 
@@ -330,18 +366,29 @@ def generic_backbone(config, out: Path, data_root: str | Path) -> tuple[Path, fl
 
 
 def run_cell(
-    family: Family, n: int, levers: tuple[str, ...], work: Path, data_root: str | Path
+    family: Family,
+    n: int,
+    levers: tuple[str, ...],
+    work: Path,
+    data_root: str | Path,
+    cells: Path | None = None,
+    generic_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """One recipe on one cell: pre-training (unless generic), SSDH 48 bits, evaluation."""
+    """One recipe on one cell: pre-training (unless generic), SSDH 48 bits, evaluation.
+
+    The result is ``<cells>/<recipe>__<cell>.json`` (default ``<work>/cells``), the
+    generic backbone ``<generic_dir>/generic_fashion60k_<arch>.h5`` (default
+    ``<work>/backbones``); runs, data and own backbones stay under ``work``."""
     from rol_hashing.evaluation.evaluate import evaluate_run
     from rol_hashing.training.hashing import train_hashing
 
     name = recipe_name(levers)
     cell = f"{family.name}_{n}"
-    result_path = work / "cells" / f"{name}__{cell}.json"
+    cells = work / "cells" if cells is None else Path(cells)
+    result_path = cells / f"{name}__{cell}.json"
     cell_dir = work / "cells" / f"{name}__{cell}"
     split = cell_split(family.parts, n, family.record.name)
-    config = cell_config(family, levers, cell_dir, "none")
+    config = cell_config(family.name, family.record.root, levers, cell_dir, "none")
     settings = config.to_dict()
     for path_key in ("data_root", "runs_dir", "split_file"):
         settings.pop(path_key)
@@ -358,17 +405,16 @@ def run_cell(
         split_sha256=split_sha256(split),
         backbone=backbone_key(config, "generic" if "generic" in levers else cell)
         | ({"generic_epochs": GENERIC_EPOCHS} if "generic" in levers else {}),
-        **records_parts(family.record, family.record.index_of(split.query + split.gallery)),
+        **content_parts(family.record, family.record.index_of(split.query + split.gallery)),
     )
     if stored := _reuse(result_path, key):
         return stored
     cell_dir.mkdir(parents=True, exist_ok=True)
     split.save(cell_dir / "split.json")
     if "generic" in levers:
-        arch = _arch(config)[1 if config.model.pooling == "gap" else 0 :]
-        weights_name = "generic_" + "_".join(arch) + ".h5"
+        folder = work / "backbones" if generic_dir is None else Path(generic_dir)
         backbone, generic_seconds = generic_backbone(
-            config, work / "backbones" / weights_name, data_root
+            config, folder / generic_name(config), data_root
         )
         pre_seconds = 0.0  # the one-off generic backbone is reported apart
     else:
@@ -377,7 +423,7 @@ def run_cell(
             family, config, split, work / "backbones" / weights_name
         )
         generic_seconds = 0.0
-    config = cell_config(family, levers, cell_dir, str(backbone))
+    config = cell_config(family.name, family.record.root, levers, cell_dir, str(backbone))
     start = time.perf_counter()
     run = train_hashing(config, "ssdh", BITS, overwrite=True, verbose=0, record=family.record)
     train_seconds = round(time.perf_counter() - start, 1)
@@ -394,7 +440,7 @@ def run_cell(
         "pretrain_seconds": pre_seconds,
         "generic_seconds": generic_seconds,
         "hashing_seconds": train_seconds,
-        "backbone": str(backbone),
+        "backbone": str(backbone.name) if "generic" in levers else str(backbone),
     }
     write_json(result_path, out)
     print(
@@ -403,6 +449,13 @@ def run_cell(
         flush=True,
     )
     return out
+
+
+def generic_name(config) -> str:
+    """The generic backbone's file name: ``generic_fashion60k_bn_gap_crop_colour.h5``
+    (with "gap" the input size is left out: one file serves every size)."""
+    arch = _arch(config)[1 if config.model.pooling == "gap" else 0 :]
+    return "generic_fashion60k_" + "_".join(arch) + ".h5"
 
 
 def _arch(config) -> tuple:
@@ -436,28 +489,83 @@ def choose(table: dict[str, dict[str, dict[str, Any]]], cumulative: list[str]) -
     return min(close, key=lambda r: cost(table[r]))
 
 
-def measure(
-    recipes: dict[str, tuple[str, ...]],
-    families: dict[str, Family],
-    work: Path,
-    data_root: str | Path,
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every recipe on every cell (finished cells reused)."""
+@dataclass(frozen=True)
+class Where:
+    """Where the study keeps things: ``work`` (data, runs, own backbones; not kept),
+    ``cells`` (results, kept), ``generic_dir`` (the generic backbone, shipped)."""
+
+    work: Path
+    data_root: str | Path
+    cells: Path = CELLS_DIR
+    generic_dir: Path = GENERIC_DIR
+    use_recorded: bool = True
+
+
+def load_recorded(cells: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """``recipe -> cell -> row`` of ``<cells>/recorded.json`` (``{}`` when absent): cells
+    measured before their files were kept, as the closing note that reported them has
+    them. A row holds the MAP and, as its cost, the recipe's total over its cells split
+    evenly (the note gave totals only); ``"recorded"`` names the source."""
+    path = Path(cells) / RECORDED_FILE
+    if not path.is_file():
+        return {}
+    content = read_json(path, "recorded recipe cells")
     table: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, levers in recipes.items():
-        table[name] = {}
-        for family in families.values():
-            for n in SIZES:
-                table[name][f"{family.name}_{n}"] = run_cell(family, n, levers, work, data_root)
+    for name, entry in content["recipes"].items():
+        maps = entry["map"]
+        share = float(entry["cost_seconds"]) / len(maps)
+        table[name] = {
+            cell: {
+                "recipe": name,
+                "cell": cell,
+                "map": float(value),
+                "chance": float(content["chance"]),
+                "pretrain_seconds": 0.0,
+                "generic_seconds": 0.0,
+                "hashing_seconds": share,
+                "recorded": f"{content['source']} (measured by {entry['commit']})",
+            }
+            for cell, value in maps.items()
+        }
     return table
 
 
-def study(work: Path, data_root: str | Path, upto: int | None = None) -> dict[str, Any]:
+def measure(
+    recipes: dict[str, tuple[str, ...]],
+    families: dict[str, Family],
+    where: Where,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every recipe on every cell: a kept cell file is reused, a recorded recipe stands
+    for its cells when ``where.use_recorded`` and one of its cell files is missing, the
+    rest is measured."""
+    recorded = load_recorded(where.cells) if where.use_recorded else {}
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, levers in recipes.items():
+        cells = [f"{family.name}_{n}" for family in families.values() for n in SIZES]
+        kept = all((where.cells / f"{name}__{c}.json").is_file() for c in cells)
+        if name in recorded and not kept and set(recorded[name]) == set(cells):
+            print(f"[recipe] {name}: recorded ({next(iter(recorded[name].values()))['recorded']})")
+            table[name] = recorded[name]
+            continue
+        table[name] = {}
+        for family in families.values():
+            for n in SIZES:
+                table[name][f"{family.name}_{n}"] = run_cell(
+                    family, n, levers, where.work, where.data_root, where.cells, where.generic_dir
+                )
+    return table
+
+
+def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     """Steps 1-3 of docs/recipe.md; returns everything measured and the choice."""
-    families = {"fashion_scenes": fashion_family(work, data_root), "digits": digits_family(work)}
+    work = where.work
+    families = {
+        "fashion_scenes": fashion_family(work, where.data_root),
+        "digits": digits_family(work),
+    }
     k_max = len(LEVERS) if upto is None else upto
     cumulative = {f"R{k}": LEVER_NAMES[:k] for k in range(k_max + 1)}
-    table = measure(cumulative, families, work, data_root)
+    table = measure(cumulative, families, where)
     out: dict[str, Any] = {"levers": {lv.name: lv.why for lv in LEVERS}, "recipes": {}}
     out["recipes"] = {name: list(levers) for name, levers in cumulative.items()}
     if upto is not None and upto < len(LEVERS):
@@ -468,7 +576,7 @@ def study(work: Path, data_root: str | Path, upto: int | None = None) -> dict[st
     # step 3: the chosen recipe without each of its levers
     without = {f"{chosen}-{lv}": tuple(x for x in levers if x != lv) for lv in levers}
     table |= measure(
-        {k: v for k, v in without.items() if recipe_name(v) not in table}, families, work, data_root
+        {k: v for k, v in without.items() if recipe_name(v) not in table}, families, where
     )
     loss = {}
     for lv, name in zip(levers, without, strict=True):
@@ -480,7 +588,7 @@ def study(work: Path, data_root: str | Path, upto: int | None = None) -> dict[st
         lean = tuple(lv for lv in levers if lv not in dropped)
         lean_name = recipe_name(lean)
         if lean_name not in table:
-            table |= measure({lean_name: lean}, families, work, data_root)
+            table |= measure({lean_name: lean}, families, where)
         if score(table[lean_name]) >= score(table[chosen]) - TIE:
             final = lean_name
             out["recipes"][lean_name] = list(lean)
@@ -515,11 +623,35 @@ def results_markdown(result: dict[str, Any]) -> str:
         lever_text = ", ".join(result["recipes"].get(name, [])) or (
             "(none: today's cpu route)" if name == "R0" else name
         )
+        mark = " (recorded)" if any("recorded" in r for r in rows.values()) else ""
         lines.append(
-            f"| {name} | {lever_text} | "
+            f"| {name}{mark} | {lever_text} | "
             + " | ".join(f"{rows[c]['map']:.3f}" for c in cells)
             + f" | {score(rows):.3f} | {cost(rows):.0f} |"
         )
+    sources = sorted(
+        {r["recorded"] for rows in table.values() for r in rows.values() if "recorded" in r}
+    )
+    if sources:
+        lines += [
+            "",
+            "Recorded rows (no cell file; cost split evenly over the cells): "
+            + "; ".join(sources)
+            + ".",
+        ]
+    generic = sorted(
+        {
+            r["generic_seconds"]
+            for rows in table.values()
+            for r in rows.values()
+            if r.get("generic_seconds")
+        }
+    )
+    if generic:
+        lines += [
+            "",
+            f"The generic backbone's one-off making: {generic[0]:.0f} s (not in any cost).",
+        ]
     if "final" in result:
         lines += [
             "",
@@ -534,21 +666,53 @@ def results_markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work", default="runs/recipe", help="data, backbones and cell results")
+    p.add_argument("--work", default="runs/recipe", help="data, runs and own backbones")
     p.add_argument("--data-root", default=str(DEFAULT_ROOT), help="Fashion-MNIST's IDX files")
     p.add_argument(
         "--upto", type=int, default=None, help="measure R0..R<k> only (a partial session)"
     )
+    p.add_argument("--cells", default=str(CELLS_DIR), help="the cells' results (kept)")
+    p.add_argument(
+        "--generic-dir", default=str(GENERIC_DIR), help="where the generic backbone is (shipped)"
+    )
+    p.add_argument(
+        "--remeasure", action="store_true", help="measure recorded recipes (R0-R4) again"
+    )
+    p.add_argument(
+        "--generic-only",
+        action="store_true",
+        help="only make (or check) the generic backbone of the levers R5 uses",
+    )
     p.add_argument("--results", default="benchmarks/recipe_results", help="results .md/.json")
     args = p.parse_args(argv)
+    where = Where(
+        Path(args.work),
+        args.data_root,
+        Path(args.cells),
+        Path(args.generic_dir),
+        not args.remeasure,
+    )
+    if args.generic_only:
+        path, seconds = make_generic(where)
+        print(f"[recipe] generic backbone {path} ({seconds:.0f} s to make)")
+        return 0
     start = time.perf_counter()
-    result = study(Path(args.work), args.data_root, args.upto)
+    result = study(where, args.upto)
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     text = results_markdown(result)
     print(text)
     atomic_write_text(Path(args.results + ".md"), text)
     write_json(Path(args.results + ".json"), json.loads(json.dumps(result)))
     return 0
+
+
+def make_generic(where: Where) -> tuple[Path, float]:
+    """The generic backbone of the first recipe with the "generic" lever (R5), made
+    unless its file and sidecar are there and fresh."""
+    levers = LEVER_NAMES[: LEVER_NAMES.index("generic") + 1]
+    digits = where.work / "data" / "digits"  # the profile's data root; not read here
+    config = cell_config("digits", digits, levers, where.work / "cells" / "generic", "none")
+    return generic_backbone(config, where.generic_dir / generic_name(config), where.data_root)
 
 
 if __name__ == "__main__":

@@ -72,12 +72,84 @@ def test_one_cell_trains_evaluates_and_is_reused(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(rs, "BITS", 12)
     family = rs.digits_family(tmp_path / "work")
     assert len(family.record) == 60
-    first = rs.run_cell(family, 2, ("batch_norm", "gap"), tmp_path / "work", "unused")
+    cells = tmp_path / "kept"
+    first = rs.run_cell(family, 2, ("batch_norm", "gap"), tmp_path / "work", "unused", cells)
+    assert (cells / "R2__digits_2.json").is_file()  # the first two levers: R2
     assert 0.0 < first["map"] <= 1.0 and first["chance"] == pytest.approx(0.1)
     assert first["queries"] == 20 and first["gallery"] == 40
     stored = json.loads(
         (tmp_path / "work/backbones" / "own_digits_2_s64_bn_gap_none.json").read_text()
     )
     assert stored["key"]["parts"]["batch_norm"] and stored["report"]["images"] == 20
-    again = rs.run_cell(family, 2, ("batch_norm", "gap"), tmp_path / "work", "unused")
+    again = rs.run_cell(family, 2, ("batch_norm", "gap"), tmp_path / "work", "unused", cells)
     assert again == first  # finished: read back, not trained again
+    # another machine draws the same digits again (new files, new mtimes): still fresh
+    for path in (tmp_path / "work/data/digits").rglob("*.png"):
+        path.write_bytes(path.read_bytes())
+    (tmp_path / "work/data/digits/done.json").unlink()
+    family = rs.digits_family(tmp_path / "work")
+    again = rs.run_cell(family, 2, ("batch_norm", "gap"), tmp_path / "work", "unused", cells)
+    assert again == first
+
+
+def test_content_parts_read_the_bytes_not_the_mtime(tmp_path):
+    from PIL import Image
+
+    from rol_hashing.data.folders import load_class_folders
+
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for k in range(2):
+            Image.new("RGB", (8, 8), (40 * k, 9, 9)).save(tmp_path / c / f"{k}.png")
+    record = load_class_folders(tmp_path)
+    first = rs.content_parts(record, np.arange(4))
+    path = tmp_path / "a" / "0.png"
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(data)  # a new file, same bytes
+    assert rs.content_parts(load_class_folders(tmp_path), np.arange(4)) == first
+    Image.new("RGB", (8, 8), (200, 9, 9)).save(path)
+    assert rs.content_parts(load_class_folders(tmp_path), np.arange(4))["pixels"] != first["pixels"]
+
+
+def _recorded(cells, names):
+    content = {
+        "source": "a note",
+        "chance": 0.1,
+        "recipes": {
+            "R0": {"commit": "abc", "map": {n: 0.2 for n in names}, "cost_seconds": 40},
+        },
+    }
+    (cells / rs.RECORDED_FILE).write_text(json.dumps(content))
+
+
+def test_a_recorded_recipe_stands_for_its_missing_cells_and_says_so(tiny, tmp_path, monkeypatch):
+    family = rs.Family("digits", None, {}, None)
+    families = {"digits": family}
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    _recorded(cells, ["digits_2"])
+    measured = []
+    row = {"map": 0.5, "chance": 0.1, "pretrain_seconds": 1.0, "hashing_seconds": 2.0}
+    monkeypatch.setattr(rs, "run_cell", lambda *a, **k: measured.append(a[2]) or row)
+    where = rs.Where(tmp_path / "work", "unused", cells, tmp_path / "weights")
+    table = rs.measure({"R0": (), "R1": ("batch_norm",)}, families, where)
+    assert measured == [("batch_norm",)]  # R0 came from the record
+    assert table["R0"]["digits_2"]["map"] == 0.2
+    assert table["R0"]["digits_2"]["hashing_seconds"] == 40.0  # one cell: the whole cost
+    assert "a note (measured by abc)" in table["R0"]["digits_2"]["recorded"]
+    text = rs.results_markdown({"table": table, "recipes": {"R1": ["batch_norm"]}})
+    assert "| R0 (recorded) |" in text and "Recorded rows" in text
+    # --remeasure, or a kept cell file, wins over the record
+    rs.measure({"R0": ()}, families, rs.Where(tmp_path / "w", "u", cells, tmp_path, False))
+    (cells / "R0__digits_2.json").write_text("{}")
+    rs.measure({"R0": ()}, families, where)
+    assert measured == [("batch_norm",), (), ()]
+
+
+def test_the_committed_record_holds_r0_to_r4_over_the_four_cells():
+    table = rs.load_recorded(rs.CELLS_DIR)
+    assert list(table) == ["R0", "R1", "R2", "R3", "R4"]
+    for rows in table.values():
+        assert set(rows) == {f"{f}_{n}" for f in rs.FAMILIES for n in rs.SIZES}
+    assert rs.score(table["R4"]) == pytest.approx(0.75325)
