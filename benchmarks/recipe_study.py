@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from benchmarks.common import machine
 from benchmarks.own_images_check import _font, render_digit
 from rol_hashing.data.fashion import DEFAULT_ROOT, load_fashion_mnist
 from rol_hashing.data.fashion_sets import load_fashion_scenes, split_sha256, write_scenes
@@ -441,6 +442,7 @@ def run_cell(
         "generic_seconds": generic_seconds,
         "hashing_seconds": train_seconds,
         "backbone": str(backbone.name) if "generic" in levers else str(backbone),
+        "machine": machine(),  # numbers move between CPUs: the table says where
     }
     write_json(result_path, out)
     print(
@@ -498,7 +500,7 @@ class Where:
     data_root: str | Path
     cells: Path = CELLS_DIR
     generic_dir: Path = GENERIC_DIR
-    use_recorded: bool = True
+    remeasure: frozenset[str] = frozenset()  # recorded recipes to measure anyway ("all")
 
 
 def load_recorded(cells: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -536,9 +538,10 @@ def measure(
     where: Where,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every recipe on every cell: a kept cell file is reused, a recorded recipe stands
-    for its cells when ``where.use_recorded`` and one of its cell files is missing, the
-    rest is measured."""
-    recorded = load_recorded(where.cells) if where.use_recorded else {}
+    for its cells when one of its cell files is missing (unless ``where.remeasure``
+    names it, or "all"), the rest is measured."""
+    recorded = {} if "all" in where.remeasure else load_recorded(where.cells)
+    recorded = {k: v for k, v in recorded.items() if k not in where.remeasure}
     table: dict[str, dict[str, dict[str, Any]]] = {}
     for name, levers in recipes.items():
         cells = [f"{family.name}_{n}" for family in families.values() for n in SIZES]
@@ -639,6 +642,11 @@ def results_markdown(result: dict[str, Any]) -> str:
             + "; ".join(sources)
             + ".",
         ]
+    machines = sorted(
+        {r["machine"] for rows in table.values() for r in rows.values() if "machine" in r}
+    )
+    if machines:
+        lines += ["", "Measured on: " + "; ".join(machines) + "."]
     generic = sorted(
         {
             r["generic_seconds"]
@@ -676,7 +684,11 @@ def main(argv: list[str] | None = None) -> int:
         "--generic-dir", default=str(GENERIC_DIR), help="where the generic backbone is (shipped)"
     )
     p.add_argument(
-        "--remeasure", action="store_true", help="measure recorded recipes (R0-R4) again"
+        "--remeasure",
+        nargs="+",
+        default=[],
+        metavar="RECIPE",
+        help="measure these recorded recipes again (R4 ..., or all)",
     )
     p.add_argument(
         "--generic-only",
@@ -690,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data_root,
         Path(args.cells),
         Path(args.generic_dir),
-        not args.remeasure,
+        frozenset(args.remeasure),
     )
     if args.generic_only:
         path, seconds = make_generic(where)

@@ -141,10 +141,11 @@ def test_a_recorded_recipe_stands_for_its_missing_cells_and_says_so(tiny, tmp_pa
     text = rs.results_markdown({"table": table, "recipes": {"R1": ["batch_norm"]}})
     assert "| R0 (recorded) |" in text and "Recorded rows" in text
     # --remeasure, or a kept cell file, wins over the record
-    rs.measure({"R0": ()}, families, rs.Where(tmp_path / "w", "u", cells, tmp_path, False))
+    for names in ({"all"}, {"R0"}):
+        rs.measure({"R0": ()}, families, rs.Where(tmp_path, "u", cells, tmp_path, frozenset(names)))
     (cells / "R0__digits_2.json").write_text("{}")
     rs.measure({"R0": ()}, families, where)
-    assert measured == [("batch_norm",), (), ()]
+    assert measured == [("batch_norm",), (), (), ()]
 
 
 def test_the_committed_record_holds_r0_to_r4_over_the_four_cells():
