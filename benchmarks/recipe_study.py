@@ -360,6 +360,7 @@ def generic_backbone(config, out: Path, data_root: str | Path) -> tuple[Path, fl
             turns_and_mirrors=False,
             stream=True,
             augment=config.hashing.augment,
+            resume=True,  # after the last finished epoch of an interrupted making
         )
 
     report, _ = reuse.backbone(out, key, lambda: _timed(make))

@@ -48,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the .h5 file (default: weights/pretrained_<dataset>_<profile>.h5)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue after the last finished epoch of an interrupted run of the same "
+        "pre-training (<out>.partial.keras, written after every epoch)",
+    )
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2, help="Keras' fit verbosity")
     p.set_defaults(func=run)
 
@@ -102,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         turns_and_mirrors=not args.no_turns,
         augment=config.hashing.augment,
         mirror=config.hashing.augment_mirror,
+        resume=args.resume,
     )
     report |= {"source": source, "out": str(out), "input_size": config.model.input_size}
     # the .h5 holds its own record (read_provenance); the .json, written last, holds the

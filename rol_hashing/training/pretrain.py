@@ -14,6 +14,7 @@ loss of ~20), Adam 5e-4, random 90-degree turns and mirrors (``turn_and_mirror``
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -24,7 +25,10 @@ from rol_hashing.data.generated import load_generated
 from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
+from rol_hashing.freshness import make_key, read_sidecar, records_parts, write_sidecar
+from rol_hashing.io import atomic_save_model
 from rol_hashing.models import build_vgg16, save_vgg16_weights_h5
+from rol_hashing.saving import load_model
 from rol_hashing.training.augment import augment_batch, batch_seed
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import materialize_images
@@ -38,14 +42,26 @@ def turn_and_mirror(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(N, S, S, 3) -> each image turned by a random multiple of 90 degrees and
     randomly mirrored (the shapes' classes do not change)."""
     out = np.empty_like(images)
-    turns = rng.integers(0, 4, size=len(images))
-    flips = rng.integers(0, 2, size=len(images)).astype(bool)
+    turns, flips = _turn_draws(rng, len(images))
     for k in range(4):
         for flip in (False, True):
             chosen = np.flatnonzero((turns == k) & (flips == flip))
             turned = np.rot90(images[chosen], k, axes=(1, 2))
             out[chosen] = turned[:, :, ::-1] if flip else turned
     return out
+
+
+def _turn_draws(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(n,)`` turns (0-3) and ``(n,)`` mirror flags ``turn_and_mirror`` draws."""
+    return rng.integers(0, 4, size=n), rng.integers(0, 2, size=n).astype(bool)
+
+
+def checkpoint_paths(out_h5: Path) -> tuple[Path, Path]:
+    """The in-progress model (after the last finished epoch) and its sidecar beside
+    ``out_h5``: ``<stem>.partial.keras`` and ``<stem>.partial.json``."""
+    out_h5 = Path(out_h5)
+    model = out_h5.with_name(out_h5.stem + ".partial.keras")
+    return model, model.with_suffix(".json")
 
 
 def pretrain_backbone(
@@ -103,9 +119,18 @@ def pretrain_on_record(
     stream: bool | None = None,
     augment: str = "none",
     mirror: bool = False,
+    resume: bool = False,
+    checkpoints: bool = True,
 ) -> dict[str, float]:
     """``pretrain_backbone`` on ``record[indices]`` (e.g. an experiment's training split
     only, never its query images); its classes are the record's.
+
+    ``checkpoints``: after every epoch the model and its optimizer state are written
+    to ``checkpoint_paths(out_h5)`` (removed once ``out_h5`` is written); ``resume``:
+    continue after the last finished epoch of such a checkpoint, which must have been
+    made by the same pre-training (record, indices, config, schedule), else InputError
+    naming what differs. A resumed run draws the same orders, turns and crops as an
+    uninterrupted one.
 
     ``turns_and_mirrors=False`` for classes that a turn or a mirror changes (digits, text).
     ``stream``: read and preprocess the pool batch by batch in every epoch (from disk,
@@ -138,6 +163,7 @@ def pretrain_on_record(
         val_ds = make_image_dataset(record, order[:n_val], size, batch_size)
         pixel_std = _streamed_std(record, train_idx, size)
         model = _pretrain_model(record, config, seed, learning_rate, pixel_std)
+        n_train = len(train_idx)
 
         def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
             # each epoch reads its seeded order batch by batch: no floats held
@@ -161,6 +187,7 @@ def pretrain_on_record(
         labels = np.asarray(record.labels)[order]
         model = _pretrain_model(record, config, seed, learning_rate, float(images[n_val:].std()))
         train_x, train_y = images[n_val:], labels[n_val:]
+        n_train = len(train_x)
 
         def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
             x = turn_and_mirror(train_x, rng) if turns_and_mirrors else train_x
@@ -190,12 +217,43 @@ def pretrain_on_record(
                 verbose=0,
             ).history
 
+    ckpt, ckpt_meta = checkpoint_paths(out_h5)
+    key = make_key(
+        "pretrain_checkpoint",
+        model=dataclasses.asdict(config.model) | {"backbone_weights": None},
+        seed=seed,
+        schedule=[epochs, learning_rate, batch_size],
+        turns=turns_and_mirrors,
+        stream=bool(stream),
+        augment=[augment_kind, mirror],
+        **records_parts(record, order),
+    )
+    history: dict[str, list[float]] = {}
+    start = 0
+    if resume and (ckpt.exists() or ckpt_meta.exists()):
+        stored = read_sidecar(ckpt_meta, ckpt, key)
+        if stored is None:
+            raise InputError(
+                f"{ckpt} is not a checkpoint of this pre-training (another data set, "
+                "config or schedule, or a half-written file): remove it and "
+                f"{ckpt_meta}, or start without resuming"
+            )
+        model = load_model(ckpt, compile=True)  # weights, BN statistics, Adam's state
+        start, history = int(stored["epochs_done"]), stored["history"]
+        if turns_and_mirrors:  # draw the turns the finished epochs drew: later ones match
+            sizes = _batch_sizes(n_train, batch_size) if stream else [n_train]
+            for _ in range(start):
+                for n in sizes:
+                    _turn_draws(rng, n)
+        print(f"resuming pre-training from {ckpt} after epoch {start}/{epochs}", flush=True)
     # the run's own epoch numbers ("Epoch 13/15"), not Keras' "13/13" of a one-epoch fit
     callbacks = [*progress_callbacks(verbose, epochs), *fault_callbacks()]
-    history: dict[str, list[float]] = {}
-    for epoch in range(epochs):
-        for key, values in fit_epoch(epoch, callbacks).items():
-            history.setdefault(key, []).extend(values)
+    for epoch in range(start, epochs):
+        for name, values in fit_epoch(epoch, callbacks).items():
+            history.setdefault(name, []).extend(values)
+        if checkpoints and epoch + 1 < epochs:  # model first, then the sidecar naming it
+            atomic_save_model(model, ckpt)
+            write_sidecar(ckpt_meta, ckpt, key, epochs_done=epoch + 1, history=history)
     report = {
         "train_accuracy": float(history["accuracy"][-1]),
         "val_accuracy": float(history["val_accuracy"][-1]),
@@ -210,7 +268,14 @@ def pretrain_on_record(
         **report,
     }
     save_vgg16_weights_h5(model, out_h5, provenance=provenance)
+    ckpt_meta.unlink(missing_ok=True)  # the sidecar first: a lone .keras is never resumed
+    ckpt.unlink(missing_ok=True)
     return report
+
+
+def _batch_sizes(n: int, batch_size: int) -> list[int]:
+    """The sizes of the batches ``n`` images make (the last one may be short)."""
+    return [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
 
 
 def _augmented(batches, seed: int, epoch: int, kind: str, mirror: bool):
