@@ -69,6 +69,14 @@ ABLATION_SEEDS ?= 3
 ablation: install
 	$(VENV)/bin/rol-hashing ablate --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),$(ABLATION_SEEDS))
 
+# make ablation-scenes: the grid of docs/ablation_scenes.md on fashion_scenes (3 seeds; runs
+# in runs/fashion). Each finished (seed, bits) group is kept in docs/ablation_scenes/groups/
+# and reused, so the study goes on across sessions; results in docs/ablation_scenes/.
+.PHONY: ablation-scenes
+ablation-scenes: install fashion-data
+	$(VENV)/bin/rol-hashing ablate --dataset fashion_scenes --grid sources --seeds 3 \
+	  --keep docs/ablation_scenes/groups --out docs/ablation_scenes
+
 # make fashion [SEEDS=k] [FASHION_EXTRA="--bits 12 48"]: real images. SSDH, ROL, LSH and
 # ITQ on Fashion-MNIST, clean and in photo scenes (runs/fashion, finished stages reused)
 # -> results/fashion/. Needs the data: make fashion-data.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
-import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from rol_hashing.machine import cpu_model, machine  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -36,29 +37,6 @@ def time_repeats(fn: Callable[[], Any], repeats: int, per: int = 1) -> tuple[Tim
         result = fn()
         seconds.append(time.perf_counter() - start)
     return Timing(seconds, per), result
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else ``platform.processor()``."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def machine() -> str:
-    """One line: CPU, cores usable by this process, memory, OS."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        memory = f", {pages / 2**30:.0f} GiB RAM"
-    except (ValueError, OSError, AttributeError):
-        memory = ""
-    return f"{cpu_model()}, {cores} cores{memory}, {platform.system()} {platform.release()}"
 
 
 def versions(names: tuple[str, ...] = ("numpy", "numba", "faiss", "keras", "tensorflow")) -> str:

@@ -298,8 +298,8 @@ def test_the_questions_hold_only_with_5_of_6_positive_pairs():
 
 @pytest.mark.slow
 def test_quick_ablation_writes_its_results_and_resumes(tmp_path, capsys):
-    out, work = tmp_path / "out", tmp_path / "work"
-    summary = run_ablation(out, work, seeds=(0,), quick=True)
+    out, work, kept = tmp_path / "out", tmp_path / "work", tmp_path / "kept"
+    summary = run_ablation(out, work, seeds=(0,), quick=True, keep_dir=kept)
     for name in ("results.md", "results.json", "ablation_map.png", "ap_vs_mask_quality.png"):
         assert (out / name).is_file(), name
     maps = {(r["variant"], r["bits"]): r["map"] for r in summary["rows"]}
@@ -312,3 +312,13 @@ def test_quick_ablation_writes_its_results_and_resumes(tmp_path, capsys):
     again = run_ablation(out, work, seeds=(0,), quick=True)
     assert all(r["reused"] for r in again["rows"])  # finished runs are not trained again
     assert {(r["variant"], r["bits"]): r["map"] for r in again["rows"]} == maps
+    # another session, another machine: no run folders, the kept group stands for them
+    capsys.readouterr()
+    later = run_ablation(out, tmp_path / "new_work", seeds=(0,), quick=True, keep_dir=kept)
+    shown = capsys.readouterr().out
+    assert "kept in" in shown and "backbone, segmentation ready" not in shown
+    assert not (tmp_path / "new_work").exists()  # nothing was prepared or trained
+    assert {(r["variant"], r["bits"]): r["map"] for r in later["rows"]} == maps
+    assert later["mask_quality"] == summary["mask_quality"]
+    stored = json.loads((kept / "seed0_12b.json").read_text())
+    assert stored["machine"] and len(stored["iou"]) == summary["mask_quality"]["queries"]

@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module may import its own package and any layer below it:
 
-    errors, faults -> io, archives, constants, clock, quiet, freshness -> viz -> models
+    errors, faults, machine -> io, archives, constants, clock, quiet, freshness -> viz -> models
     -> saving -> data -> training -> retrieval -> evaluation -> experiments, notebooks -> cli
 
 An import inside a function needs a ``# lazy:`` comment saying why (on its line or on
@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rol_hashing"
 
 # Each entry: the top-level parts (module or subpackage names) of one layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "faults"),
+    ("errors", "faults", "machine"),
     ("io", "archives", "constants", "clock", "quiet"),
     ("viz", "freshness"),
     ("models",),

@@ -35,6 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="full: docs/ablation.md's grid; sources: mask sources with the soft and "
         "normalized forms only (docs/ablation_scenes.md)",
     )
+    p.add_argument(
+        "--keep",
+        help="keep each finished (seed, bits) group here (seed<k>_<b>b.json: rows, per-query "
+        "APs, the machine) and reuse it while its data, grid, sizes and profile are the "
+        "same: a study longer than a session goes on in the next one",
+    )
     p.set_defaults(func=run)
 
 
@@ -53,5 +59,6 @@ def run(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         data_root=args.data_root,
         grid_kind=args.grid,
+        keep_dir=args.keep,
     )
     return 0

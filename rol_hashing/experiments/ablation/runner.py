@@ -32,6 +32,7 @@ from rol_hashing.experiments.ablation.grid import (
 )
 from rol_hashing.experiments.ablation.report import results_markdown, write_figures
 from rol_hashing.experiments.demo import (
+    EXPERIMENT,
     QUICK,
     DemoSizes,
     demo_backbone,
@@ -41,11 +42,13 @@ from rol_hashing.experiments.demo import (
 from rol_hashing.experiments.fashion import QUICK as FASHION_QUICK
 from rol_hashing.experiments.fashion import VARIANTS as FASHION_VARIANTS
 from rol_hashing.experiments.fashion import FashionSizes, prepare_fashion_seed
-from rol_hashing.io import atomic_write_text, check_folder_target
+from rol_hashing.freshness import is_fresh, make_key
+from rol_hashing.io import atomic_write_text, check_folder_target, write_json
+from rol_hashing.machine import machine
 from rol_hashing.models import reliability_mask
 from rol_hashing.retrieval.encode import encode_split
 from rol_hashing.saving import load_model
-from rol_hashing.training.config import ExperimentConfig
+from rol_hashing.training.config import ExperimentConfig, load_config
 from rol_hashing.training.layout import MODEL_FILE, open_hashing_run
 from rol_hashing.training.masks import ORACLE_BORDER, oracle_masks
 
@@ -151,6 +154,45 @@ def query_ap(run_dir: str | Path, record: DatasetRecord | None = None) -> np.nda
 # ----------------------------------------------------------------------------- the study
 
 
+def _seed_sizes(dataset: str, sizes: DemoSizes, quick: bool):
+    """The sizes ``prepare_seed`` uses for ``dataset``: the demo's or ``make fashion``'s."""
+    if dataset in FASHION_VARIANTS:
+        fashion_sizes = FASHION_QUICK if quick else FashionSizes()
+        return dataclasses.replace(fashion_sizes, variants=(dataset,))
+    return sizes
+
+
+def group_key(dataset: str, grid: Sequence[Variant], bits: int, seed: int, sizes) -> dict:
+    """What one (seed, bits) group of the grid is made from: the data set, the grid's
+    variants at ``bits``, the seed, the protocol's sizes and the resolved profile (the
+    recipe), not paths or the bytes of intermediate files, so a kept group stays fresh
+    on another machine until one of those changes."""
+    experiment = dataset if dataset in FASHION_VARIANTS else EXPERIMENT
+    profile = load_config(experiment, sizes.profile).to_dict()
+    for path_key in ("data_root", "runs_dir", "split_file"):
+        profile.pop(path_key, None)
+    return make_key(
+        "ablation_group",
+        dataset=dataset,
+        variants=[dataclasses.asdict(v) for v in grid if bits in v.bits],
+        bits=bits,
+        seed=seed,
+        sizes=dataclasses.asdict(sizes),
+        profile=profile,
+    )
+
+
+def _kept_group(path: Path | None, key: dict) -> dict | None:
+    """The kept group at ``path`` when its key is ``key``, else None."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) and is_fresh(stored.get("key"), key) else None
+
+
 def run_ablation(
     out_dir: str | Path = "results/ablation",
     work_dir: str | Path = "runs/demo",
@@ -160,6 +202,7 @@ def run_ablation(
     dataset: str = "generated",
     data_root: str | None = None,
     grid_kind: str = "full",
+    keep_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Runs the grid for each seed (resuming finished runs) and writes the results.
 
@@ -174,6 +217,11 @@ def run_ablation(
         data_root: the Fashion-MNIST IDX folder (default Debian's), for those variants.
         grid_kind: "full" (docs/ablation.md) or "sources" (group 1 without the binary
             form: docs/ablation_scenes.md).
+        keep_dir: where each finished (seed, bits) group is kept as
+            ``seed<k>_<b>b.json`` (its rows, per-query APs, the machine), reused when
+            its ``group_key`` matches: a study longer than a session goes on in the
+            next one, on whatever machine, and every paired difference still comes
+            from one machine and one backbone and stream. Default: nothing kept.
 
     Returns:
         The summary written to ``results.json``.
@@ -184,21 +232,45 @@ def run_ablation(
     sizes = QUICK if quick else DemoSizes()
     grid = ablation_grid(bits or ((12,) if quick else (12, 48)), kind=grid_kind)
     out_dir, work_dir = check_folder_target(out_dir), Path(work_dir)  # before any run
+    keep = None if keep_dir is None else check_folder_target(keep_dir)
+    all_bits = sorted({b for v in grid for b in v.bits})
+    top = max(grid[0].bits)
     rows: list[dict[str, Any]] = []
     scatter: dict[str, list[np.ndarray]] = {"iou": [], "ap_diff": []}
     total = sum(len(v.bits) for v in grid) * len(seeds)
     done = 0
+    profile = None
     for seed in seeds:
         work = work_dir / f"seed{seed}"
-        clock = Stopwatch()
-        config = prepare_seed(work, sizes, int(seed), dataset, data_root, quick)
-        print(f"[ablation] seed {seed}: data, backbone, segmentation ready ({clock():.0f} s)")
-        seg_models = {config.model.input_size: Path(config.hashing.segmentation_model)}
-        record = get_dataset_spec(config.dataset).load(config.data_root)  # checked once
-        for variant in grid:
-            for b in variant.bits:
+        seed_sizes = _seed_sizes(dataset, sizes, quick)
+        prepared: tuple[ExperimentConfig, DatasetRecord] | None = None
+        for b in all_bits:
+            key = group_key(dataset, grid, b, int(seed), seed_sizes)
+            kept_path = None if keep is None else keep / f"seed{seed}_{b}b.json"
+            if (kept := _kept_group(kept_path, key)) is not None:
+                rows += kept["rows"]
+                done += len(kept["rows"])
+                if b == top:
+                    scatter["iou"].append(np.asarray(kept["iou"], np.float64))
+                    scatter["ap_diff"].append(np.asarray(kept["ap_diff"], np.float64))
+                print(f"[ablation] seed {seed} {b} bits: kept in {kept_path} ({kept['machine']})")
+                profile = kept["profile_name"]
+                continue
+            if prepared is None:
+                clock = Stopwatch()
+                config = prepare_seed(work, sizes, int(seed), dataset, data_root, quick)
+                print(
+                    f"[ablation] seed {seed}: data, backbone, segmentation ready ({clock():.0f} s)"
+                )
+                record = get_dataset_spec(config.dataset).load(config.data_root)  # once
+                prepared = (config, record)
+                seg_models = {config.model.input_size: Path(config.hashing.segmentation_model)}
+            config, record = prepared
+            profile = config.profile
+            group: list[dict[str, Any]] = []
+            for variant in (v for v in grid if b in v.bits):
                 row = run_variant(config, variant, b, seg_models, record) | {"seed": int(seed)}
-                rows.append(row)
+                group.append(row)
                 done += 1
                 state = "reused" if row["reused"] else f"{row['seconds']:.0f} s"
                 print(
@@ -206,12 +278,28 @@ def run_ablation(
                     f"MAP {row['map']:.4f} ({state}, {wall() / 60:.1f} min in)",
                     flush=True,
                 )
-        top = max(grid[0].bits)
-        ssdh_run, rol_run = (
-            run_folder(Path(config.runs_dir), grid[i], top, config.dataset) for i in (0, 1)
-        )
-        scatter["iou"].append(mask_quality(rol_run, record=record))
-        scatter["ap_diff"].append(query_ap(rol_run, record) - query_ap(ssdh_run, record))
+            rows += group
+            extra: dict[str, Any] = {}
+            if b == top:
+                ssdh_run, rol_run = (
+                    run_folder(Path(config.runs_dir), grid[i], top, config.dataset) for i in (0, 1)
+                )
+                iou = mask_quality(rol_run, record=record)
+                ap_diff = query_ap(rol_run, record) - query_ap(ssdh_run, record)
+                scatter["iou"].append(iou)
+                scatter["ap_diff"].append(ap_diff)
+                extra = {"iou": iou.tolist(), "ap_diff": ap_diff.tolist()}
+            if kept_path is not None:
+                write_json(
+                    kept_path,
+                    {
+                        "key": key,
+                        "rows": group,
+                        "machine": machine(),
+                        "profile_name": config.profile,
+                        **extra,
+                    },
+                )
     summary = summarize(rows, grid)
     merged = {k: np.concatenate(v) for k, v in scatter.items()}
     corr = (
@@ -229,7 +317,7 @@ def run_ablation(
         },
         "quick": quick,
         "dataset": dataset,
-        "profile": config.profile,
+        "profile": profile,
     }
     write_figures(out_dir, summary, merged)
     summary["wall_seconds"] = round(wall(), 1)
