@@ -217,6 +217,22 @@ def digits_family(work: Path) -> Family:
 # ----------------------------------------------------------------------------- runs
 
 
+# R0 pinned: the cpu profiles' values of every key a lever sets, as they were when the
+# study was declared (docs/recipe.md), so that R0 stays "today's cpu route" (and the
+# kept cells' keys stay fresh) after the chosen recipe becomes the profiles' default.
+R0_MODEL = {"input_size": 64, "width": 0.25, "batch_norm": False, "pooling": "flatten"}
+R0_HASHING = {
+    "optimizer": "sgd",
+    "learning_rate": 1e-3,
+    "warmup_epochs": 0,
+    "epochs": 5,
+    "learning_rate_after_drop": 1e-4,
+    "augment": "none",
+    "batch_size": 32,
+}
+R0_LR_DROP = {"fashion_scenes": 4, "folders": 20}  # folders: no drop within 5 epochs
+
+
 def cell_config(
     family: str, data_root: str | Path, levers: tuple[str, ...], cell_dir: Path, backbone: str
 ):
@@ -225,8 +241,8 @@ def cell_config(
     from rol_hashing.training.config import load_config
 
     experiment = "fashion_scenes" if family == "fashion_scenes" else "folders"
-    model: dict[str, Any] = {"backbone_weights": backbone}
-    hashing: dict[str, Any] = {}
+    model: dict[str, Any] = R0_MODEL | {"backbone_weights": backbone}
+    hashing: dict[str, Any] = R0_HASHING | {"lr_drop_epoch": R0_LR_DROP[experiment]}
     for lever in LEVERS:
         if lever.name in levers:
             model |= lever.model

@@ -154,3 +154,31 @@ def test_the_committed_record_holds_r0_to_r4_over_the_four_cells():
     for rows in table.values():
         assert set(rows) == {f"{f}_{n}" for f in rs.FAMILIES for n in rs.SIZES}
     assert rs.score(table["R4"]) == pytest.approx(0.75325)
+
+
+def test_r0_is_pinned_to_the_declared_cpu_route(tmp_path, monkeypatch):
+    """A later default in the profiles (the chosen recipe) does not change what R0 or
+    any cell means: the study sets every key a lever touches itself."""
+    import rol_hashing.training.config as config_module
+
+    real = config_module.load_config
+    new_defaults = {
+        "model": {"batch_norm": True, "pooling": "gap", "input_size": 96},
+        "hashing": {"optimizer": "adam", "epochs": 15, "augment": "crop_colour"},
+    }
+
+    def later_profile(experiment, profile, overrides):
+        merged = {**overrides}
+        for part, values in new_defaults.items():
+            merged[part] = values | overrides.get(part, {})
+        return real(experiment, profile, merged)
+
+    monkeypatch.setattr(config_module, "load_config", later_profile)
+    for family, drop in (("fashion_scenes", 4), ("digits", 20)):
+        r0 = rs.cell_config(family, tmp_path, (), tmp_path, "none")
+        assert {k: getattr(r0.model, k) for k in rs.R0_MODEL} == rs.R0_MODEL
+        assert {k: getattr(r0.hashing, k) for k in rs.R0_HASHING} == rs.R0_HASHING
+        assert r0.hashing.lr_drop_epoch == drop
+        r4 = rs.cell_config(family, tmp_path, rs.LEVER_NAMES[:4], tmp_path, "none")
+        assert r4.model.batch_norm and r4.hashing.optimizer == "adam"
+        assert r4.hashing.augment == "crop_colour" and r4.model.input_size == 64
