@@ -1,7 +1,7 @@
 """An interrupted pre-training resumes (``rol-hashing pretrain --resume``).
 
-A ``pretrain`` process stopped at a fault point in epoch 3 (not after a guessed time)
-and killed with SIGKILL leaves the checkpoint of epoch 2; ``--resume`` continues from
+A ``pretrain`` process stopped at a fault point in epoch 2 (not after a guessed time)
+and killed with SIGKILL leaves the checkpoint of epoch 1; ``--resume`` continues from
 it and writes the same backbone, bit for bit, as a run that was never stopped. A
 checkpoint of another pre-training is refused, naming the file.
 """
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _argv(pool: Path, out: Path, *extra: str) -> list[str]:
     return [
         *("pretrain", "--config", "folders", "--profile", "cpu", "--pool", str(pool)),
-        *("--input-size", "32", "--width", "0.0625", "--epochs", "3", "--batch-size", "8"),
+        *("--input-size", "32", "--width", "0.0625", "--epochs", "2", "--batch-size", "8"),
         *("--verbose", "2", "--out", str(out)),
         *extra,
     ]
@@ -50,7 +50,7 @@ def _weights(path: Path) -> dict[str, np.ndarray]:
 def test_a_killed_pretraining_resumes_to_the_same_backbone(tmp_path, capsys):
     pool = (
         make_generated_dataset(
-            tmp_path / "pool", num_images=48, num_seg_images=4, image_size=32, num_classes=2
+            tmp_path / "pool", num_images=32, num_seg_images=4, image_size=32, num_classes=2
         )
         / "classes"
     )
@@ -64,7 +64,7 @@ def test_a_killed_pretraining_resumes_to_the_same_backbone(tmp_path, capsys):
         PYTHONPATH=str(REPO),
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONUNBUFFERED="1",
-        ROL_HASHING_FAULT="train_batch:epoch=3,batch=1",
+        ROL_HASHING_FAULT="train_batch:epoch=2,batch=1",
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "rol_hashing", *_argv(pool, out)],
@@ -82,7 +82,7 @@ def test_a_killed_pretraining_resumes_to_the_same_backbone(tmp_path, capsys):
         sigkill(proc)
     model, meta = checkpoint_paths(out)
     assert model.is_file() and not out.exists()
-    assert json.loads(meta.read_text())["epochs_done"] == 2
+    assert json.loads(meta.read_text())["epochs_done"] == 1
 
     # another schedule's checkpoint is refused, and left as it was
     capsys.readouterr()
@@ -93,8 +93,8 @@ def test_a_killed_pretraining_resumes_to_the_same_backbone(tmp_path, capsys):
 
     assert main(_argv(pool, out, "--resume")) == 0, capsys.readouterr().err
     shown = capsys.readouterr().out
-    assert "after epoch 2/3" in shown
-    assert [line for line in shown.splitlines() if line.startswith("Epoch")] == ["Epoch 3/3"]
+    assert "after epoch 1/2" in shown
+    assert [line for line in shown.splitlines() if line.startswith("Epoch")] == ["Epoch 2/2"]
     assert not model.exists() and not meta.exists()
     a, b = _weights(whole), _weights(out)
     assert a.keys() == b.keys() and len(a) > 10
@@ -121,16 +121,16 @@ def test_a_streamed_pretraining_with_turns_and_crops_resumes_to_the_same_backbon
     )
     record = load_generated(root)
     config = load_config("folders", "cpu", {"model": {"input_size": 32, "width": 0.0625}})
-    kwargs = dict(epochs=3, batch_size=8, verbose=0, stream=True, augment="crop_colour")
+    kwargs = dict(epochs=2, batch_size=8, verbose=0, stream=True, augment="crop_colour")
     idx = np.arange(len(record))
     pretrain.pretrain_on_record(record, idx, tmp_path / "whole.h5", config, 0, **kwargs)
 
-    class StopInEpoch3(keras.callbacks.Callback):
+    class StopInEpoch2(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 2:
+            if epoch == 1:
                 raise _StopError
 
-    monkeypatch.setattr(pretrain, "fault_callbacks", lambda: [StopInEpoch3()])
+    monkeypatch.setattr(pretrain, "fault_callbacks", lambda: [StopInEpoch2()])
     out = tmp_path / "resumed.h5"
     with pytest.raises(_StopError):
         pretrain.pretrain_on_record(record, idx, out, config, 0, **kwargs)
