@@ -45,7 +45,6 @@ from rol_hashing.errors import InputError
 from rol_hashing.freshness import (
     array_digest,
     file_digest,
-    is_fresh,
     make_key,
     records_parts,
     text_digest,
@@ -294,12 +293,10 @@ def content_parts(record: DatasetRecord, indices: np.ndarray) -> dict:
 
 
 def _reuse(path: Path, key: dict) -> dict | None:
-    """The stored result at ``path`` when its key is ``key`` (``freshness.is_fresh``)."""
-    try:
-        stored = read_json(path, "study result")
-    except (OSError, InputError):
-        return None
-    return stored if isinstance(stored, dict) and is_fresh(stored.get("key"), key) else None
+    """The stored result at ``path`` when its key is ``key`` (``reuse.fresh_result``)."""
+    from rol_hashing.experiments.reuse import fresh_result  # lazy: TensorFlow
+
+    return fresh_result(path, key, "study result")
 
 
 def _timed(make) -> dict[str, Any]:

@@ -3,8 +3,10 @@ subprocesses killed on purpose."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,3 +97,42 @@ def sigkill(proc: subprocess.Popen) -> None:
     """Kills ``proc`` with SIGKILL (no clean-up in the child) and checks that it died of it."""
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def start_cli(args: list[str], fault: str) -> subprocess.Popen:
+    """``python -m rol_hashing *args`` in a subprocess that stops at the fault point
+    ``fault`` (rol_hashing.faults); output and errors on one text pipe."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONUNBUFFERED="1",
+        ROL_HASHING_FAULT=fault,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "rol_hashing", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for_line(proc: subprocess.Popen, prefix: str) -> list[str]:
+    """Reads the process's output until a line starts with ``prefix``; returns what it read.
+
+    No deadline: the process either prints the line or ends (a stalled fault point ends
+    itself after ROL_HASHING_FAULT_STALL_S).
+    """
+    seen = []
+    while True:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            raise AssertionError("the process ended early:\n" + "".join(seen[-40:]))
+        seen.append(line)
+        if line.startswith(prefix):
+            return seen

@@ -17,7 +17,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from helpers import reaped, sigkill
+from helpers import reaped, sigkill, start_cli, wait_for_line
 
 from rol_hashing.cli.main import main
 from rol_hashing.data.generated import make_generated_dataset
@@ -49,49 +49,14 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
-def _start(args: list[str], fault: str) -> subprocess.Popen:
-    """The CLI in a subprocess that stops at the fault point ``fault`` (rol_hashing.faults)."""
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(REPO),
-        TF_CPP_MIN_LOG_LEVEL="2",
-        PYTHONUNBUFFERED="1",
-        ROL_HASHING_FAULT=fault,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "rol_hashing", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _wait_for_line(proc: subprocess.Popen, prefix: str) -> list[str]:
-    """Reads the process's output until a line starts with ``prefix``; returns what it read.
-
-    No deadline: the process either prints the line or ends (a stalled fault point ends
-    itself after ROL_HASHING_FAULT_STALL_S).
-    """
-    seen = []
-    while True:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            raise AssertionError("training ended early:\n" + "".join(seen[-40:]))
-        seen.append(line)
-        if line.startswith(prefix):
-            return seen
-
-
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_finishes_every_epoch_once(data_root, tmp_path):
     runs = tmp_path / "runs"
     run = Run(runs / "generated-ssdh-12b")
     # the process stops itself at the start of batch 3 of epoch 2, whatever the speed
-    proc = _start(train_command(data_root, runs), "train_batch:epoch=2,batch=3")
+    proc = start_cli(train_command(data_root, runs), "train_batch:epoch=2,batch=3")
     with reaped(proc):
-        seen = _wait_for_line(proc, "FAULT train_batch")
+        seen = wait_for_line(proc, "FAULT train_batch")
         assert any(line.startswith("Epoch 2/4") for line in seen)
         assert (run.checkpoints / "epoch_001.keras").is_file()
         sigkill(proc)

@@ -9,21 +9,16 @@ checkpoint of another pre-training is refused, naming the file.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from helpers import reaped, sigkill
+from helpers import reaped, sigkill, start_cli, wait_for_line
 
 from rol_hashing.cli.main import main
 from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.training.pretrain import checkpoint_paths
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _argv(pool: Path, out: Path, *extra: str) -> list[str]:
@@ -59,26 +54,9 @@ def test_a_killed_pretraining_resumes_to_the_same_backbone(tmp_path, capsys):
     assert not any(p.exists() for p in checkpoint_paths(whole))  # removed at the end
 
     out = tmp_path / "resumed.h5"
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(REPO),
-        TF_CPP_MIN_LOG_LEVEL="2",
-        PYTHONUNBUFFERED="1",
-        ROL_HASHING_FAULT="train_batch:epoch=2,batch=1",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rol_hashing", *_argv(pool, out)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_cli(_argv(pool, out), "train_batch:epoch=2,batch=1")
     with reaped(proc):
-        seen = []
-        while not (line := proc.stdout.readline()).startswith("FAULT train_batch"):
-            assert line or proc.poll() is None, "pre-training ended early:\n" + "".join(seen)
-            seen.append(line)
+        wait_for_line(proc, "FAULT train_batch")
         sigkill(proc)
     model, meta = checkpoint_paths(out)
     assert model.is_file() and not out.exists()
@@ -89,6 +67,7 @@ def test_a_killed_pretraining_resumes_to_the_same_backbone(tmp_path, capsys):
     assert main(_argv(pool, out, "--resume", "--learning-rate", "1e-3")) != 0
     err = capsys.readouterr().err
     assert str(model) in err and "not a checkpoint of this pre-training" in err
+    assert "differs in: schedule" in err
     assert model.is_file()
 
     assert main(_argv(pool, out, "--resume")) == 0, capsys.readouterr().err

@@ -22,10 +22,12 @@ from typing import Any
 
 import keras
 
+from rol_hashing.data.fileio import read_json
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
+from rol_hashing.errors import InputError
 from rol_hashing.evaluation.evaluate import evaluate_run, fresh_metrics
-from rol_hashing.freshness import make_key, read_sidecar, records_parts, write_sidecar
+from rol_hashing.freshness import is_fresh, make_key, read_sidecar, records_parts, write_sidecar
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.hashing import stale_hashing_run, train_hashing
 from rol_hashing.training.layout import SEG_METRICS_FILE
@@ -54,6 +56,16 @@ def backbone_key(
         **records_parts(record, indices),
         **extra,
     )
+
+
+def fresh_result(path: Path, key: dict, what: str = "result") -> dict | None:
+    """The JSON mapping stored at ``path`` when its ``"key"`` is ``key``; None when the
+    file is missing, unreadable (``data.fileio.read_json``), not a mapping or stale."""
+    try:
+        stored = read_json(path, what)
+    except (OSError, InputError):
+        return None
+    return stored if isinstance(stored, dict) and is_fresh(stored.get("key"), key) else None
 
 
 def backbone(out: Path, key: dict, make: Callable[[], dict[str, Any]]) -> tuple[dict, bool]:

@@ -15,6 +15,7 @@ loss of ~20), Adam 5e-4, random 90-degree turns and mirrors (``turn_and_mirror``
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import keras
@@ -25,7 +26,13 @@ from rol_hashing.data.generated import load_generated
 from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
-from rol_hashing.freshness import make_key, read_sidecar, records_parts, write_sidecar
+from rol_hashing.freshness import (
+    make_key,
+    read_sidecar,
+    records_parts,
+    stale_parts,
+    write_sidecar,
+)
 from rol_hashing.io import atomic_save_model
 from rol_hashing.models import build_vgg16, save_vgg16_weights_h5
 from rol_hashing.saving import load_model
@@ -120,13 +127,12 @@ def pretrain_on_record(
     augment: str = "none",
     mirror: bool = False,
     resume: bool = False,
-    checkpoints: bool = True,
 ) -> dict[str, float]:
     """``pretrain_backbone`` on ``record[indices]`` (e.g. an experiment's training split
     only, never its query images); its classes are the record's.
 
-    ``checkpoints``: after every epoch the model and its optimizer state are written
-    to ``checkpoint_paths(out_h5)`` (removed once ``out_h5`` is written); ``resume``:
+    After every epoch but the last the model and its optimizer state are written to
+    ``checkpoint_paths(out_h5)`` (removed once ``out_h5`` is written); ``resume``:
     continue after the last finished epoch of such a checkpoint, which must have been
     made by the same pre-training (record, indices, config, schedule), else InputError
     naming what differs. A resumed run draws the same orders, turns and crops as an
@@ -234,8 +240,8 @@ def pretrain_on_record(
         stored = read_sidecar(ckpt_meta, ckpt, key)
         if stored is None:
             raise InputError(
-                f"{ckpt} is not a checkpoint of this pre-training (another data set, "
-                "config or schedule, or a half-written file): remove it and "
+                f"{ckpt} is not a checkpoint of this pre-training (differs in: "
+                f"{', '.join(_checkpoint_differs(ckpt_meta, key))}): remove it and "
                 f"{ckpt_meta}, or start without resuming"
             )
         model = load_model(ckpt, compile=True)  # weights, BN statistics, Adam's state
@@ -251,7 +257,7 @@ def pretrain_on_record(
     for epoch in range(start, epochs):
         for name, values in fit_epoch(epoch, callbacks).items():
             history.setdefault(name, []).extend(values)
-        if checkpoints and epoch + 1 < epochs:  # model first, then the sidecar naming it
+        if epoch + 1 < epochs:  # model first, then the sidecar naming it
             atomic_save_model(model, ckpt)
             write_sidecar(ckpt_meta, ckpt, key, epochs_done=epoch + 1, history=history)
     report = {
@@ -271,6 +277,17 @@ def pretrain_on_record(
     ckpt_meta.unlink(missing_ok=True)  # the sidecar first: a lone .keras is never resumed
     ckpt.unlink(missing_ok=True)
     return report
+
+
+def _checkpoint_differs(sidecar: Path, key: dict) -> list[str]:
+    """What the checkpoint's sidecar differs in from ``key`` (``stale_parts``); a
+    sidecar that matches but names another file: ``["file"]`` (a half-written pair)."""
+    try:
+        stored = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ["sidecar"]
+    stored_key = stored.get("key") if isinstance(stored, dict) else None
+    return stale_parts(stored_key, key) or ["file"]
 
 
 def _batch_sizes(n: int, batch_size: int) -> list[int]:

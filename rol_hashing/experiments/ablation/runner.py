@@ -42,7 +42,7 @@ from rol_hashing.experiments.demo import (
 from rol_hashing.experiments.fashion import QUICK as FASHION_QUICK
 from rol_hashing.experiments.fashion import VARIANTS as FASHION_VARIANTS
 from rol_hashing.experiments.fashion import FashionSizes, prepare_fashion_seed
-from rol_hashing.freshness import is_fresh, make_key
+from rol_hashing.freshness import make_key
 from rol_hashing.io import atomic_write_text, check_folder_target, write_json
 from rol_hashing.machine import machine
 from rol_hashing.models import reliability_mask
@@ -59,6 +59,14 @@ def _segmentation(config: ExperimentConfig, run_dir: Path) -> Path:
     return run_dir / MODEL_FILE
 
 
+def _seed_sizes(dataset: str, sizes: DemoSizes, quick: bool):
+    """The sizes ``prepare_seed`` uses for ``dataset``: the demo's or ``make fashion``'s."""
+    if dataset in FASHION_VARIANTS:
+        fashion_sizes = FASHION_QUICK if quick else FashionSizes()
+        return dataclasses.replace(fashion_sizes, variants=(dataset,))
+    return sizes
+
+
 def prepare_seed(
     work: Path,
     sizes: DemoSizes,
@@ -70,8 +78,7 @@ def prepare_seed(
     """The data, backbone and segmentation stream for ``seed`` (reused when there): the
     demo's for ``generated``, ``make fashion``'s for the Fashion-MNIST variants."""
     if dataset in FASHION_VARIANTS:
-        fashion_sizes = FASHION_QUICK if quick else FashionSizes()
-        fashion_sizes = dataclasses.replace(fashion_sizes, variants=(dataset,))
+        fashion_sizes = _seed_sizes(dataset, sizes, quick)
         return prepare_fashion_seed(work, fashion_sizes, seed, data_root or FASHION_ROOT)
     if dataset != "generated":
         known = ", ".join(("generated", *FASHION_VARIANTS))
@@ -154,14 +161,6 @@ def query_ap(run_dir: str | Path, record: DatasetRecord | None = None) -> np.nda
 # ----------------------------------------------------------------------------- the study
 
 
-def _seed_sizes(dataset: str, sizes: DemoSizes, quick: bool):
-    """The sizes ``prepare_seed`` uses for ``dataset``: the demo's or ``make fashion``'s."""
-    if dataset in FASHION_VARIANTS:
-        fashion_sizes = FASHION_QUICK if quick else FashionSizes()
-        return dataclasses.replace(fashion_sizes, variants=(dataset,))
-    return sizes
-
-
 def group_key(dataset: str, grid: Sequence[Variant], bits: int, seed: int, sizes) -> dict:
     """What one (seed, bits) group of the grid is made from: the data set, the grid's
     variants at ``bits``, the seed, the protocol's sizes and the resolved profile (the
@@ -180,17 +179,6 @@ def group_key(dataset: str, grid: Sequence[Variant], bits: int, seed: int, sizes
         sizes=dataclasses.asdict(sizes),
         profile=profile,
     )
-
-
-def _kept_group(path: Path | None, key: dict) -> dict | None:
-    """The kept group at ``path`` when its key is ``key``, else None."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return stored if isinstance(stored, dict) and is_fresh(stored.get("key"), key) else None
 
 
 def run_ablation(
@@ -247,7 +235,8 @@ def run_ablation(
         for b in all_bits:
             key = group_key(dataset, grid, b, int(seed), seed_sizes)
             kept_path = None if keep is None else keep / f"seed{seed}_{b}b.json"
-            if (kept := _kept_group(kept_path, key)) is not None:
+            kept = None if kept_path is None else reuse.fresh_result(kept_path, key, "group")
+            if kept is not None:
                 rows += kept["rows"]
                 done += len(kept["rows"])
                 if b == top:
