@@ -163,13 +163,17 @@ BENCH_EXTRA ?=
 # benchmarks/recipe_results.{md,json}. Needs the data: make fashion-data.
 # make generic-backbone: the generic backbone the "generic" lever starts from (all 60,000
 # Fashion-MNIST training items, 5 epochs, about 90 min on two cores), shipped in weights/;
-# made again only when its file or sidecar is missing or stale.
+# made again only when its file or sidecar is missing or stale; WITHOUT="batch_norm" (or gap,
+# augment) makes the leave-one-out's backbone of R5 less that lever; an interrupted making
+# resumes after its last finished epoch.
+WITHOUT ?=
 .PHONY: recipe-study generic-backbone
 recipe-study: install fashion-data
 	$(PY) -m benchmarks.recipe_study --work runs/recipe
 
 generic-backbone: install fashion-data
-	$(PY) -m benchmarks.recipe_study --work runs/recipe --generic-only
+	$(PY) -m benchmarks.recipe_study --work runs/recipe --generic-only \
+	  $(if $(WITHOUT),--without $(WITHOUT))
 
 # make serve RUN=runs/demo/seed0/runs/generated-rol-48b [COMPARE=<the SSDH run>] [PORT=8000]:
 # the run's gallery from a web page (http://127.0.0.1:PORT/) and an HTTP API.

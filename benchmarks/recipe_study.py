@@ -585,16 +585,18 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     table = measure(cumulative, families, where)
     out: dict[str, Any] = {"levers": {lv.name: lv.why for lv in LEVERS}, "recipes": {}}
     out["recipes"] = {name: list(levers) for name, levers in cumulative.items()}
-    if upto is not None and upto < len(LEVERS):
+    if upto is not None:  # R0..R<upto> only: no choice yet
         out["table"] = table
         return out
     chosen = choose(table, list(cumulative))
     levers = cumulative[chosen]
     # step 3: the chosen recipe without each of its levers
     without = {f"{chosen}-{lv}": tuple(x for x in levers if x != lv) for lv in levers}
-    table |= measure(
-        {k: v for k, v in without.items() if recipe_name(v) not in table}, families, where
-    )
+    pending = {k: v for k, v in without.items() if recipe_name(v) not in table}
+    # Those whose backbone is already made first (the order changes no cell's result):
+    # a session that ends while a generic backbone is being made has measured the rest.
+    order = sorted(pending, key=lambda k: not generic_ready(pending[k], where))
+    table |= measure({k: pending[k] for k in order}, families, where)
     loss = {}
     for lv, name in zip(levers, without, strict=True):
         rows = table.get(name) or table[recipe_name(without[name])]
@@ -709,6 +711,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only make (or check) the generic backbone of the levers R5 uses",
     )
+    p.add_argument(
+        "--without",
+        nargs="+",
+        default=[],
+        metavar="LEVER",
+        help="with --generic-only: R5's levers less these (a leave-one-out's backbone)",
+    )
     p.add_argument("--results", default="benchmarks/recipe_results", help="results .md/.json")
     args = p.parse_args(argv)
     where = Where(
@@ -719,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         frozenset(args.remeasure),
     )
     if args.generic_only:
-        path, seconds = make_generic(where)
+        path, seconds = make_generic(where, tuple(args.without))
         print(f"[recipe] generic backbone {path} ({seconds:.0f} s to make)")
         return 0
     start = time.perf_counter()
@@ -732,12 +741,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def make_generic(where: Where) -> tuple[Path, float]:
-    """The generic backbone of the first recipe with the "generic" lever (R5), made
-    unless its file and sidecar are there and fresh."""
-    levers = LEVER_NAMES[: LEVER_NAMES.index("generic") + 1]
-    digits = where.work / "data" / "digits"  # the profile's data root; not read here
-    config = cell_config("digits", digits, levers, where.work / "cells" / "generic", "none")
+def _generic_config(levers: tuple[str, ...], where: Where):
+    """The digits cell's config of ``levers`` (only its model and augmentation matter
+    to the generic backbone; the data root is not read)."""
+    digits = where.work / "data" / "digits"
+    return cell_config("digits", digits, levers, where.work / "cells" / "generic", "none")
+
+
+def generic_ready(levers: tuple[str, ...], where: Where) -> bool:
+    """True unless ``levers`` use a generic backbone whose file is not made yet (a
+    file and its sidecar; their freshness is checked when a cell uses them)."""
+    if "generic" not in levers:
+        return True
+    out = Path(where.generic_dir) / generic_name(_generic_config(levers, where))
+    return out.is_file() and out.with_suffix(".json").is_file()
+
+
+def make_generic(where: Where, without: tuple[str, ...] = ()) -> tuple[Path, float]:
+    """The generic backbone of the first recipe with the "generic" lever (R5), less the
+    levers ``without`` (the leave-one-out's), made unless its file and sidecar are there
+    and fresh; an interrupted making resumes after its last finished epoch."""
+    unknown = sorted(set(without) - set(LEVER_NAMES))
+    if unknown or "generic" in without:
+        raise InputError(f"--without takes levers of R5 other than generic, not {unknown}")
+    levers = tuple(
+        lv for lv in LEVER_NAMES[: LEVER_NAMES.index("generic") + 1] if lv not in without
+    )
+    config = _generic_config(levers, where)
     return generic_backbone(config, where.generic_dir / generic_name(config), where.data_root)
 
 

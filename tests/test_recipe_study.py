@@ -182,3 +182,27 @@ def test_r0_is_pinned_to_the_declared_cpu_route(tmp_path, monkeypatch):
         r4 = rs.cell_config(family, tmp_path, rs.LEVER_NAMES[:4], tmp_path, "none")
         assert r4.model.batch_norm and r4.hashing.optimizer == "adam"
         assert r4.hashing.augment == "crop_colour" and r4.model.input_size == 64
+
+
+def test_leave_one_out_backbones_are_named_by_what_they_lack(tmp_path):
+    """``--generic-only --without L`` makes the backbone the leave-one-out of L uses; the
+    shipped one (R5's) is ready, the others are not until made; generic itself and
+    unknown levers are refused."""
+    where = rs.Where(tmp_path / "work", "unused", tmp_path / "cells", rs.GENERIC_DIR)
+    r5 = rs.LEVER_NAMES[:5]
+    assert rs.generic_ready(r5, where)  # shipped in weights/
+    assert rs.generic_ready(rs.LEVER_NAMES[:4], where)  # no generic backbone at all
+    names = {}
+    for lever in ("batch_norm", "gap", "augment"):
+        levers = tuple(x for x in r5 if x != lever)
+        names[lever] = rs.generic_name(rs._generic_config(levers, where))
+        empty = rs.Where(tmp_path, "unused", tmp_path, tmp_path / "none")
+        assert not rs.generic_ready(levers, empty)
+    assert names == {
+        "batch_norm": "generic_fashion60k_nobn_gap_crop_colour.h5",
+        "gap": "generic_fashion60k_s64_bn_flatten_crop_colour.h5",
+        "augment": "generic_fashion60k_bn_gap_none.h5",
+    }
+    for bad in (("generic",), ("colour",)):
+        with pytest.raises(InputError, match="--without"):
+            rs.make_generic(where, bad)
