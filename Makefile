@@ -167,9 +167,10 @@ BENCH_EXTRA ?=
 # augment) makes the leave-one-out's backbone of R5 less that lever; an interrupted making
 # resumes after its last finished epoch.
 WITHOUT ?=
+RECIPE_EXTRA ?=
 .PHONY: recipe-study generic-backbone
 recipe-study: install fashion-data
-	$(PY) -m benchmarks.recipe_study --work runs/recipe
+	$(PY) -m benchmarks.recipe_study --work runs/recipe $(RECIPE_EXTRA)
 
 generic-backbone: install fashion-data
 	$(PY) -m benchmarks.recipe_study --work runs/recipe --generic-only \

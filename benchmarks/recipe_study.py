@@ -515,6 +515,10 @@ class Where:
     cells: Path = CELLS_DIR
     generic_dir: Path = GENERIC_DIR
     remeasure: frozenset[str] = frozenset()  # recorded recipes to measure anyway ("all")
+    # False: a recipe whose generic backbone is not made yet waits (another process, or
+    # a later session, makes it with make generic-backbone WITHOUT=...) instead of the
+    # study making it itself.
+    make_backbones: bool = True
 
 
 def load_recorded(cells: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -596,7 +600,11 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     # Those whose backbone is already made first (the order changes no cell's result):
     # a session that ends while a generic backbone is being made has measured the rest.
     order = sorted(pending, key=lambda k: not generic_ready(pending[k], where))
-    table |= measure({k: pending[k] for k in order}, families, where)
+    waiting = _waiting({k: pending[k] for k in order}, where)
+    table |= measure({k: pending[k] for k in order if k not in waiting}, families, where)
+    out["chosen_by_step_2"] = chosen
+    if waiting:
+        return out | {"table": table, "waiting": waiting}
     loss = {}
     for lv, name in zip(levers, without, strict=True):
         rows = table.get(name) or table[recipe_name(without[name])]
@@ -607,6 +615,8 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
         lean = tuple(lv for lv in levers if lv not in dropped)
         lean_name = recipe_name(lean)
         if lean_name not in table:
+            if waiting := _waiting({lean_name: lean}, where):
+                return out | {"table": table, "waiting": waiting}
             table |= measure({lean_name: lean}, families, where)
         if score(table[lean_name]) >= score(table[chosen]) - TIE:
             final = lean_name
@@ -622,6 +632,18 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
         "final_levers": list(out["recipes"].get(final, levers)),
     }
     return out
+
+
+def _waiting(recipes: dict[str, tuple[str, ...]], where: Where) -> dict[str, str]:
+    """``recipe -> generic backbone file`` of the recipes that wait for a backbone
+    (none when the study makes backbones itself)."""
+    if where.make_backbones:
+        return {}
+    return {
+        name: generic_name(_generic_config(levers, where))
+        for name, levers in recipes.items()
+        if not generic_ready(levers, where)
+    }
 
 
 def results_markdown(result: dict[str, Any]) -> str:
@@ -676,6 +698,14 @@ def results_markdown(result: dict[str, Any]) -> str:
             "",
             f"The generic backbone's one-off making: {generic[0]:.0f} s (not in any cost).",
         ]
+    if result.get("waiting"):
+        lines += [
+            "",
+            f"Step 2 chose {result['chosen_by_step_2']}. Step 3 waits for generic backbones "
+            "not made yet: "
+            + "; ".join(f"{r} needs weights/{f}" for r, f in result["waiting"].items())
+            + " (make generic-backbone WITHOUT=<lever>, docs/recipe.md).",
+        ]
     if "final" in result:
         lines += [
             "",
@@ -718,6 +748,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="LEVER",
         help="with --generic-only: R5's levers less these (a leave-one-out's backbone)",
     )
+    p.add_argument(
+        "--no-make",
+        action="store_true",
+        help="measure only the recipes whose generic backbone is made; the rest wait",
+    )
     p.add_argument("--results", default="benchmarks/recipe_results", help="results .md/.json")
     args = p.parse_args(argv)
     where = Where(
@@ -726,6 +761,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.cells),
         Path(args.generic_dir),
         frozenset(args.remeasure),
+        make_backbones=not args.no_make,
     )
     if args.generic_only:
         path, seconds = make_generic(where, tuple(args.without))

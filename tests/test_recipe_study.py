@@ -206,3 +206,47 @@ def test_leave_one_out_backbones_are_named_by_what_they_lack(tmp_path):
     for bad in (("generic",), ("colour",)):
         with pytest.raises(InputError, match="--without"):
             rs.make_generic(where, bad)
+
+
+def test_with_no_make_step_3_measures_what_is_ready_and_names_what_waits(tmp_path, monkeypatch):
+    """``--no-make``: a leave-one-out whose generic backbone is not made waits (the study
+    stops before the rule and says which file it needs); once the files are there the
+    same call finishes the rule, reusing what it measured."""
+    for name in rs.FAMILIES:
+        family = rs.Family(name, None, {}, None)
+        monkeypatch.setattr(rs, f"{name.split('_')[0]}_family", lambda *a, f=family: f)
+    monkeypatch.setattr(rs, "SIZES", (2,))
+    measured: list[tuple[str, ...]] = []
+
+    def fake_cell(family, n, levers, *args):
+        measured.append(levers)
+        return {"map": 0.1 * len(levers), "chance": 0.1, "pretrain_seconds": 1.0,
+                "hashing_seconds": 1.0}  # fmt: skip
+
+    monkeypatch.setattr(rs, "run_cell", fake_cell)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    where = rs.Where(tmp_path, "u", tmp_path / "cells", weights, make_backbones=False)
+
+    def make(levers):
+        name = rs.generic_name(rs._generic_config(levers, where))
+        (weights / name).write_bytes(b"")
+        (weights / name).with_suffix(".json").write_text("{}")
+        return name
+
+    make(rs.LEVER_NAMES[:5])  # the shipped one: R6-adam_15 can run
+    out = rs.study(where)
+    assert out["chosen_by_step_2"] == "R6" and "final" not in out
+    assert set(out["waiting"]) == {"R6-batch_norm", "R6-gap", "R6-augment"}
+    assert out["waiting"]["R6-gap"] == "generic_fashion60k_s96_bn_flatten_crop_colour.h5"
+    # after R0..R6 (two cells each): R6-adam_15 and R6-generic (R6-input_96 is R5)
+    assert list(dict.fromkeys(measured[14:])) == [
+        ("batch_norm", "gap", "augment", "generic", "input_96"),
+        ("batch_norm", "gap", "adam_15", "augment", "input_96"),
+    ]
+    assert "waits for generic backbones" in rs.results_markdown(out)
+    for lever in ("batch_norm", "gap", "augment"):
+        make(tuple(x for x in rs.LEVER_NAMES if x != lever))
+    out = rs.study(where)
+    assert "waiting" not in out and out["final"] == "R6" and out["dropped"] == []
+    assert out["removal_loss"]["gap"] == pytest.approx(0.1)
