@@ -164,9 +164,10 @@ BENCH_EXTRA ?=
 # make generic-backbone: the generic backbone the "generic" lever starts from (all 60,000
 # Fashion-MNIST training items, 5 epochs, about 90 min on two cores), shipped in weights/;
 # made again only when its file or sidecar is missing or stale; WITHOUT="batch_norm" (or gap,
-# augment) makes the leave-one-out's backbone of R5 less that lever; an interrupted making
+# augment) makes the leave-one-out's backbone of R5 (OF=R6: of R6) less that lever; an interrupted making
 # resumes after its last finished epoch.
 WITHOUT ?=
+OF ?=
 RECIPE_EXTRA ?=
 .PHONY: recipe-study generic-backbone
 recipe-study: install fashion-data
@@ -174,7 +175,7 @@ recipe-study: install fashion-data
 
 generic-backbone: install fashion-data
 	$(PY) -m benchmarks.recipe_study --work runs/recipe --generic-only \
-	  $(if $(WITHOUT),--without $(WITHOUT))
+	  $(if $(WITHOUT),--without $(WITHOUT)) $(if $(OF),--of $(OF))
 
 # make serve RUN=runs/demo/seed0/runs/generated-rol-48b [COMPARE=<the SSDH run>] [PORT=8000]:
 # the run's gallery from a web page (http://127.0.0.1:PORT/) and an HTTP API.

@@ -746,7 +746,12 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=[],
         metavar="LEVER",
-        help="with --generic-only: R5's levers less these (a leave-one-out's backbone)",
+        help="with --generic-only: the levers of --of less these (a leave-one-out's backbone)",
+    )
+    p.add_argument(
+        "--of",
+        default="R5",
+        help="with --generic-only: the recipe (R5 or R6) --without is taken from",
     )
     p.add_argument(
         "--no-make",
@@ -764,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
         make_backbones=not args.no_make,
     )
     if args.generic_only:
-        path, seconds = make_generic(where, tuple(args.without))
+        path, seconds = make_generic(where, tuple(args.without), args.of)
         print(f"[recipe] generic backbone {path} ({seconds:.0f} s to make)")
         return 0
     start = time.perf_counter()
@@ -793,16 +798,23 @@ def generic_ready(levers: tuple[str, ...], where: Where) -> bool:
     return out.is_file() and out.with_suffix(".json").is_file()
 
 
-def make_generic(where: Where, without: tuple[str, ...] = ()) -> tuple[Path, float]:
-    """The generic backbone of the first recipe with the "generic" lever (R5), less the
-    levers ``without`` (the leave-one-out's), made unless its file and sidecar are there
-    and fresh; an interrupted making resumes after its last finished epoch."""
-    unknown = sorted(set(without) - set(LEVER_NAMES))
+def make_generic(where: Where, without: tuple[str, ...] = (), of: str = "R5") -> tuple[Path, float]:
+    """The generic backbone of the cumulative recipe ``of`` (R5 or R6: those with the
+    "generic" lever) less the levers ``without`` (a leave-one-out's), made unless its
+    file and sidecar are there and fresh; an interrupted making resumes after its last
+    finished epoch."""
+    first = LEVER_NAMES.index("generic") + 1
+    bases = {f"R{k}": LEVER_NAMES[:k] for k in range(first, len(LEVERS) + 1)}
+    if of not in bases:
+        raise InputError(
+            f"--of takes a recipe with the generic lever ({', '.join(bases)}), not {of!r}"
+        )
+    unknown = sorted(set(without) - set(bases[of]))
     if unknown or "generic" in without:
-        raise InputError(f"--without takes levers of R5 other than generic, not {unknown}")
-    levers = tuple(
-        lv for lv in LEVER_NAMES[: LEVER_NAMES.index("generic") + 1] if lv not in without
-    )
+        raise InputError(
+            f"--without takes levers of {of} other than generic, not {unknown or ['generic']}"
+        )
+    levers = tuple(lv for lv in bases[of] if lv not in without)
     config = _generic_config(levers, where)
     return generic_backbone(config, where.generic_dir / generic_name(config), where.data_root)
 

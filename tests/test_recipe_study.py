@@ -203,9 +203,15 @@ def test_leave_one_out_backbones_are_named_by_what_they_lack(tmp_path):
         "gap": "generic_fashion60k_s64_bn_flatten_crop_colour.h5",
         "augment": "generic_fashion60k_bn_gap_none.h5",
     }
-    for bad in (("generic",), ("colour",)):
+    for bad in (("generic",), ("colour",), ("input_96",)):
         with pytest.raises(InputError, match="--without"):
             rs.make_generic(where, bad)
+    with pytest.raises(InputError, match="--of"):
+        rs.make_generic(where, ("gap",), "R4")
+    r6_gap = tuple(x for x in rs.LEVER_NAMES if x != "gap")
+    assert rs.generic_name(rs._generic_config(r6_gap, where)) == (
+        "generic_fashion60k_s96_bn_flatten_crop_colour.h5"
+    )
 
 
 def test_with_no_make_step_3_measures_what_is_ready_and_names_what_waits(tmp_path, monkeypatch):
