@@ -388,8 +388,10 @@ def run_cell(
     data_root: str | Path,
     cells: Path | None = None,
     generic_dir: Path | None = None,
-) -> dict[str, Any]:
-    """One recipe on one cell: pre-training (unless generic), SSDH 48 bits, evaluation.
+    measure_missing: bool = True,
+) -> dict[str, Any] | None:
+    """One recipe on one cell: pre-training (unless generic), SSDH 48 bits, evaluation
+    (``measure_missing`` False: only a kept, fresh result, else None).
 
     The result is ``<cells>/<recipe>__<cell>.json`` (default ``<work>/cells``), the
     generic backbone ``<generic_dir>/generic_fashion60k_<arch>.h5`` (default
@@ -424,6 +426,8 @@ def run_cell(
     )
     if stored := _reuse(result_path, key):
         return stored
+    if not measure_missing:
+        return None
     cell_dir.mkdir(parents=True, exist_ok=True)
     split.save(cell_dir / "split.json")
     if "generic" in levers:
@@ -519,6 +523,9 @@ class Where:
     # a later session, makes it with make generic-backbone WITHOUT=...) instead of the
     # study making it itself.
     make_backbones: bool = True
+    # False (--report): nothing is trained; the table holds the recipes whose cells are
+    # all kept, and the rule goes as far as they take it.
+    measure: bool = True
 
 
 def load_recorded(cells: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -557,7 +564,8 @@ def measure(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every recipe on every cell: a kept cell file is reused, a recorded recipe stands
     for its cells when one of its cell files is missing (unless ``where.remeasure``
-    names it, or "all"), the rest is measured."""
+    names it, or "all"), the rest is measured (``where.measure`` False: a recipe with a
+    cell not kept is left out of the table)."""
     recorded = {} if "all" in where.remeasure else load_recorded(where.cells)
     recorded = {k: v for k, v in recorded.items() if k not in where.remeasure}
     table: dict[str, dict[str, dict[str, Any]]] = {}
@@ -568,12 +576,22 @@ def measure(
             print(f"[recipe] {name}: recorded ({next(iter(recorded[name].values()))['recorded']})")
             table[name] = recorded[name]
             continue
-        table[name] = {}
-        for family in families.values():
-            for n in SIZES:
-                table[name][f"{family.name}_{n}"] = run_cell(
-                    family, n, levers, where.work, where.data_root, where.cells, where.generic_dir
-                )
+        rows = {
+            f"{family.name}_{n}": run_cell(
+                family,
+                n,
+                levers,
+                where.work,
+                where.data_root,
+                where.cells,
+                where.generic_dir,
+                where.measure,
+            )
+            for family in families.values()
+            for n in SIZES
+        }
+        if all(row is not None for row in rows.values()):
+            table[name] = rows
     return table
 
 
@@ -589,6 +607,8 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     table = measure(cumulative, families, where)
     out: dict[str, Any] = {"levers": {lv.name: lv.why for lv in LEVERS}, "recipes": {}}
     out["recipes"] = {name: list(levers) for name, levers in cumulative.items()}
+    if unmeasured := [r for r in cumulative if r not in table]:
+        return out | {"table": table, "unmeasured": unmeasured}
     if upto is not None:  # R0..R<upto> only: no choice yet
         out["table"] = table
         return out
@@ -603,8 +623,9 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     waiting = _waiting({k: pending[k] for k in order}, where)
     table |= measure({k: pending[k] for k in order if k not in waiting}, families, where)
     out["chosen_by_step_2"] = chosen
-    if waiting:
-        return out | {"table": table, "waiting": waiting}
+    unmeasured = [k for k in order if k not in waiting and k not in table]
+    if waiting or unmeasured:
+        return out | {"table": table, "waiting": waiting, "unmeasured": unmeasured}
     loss = {}
     for lv, name in zip(levers, without, strict=True):
         rows = table.get(name) or table[recipe_name(without[name])]
@@ -618,6 +639,8 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
             if waiting := _waiting({lean_name: lean}, where):
                 return out | {"table": table, "waiting": waiting}
             table |= measure({lean_name: lean}, families, where)
+            if lean_name not in table:
+                return out | {"table": table, "unmeasured": [lean_name]}
         if score(table[lean_name]) >= score(table[chosen]) - TIE:
             final = lean_name
             out["recipes"][lean_name] = list(lean)
@@ -698,14 +721,19 @@ def results_markdown(result: dict[str, Any]) -> str:
             "",
             f"The generic backbone's one-off making: {generic[0]:.0f} s (not in any cost).",
         ]
-    if result.get("waiting"):
-        lines += [
-            "",
-            f"Step 2 chose {result['chosen_by_step_2']}. Step 3 waits for generic backbones "
-            "not made yet: "
-            + "; ".join(f"{r} needs weights/{f}" for r, f in result["waiting"].items())
-            + " (make generic-backbone WITHOUT=<lever>, docs/recipe.md).",
-        ]
+    if "final" not in result and (result.get("waiting") or result.get("unmeasured")):
+        text = (
+            [f"Step 2 chose {result['chosen_by_step_2']}."] if "chosen_by_step_2" in result else []
+        )
+        if result.get("waiting"):
+            text.append(
+                "Step 3 waits for generic backbones not made yet: "
+                + "; ".join(f"{r} needs weights/{f}" for r, f in result["waiting"].items())
+                + " (make generic-backbone WITHOUT=<lever>, docs/recipe.md)."
+            )
+        if result.get("unmeasured"):
+            text.append("Not measured yet: " + ", ".join(result["unmeasured"]) + ".")
+        lines += ["", " ".join(text)]
     if "final" in result:
         lines += [
             "",
@@ -758,6 +786,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure only the recipes whose generic backbone is made; the rest wait",
     )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="train nothing: the table of the kept cells, the rule as far as they take it",
+    )
     p.add_argument("--results", default="benchmarks/recipe_results", help="results .md/.json")
     args = p.parse_args(argv)
     where = Where(
@@ -766,7 +799,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.cells),
         Path(args.generic_dir),
         frozenset(args.remeasure),
-        make_backbones=not args.no_make,
+        make_backbones=not (args.no_make or args.report),
+        measure=not args.report,
     )
     if args.generic_only:
         path, seconds = make_generic(where, tuple(args.without), args.of)

@@ -256,3 +256,28 @@ def test_with_no_make_step_3_measures_what_is_ready_and_names_what_waits(tmp_pat
     out = rs.study(where)
     assert "waiting" not in out and out["final"] == "R6" and out["dropped"] == []
     assert out["removal_loss"]["gap"] == pytest.approx(0.1)
+
+
+def test_report_trains_nothing_and_says_what_is_not_measured(tmp_path, monkeypatch):
+    """``--report``: cells not kept are not measured; a recipe missing one is left out
+    and named, and the rule stops where the table ends."""
+    for name in rs.FAMILIES:
+        family = rs.Family(name, None, {}, None)
+        monkeypatch.setattr(rs, f"{name.split('_')[0]}_family", lambda *a, f=family: f)
+    monkeypatch.setattr(rs, "SIZES", (2,))
+    asked = []
+
+    def kept_up_to_r5(family, n, levers, work, root, cells, generic, measure_missing):
+        asked.append(measure_missing)
+        if "input_96" in levers and family.name == "digits":
+            return None  # not kept
+        return {"map": 0.5, "chance": 0.1, "pretrain_seconds": 1.0, "hashing_seconds": 1.0}
+
+    monkeypatch.setattr(rs, "run_cell", kept_up_to_r5)
+    where = rs.Where(tmp_path, "u", tmp_path / "cells", tmp_path, measure=False)
+    out = rs.study(where)
+    assert set(asked) == {False}
+    assert out["unmeasured"] == ["R6"] and "R6" not in out["table"] and "R5" in out["table"]
+    assert "chosen_by_step_2" not in out
+    text = rs.results_markdown(out)
+    assert "Not measured yet: R6." in text and "Step 2" not in text
