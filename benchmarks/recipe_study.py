@@ -341,9 +341,17 @@ def own_backbone(family: Family, config, split: Split, out: Path) -> tuple[Path,
     return out, float(report["seconds"])
 
 
-def generic_backbone(config, out: Path, data_root: str | Path) -> tuple[Path, float]:
+def generic_backbone(
+    config,
+    out: Path,
+    data_root: str | Path,
+    make: bool = True,
+    levers: tuple[str, ...] = (),
+) -> tuple[Path, float]:
     """Pre-trains once on all 60,000 Fashion-MNIST training items (streamed), at
-    ``GENERIC_SIZE`` px with "gap"; returns the file and the seconds its making took."""
+    ``GENERIC_SIZE`` px with "gap"; returns the file and the seconds its making took.
+    ``make`` False: a missing or stale file is an error naming the command that makes
+    it (``levers``: the recipe's, for that command) instead of being made here."""
     from rol_hashing.experiments import reuse
     from rol_hashing.training.pretrain import pretrain_on_record
 
@@ -359,7 +367,13 @@ def generic_backbone(config, out: Path, data_root: str | Path) -> tuple[Path, fl
         **records_parts(clean, train),
     )
 
-    def make() -> dict[str, Any]:
+    def making() -> dict[str, Any]:
+        if not make:
+            raise InputError(
+                f"{out} is missing or stale (its sidecar's key or digest does not match) and "
+                f"this study makes no backbone (--no-make): make it with "
+                f"`{generic_command(levers)}`"
+            )
         print(f"[recipe] generic backbone: {len(train)} items, {GENERIC_EPOCHS} epochs", flush=True)
         return pretrain_on_record(
             clean,
@@ -376,7 +390,7 @@ def generic_backbone(config, out: Path, data_root: str | Path) -> tuple[Path, fl
             resume=True,  # after the last finished epoch of an interrupted making
         )
 
-    report, _ = reuse.backbone(out, key, lambda: _timed(make))
+    report, _ = reuse.backbone(out, key, lambda: _timed(making))
     return out, float(report["seconds"])
 
 
@@ -389,6 +403,7 @@ def run_cell(
     cells: Path | None = None,
     generic_dir: Path | None = None,
     measure_missing: bool = True,
+    make_backbones: bool = True,
 ) -> dict[str, Any] | None:
     """One recipe on one cell: pre-training (unless generic), SSDH 48 bits, evaluation
     (``measure_missing`` False: only a kept, fresh result, else None).
@@ -433,7 +448,7 @@ def run_cell(
     if "generic" in levers:
         folder = work / "backbones" if generic_dir is None else Path(generic_dir)
         backbone, generic_seconds = generic_backbone(
-            config, folder / generic_name(config), data_root
+            config, folder / generic_name(config), data_root, make_backbones, levers
         )
         pre_seconds = 0.0  # the one-off generic backbone is reported apart
     else:
@@ -576,6 +591,8 @@ def measure(
             print(f"[recipe] {name}: recorded ({next(iter(recorded[name].values()))['recorded']})")
             table[name] = recorded[name]
             continue
+        # --no-make: a recipe whose generic backbone is not made reads its kept cells only
+        measure_missing = where.measure and (where.make_backbones or generic_ready(levers, where))
         rows = {
             f"{family.name}_{n}": run_cell(
                 family,
@@ -585,7 +602,8 @@ def measure(
                 where.data_root,
                 where.cells,
                 where.generic_dir,
-                where.measure,
+                measure_missing,
+                where.make_backbones,
             )
             for family in families.values()
             for n in SIZES
@@ -596,7 +614,9 @@ def measure(
 
 
 def study(where: Where, upto: int | None = None) -> dict[str, Any]:
-    """Steps 1-3 of docs/recipe.md; returns everything measured and the choice."""
+    """Steps 1-3 of docs/recipe.md; returns everything measured and the choice. When a
+    step lacks a recipe (``--report``: a cell not kept; ``--no-make``: a generic
+    backbone not made), it stops there with ``"waiting"`` and ``"unmeasured"``."""
     work = where.work
     families = {
         "fashion_scenes": fashion_family(work, where.data_root),
@@ -607,40 +627,39 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     table = measure(cumulative, families, where)
     out: dict[str, Any] = {"levers": {lv.name: lv.why for lv in LEVERS}, "recipes": {}}
     out["recipes"] = {name: list(levers) for name, levers in cumulative.items()}
-    if unmeasured := [r for r in cumulative if r not in table]:
-        return out | {"table": table, "unmeasured": unmeasured}
+    if missing := _missing(cumulative, table, where):
+        return out | {"table": table} | missing
     if upto is not None:  # R0..R<upto> only: no choice yet
         out["table"] = table
         return out
     chosen = choose(table, list(cumulative))
+    out["chosen_by_step_2"] = chosen
     levers = cumulative[chosen]
     # step 3: the chosen recipe without each of its levers
     without = {f"{chosen}-{lv}": tuple(x for x in levers if x != lv) for lv in levers}
-    pending = {k: v for k, v in without.items() if recipe_name(v) not in table}
+    same = {k: _named(v, cumulative) for k, v in without.items()}  # R6-input_96 is R5
+    pending = {k: v for k, v in without.items() if same[k] not in table}
     # Those whose backbone is already made first (the order changes no cell's result):
     # a session that ends while a generic backbone is being made has measured the rest.
     order = sorted(pending, key=lambda k: not generic_ready(pending[k], where))
-    waiting = _waiting({k: pending[k] for k in order}, where)
-    table |= measure({k: pending[k] for k in order if k not in waiting}, families, where)
-    out["chosen_by_step_2"] = chosen
-    unmeasured = [k for k in order if k not in waiting and k not in table]
-    if waiting or unmeasured:
-        return out | {"table": table, "waiting": waiting, "unmeasured": unmeasured}
+    table |= measure({k: pending[k] for k in order}, families, where)
+    if missing := _missing({k: pending[k] for k in order}, table, where):
+        return out | {"table": table} | missing
     loss = {}
     for lv, name in zip(levers, without, strict=True):
-        rows = table.get(name) or table[recipe_name(without[name])]
+        rows = table[name if name in table else same[name]]
         loss[lv] = score(table[chosen]) - score(rows)
     dropped = tuple(lv for lv in levers if loss[lv] < TIE)
     final = chosen
     if dropped:
         lean = tuple(lv for lv in levers if lv not in dropped)
-        lean_name = recipe_name(lean)
+        # one lever dropped: the lean recipe is that leave-one-out, already measured
+        known = {**cumulative, **without}
+        lean_name = next((k for k, v in known.items() if v == lean), recipe_name(lean))
         if lean_name not in table:
-            if waiting := _waiting({lean_name: lean}, where):
-                return out | {"table": table, "waiting": waiting}
             table |= measure({lean_name: lean}, families, where)
-            if lean_name not in table:
-                return out | {"table": table, "unmeasured": [lean_name]}
+            if missing := _missing({lean_name: lean}, table, where):
+                return out | {"table": table, "removal_loss": loss} | missing
         if score(table[lean_name]) >= score(table[chosen]) - TIE:
             final = lean_name
             out["recipes"][lean_name] = list(lean)
@@ -648,7 +667,6 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
         "table": table,
         "scores": {r: score(rows) for r, rows in table.items()},
         "costs": {r: cost(rows) for r, rows in table.items()},
-        "chosen_by_step_2": chosen,
         "removal_loss": loss,
         "dropped": list(dropped),
         "final": final,
@@ -657,21 +675,52 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     return out
 
 
-def _waiting(recipes: dict[str, tuple[str, ...]], where: Where) -> dict[str, str]:
-    """``recipe -> generic backbone file`` of the recipes that wait for a backbone
-    (none when the study makes backbones itself)."""
-    if where.make_backbones:
+def _named(levers: tuple[str, ...], cumulative: dict[str, tuple[str, ...]]) -> str:
+    """The cumulative recipe's name when ``levers`` are one (R6 less input_96 is R5)."""
+    return next((k for k, v in cumulative.items() if v == levers), recipe_name(levers))
+
+
+def _missing(
+    recipes: dict[str, tuple[str, ...]], table: dict[str, Any], where: Where
+) -> dict[str, Any]:
+    """``{"waiting": {recipe: {file, command}}, "unmeasured": [recipe]}`` of the
+    ``recipes`` not in ``table`` (empty when all are): a recipe waits when this study
+    makes no backbone and its generic backbone is not made, else it is unmeasured."""
+    absent = {k: v for k, v in recipes.items() if k not in table}
+    if not absent:
         return {}
-    return {
-        name: generic_name(_generic_config(levers, where))
-        for name, levers in recipes.items()
-        if not generic_ready(levers, where)
+    waiting = {
+        name: {
+            "file": generic_name(_generic_config(levers, where)),
+            "command": generic_command(levers),
+        }
+        for name, levers in absent.items()
+        if not where.make_backbones and not generic_ready(levers, where)
     }
+    return {"waiting": waiting, "unmeasured": [k for k in absent if k not in waiting]}
+
+
+def generic_command(levers: tuple[str, ...]) -> str:
+    """The make command that makes the generic backbone of ``levers`` (R5 or R6 less
+    some levers): ``make generic-backbone WITHOUT="gap" OF=R6``."""
+    of = "R6" if "input_96" in levers else "R5"
+    base = LEVER_NAMES[: int(of[1:])]
+    gone = " ".join(lv for lv in base if lv not in levers)
+    return (
+        "make generic-backbone"
+        + (f' WITHOUT="{gone}"' if gone else "")
+        + (" OF=R6" if of == "R6" else "")
+    )
 
 
 def results_markdown(result: dict[str, Any]) -> str:
     """The study's table (recipes x cells), S, cost and the rule's steps."""
     table = result["table"]
+    if not table:
+        return (
+            f"## Recipe study ({time.strftime('%Y-%m-%d')})\n\nNo recipe has all its cells yet"
+            f" (not measured: {', '.join(result.get('unmeasured', [])) or 'none'}).\n"
+        )
     cells = list(next(iter(table.values())))
     chance = next(iter(next(iter(table.values())).values()))["chance"]
     lines = [
@@ -727,9 +776,12 @@ def results_markdown(result: dict[str, Any]) -> str:
         )
         if result.get("waiting"):
             text.append(
-                "Step 3 waits for generic backbones not made yet: "
-                + "; ".join(f"{r} needs weights/{f}" for r, f in result["waiting"].items())
-                + " (make generic-backbone WITHOUT=<lever>, docs/recipe.md)."
+                "Waiting for generic backbones not made yet: "
+                + "; ".join(
+                    f"{r} needs {w['file']} (`{w['command']}`)"
+                    for r, w in result["waiting"].items()
+                )
+                + "."
             )
         if result.get("unmeasured"):
             text.append("Not measured yet: " + ", ".join(result["unmeasured"]) + ".")
@@ -751,7 +803,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default="runs/recipe", help="data, runs and own backbones")
     p.add_argument("--data-root", default=str(DEFAULT_ROOT), help="Fashion-MNIST's IDX files")
     p.add_argument(
-        "--upto", type=int, default=None, help="measure R0..R<k> only (a partial session)"
+        "--upto",
+        type=int,
+        choices=range(len(LEVERS) + 1),
+        default=None,
+        help="measure R0..R<k> only (a partial session)",
     )
     p.add_argument("--cells", default=str(CELLS_DIR), help="the cells' results (kept)")
     p.add_argument(

@@ -1,6 +1,7 @@
 """The recipe study's cells and rule (benchmarks/recipe_study.py, docs/recipe.md), at tiny
 sizes: t10k items only, disjoint parts, the choice with its tie-break, one real cell."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -214,70 +215,109 @@ def test_leave_one_out_backbones_are_named_by_what_they_lack(tmp_path):
     )
 
 
-def test_with_no_make_step_3_measures_what_is_ready_and_names_what_waits(tmp_path, monkeypatch):
-    """``--no-make``: a leave-one-out whose generic backbone is not made waits (the study
-    stops before the rule and says which file it needs); once the files are there the
-    same call finishes the rule, reusing what it measured."""
+class FakeCells:
+    """``run_cell`` over a dict of kept results: MAP 0.1 per lever (``maps`` overrides by
+    levers), measuring only when asked to and recording what it measured."""
+
+    def __init__(self, maps=None):
+        self.kept: dict = {}
+        self.measured: list[tuple[str, ...]] = []
+        self.maps = maps or {}
+
+    def __call__(self, family, n, levers, work, root, cells, generic, measure=True, make=True):
+        key = (levers, family.name, n)
+        if key not in self.kept:
+            if not measure:
+                return None
+            self.measured.append(levers)
+            value = self.maps.get(levers, 0.1 * len(levers))
+            self.kept[key] = {"map": value, "chance": 0.1, "pretrain_seconds": 1.0,
+                              "hashing_seconds": 1.0}  # fmt: skip
+        return self.kept[key]
+
+
+@pytest.fixture
+def fake(monkeypatch):
     for name in rs.FAMILIES:
         family = rs.Family(name, None, {}, None)
         monkeypatch.setattr(rs, f"{name.split('_')[0]}_family", lambda *a, f=family: f)
     monkeypatch.setattr(rs, "SIZES", (2,))
-    measured: list[tuple[str, ...]] = []
+    cells = FakeCells()
+    monkeypatch.setattr(rs, "run_cell", cells)
+    return cells
 
-    def fake_cell(family, n, levers, *args):
-        measured.append(levers)
-        return {"map": 0.1 * len(levers), "chance": 0.1, "pretrain_seconds": 1.0,
-                "hashing_seconds": 1.0}  # fmt: skip
 
-    monkeypatch.setattr(rs, "run_cell", fake_cell)
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    where = rs.Where(tmp_path, "u", tmp_path / "cells", weights, make_backbones=False)
+def _make_backbone(where, levers):
+    name = rs.generic_name(rs._generic_config(levers, where))
+    (where.generic_dir / name).write_bytes(b"")
+    (where.generic_dir / name).with_suffix(".json").write_text("{}")
 
-    def make(levers):
-        name = rs.generic_name(rs._generic_config(levers, where))
-        (weights / name).write_bytes(b"")
-        (weights / name).with_suffix(".json").write_text("{}")
-        return name
 
-    make(rs.LEVER_NAMES[:5])  # the shipped one: R6-adam_15 can run
+def test_with_no_make_step_3_measures_what_is_ready_and_names_what_waits(tmp_path, fake):
+    """``--no-make``: a recipe whose generic backbone is not made waits (the study stops
+    and names the file and its command); once the files are there the same call
+    finishes the rule, measuring only what it had not."""
+    (tmp_path / "weights").mkdir()
+    where = rs.Where(tmp_path, "u", tmp_path / "cells", tmp_path / "weights", make_backbones=False)
+    out = rs.study(where)
+    assert set(out["waiting"]) == {"R5", "R6"}  # R5's backbone is missing too
+    assert "chosen_by_step_2" not in out
+    _make_backbone(where, rs.LEVER_NAMES[:5])  # the shipped one
+    fake.measured.clear()
     out = rs.study(where)
     assert out["chosen_by_step_2"] == "R6" and "final" not in out
     assert set(out["waiting"]) == {"R6-batch_norm", "R6-gap", "R6-augment"}
-    assert out["waiting"]["R6-gap"] == "generic_fashion60k_s96_bn_flatten_crop_colour.h5"
-    # after R0..R6 (two cells each): R6-adam_15 and R6-generic (R6-input_96 is R5)
-    assert list(dict.fromkeys(measured[14:])) == [
+    assert out["waiting"]["R6-gap"] == {
+        "file": "generic_fashion60k_s96_bn_flatten_crop_colour.h5",
+        "command": 'make generic-backbone WITHOUT="gap" OF=R6',
+    }
+    # R5 and R6 (two cells each), then R6-adam_15 and R6-generic (R6-input_96 is R5)
+    assert list(dict.fromkeys(fake.measured)) == [
+        rs.LEVER_NAMES[:5],
+        rs.LEVER_NAMES,
         ("batch_norm", "gap", "augment", "generic", "input_96"),
         ("batch_norm", "gap", "adam_15", "augment", "input_96"),
     ]
-    assert "waits for generic backbones" in rs.results_markdown(out)
+    text = rs.results_markdown(out)
+    assert "Waiting for generic backbones" in text and 'WITHOUT="gap" OF=R6' in text
     for lever in ("batch_norm", "gap", "augment"):
-        make(tuple(x for x in rs.LEVER_NAMES if x != lever))
+        _make_backbone(where, tuple(x for x in rs.LEVER_NAMES if x != lever))
+    fake.measured.clear()
     out = rs.study(where)
+    assert len(fake.measured) == 6  # three recipes, two cells: nothing measured twice
     assert "waiting" not in out and out["final"] == "R6" and out["dropped"] == []
     assert out["removal_loss"]["gap"] == pytest.approx(0.1)
+    assert out["removal_loss"]["input_96"] == pytest.approx(0.1)  # against R5's row
 
 
-def test_report_trains_nothing_and_says_what_is_not_measured(tmp_path, monkeypatch):
-    """``--report``: cells not kept are not measured; a recipe missing one is left out
-    and named, and the rule stops where the table ends."""
-    for name in rs.FAMILIES:
-        family = rs.Family(name, None, {}, None)
-        monkeypatch.setattr(rs, f"{name.split('_')[0]}_family", lambda *a, f=family: f)
-    monkeypatch.setattr(rs, "SIZES", (2,))
-    asked = []
-
-    def kept_up_to_r5(family, n, levers, work, root, cells, generic, measure_missing):
-        asked.append(measure_missing)
-        if "input_96" in levers and family.name == "digits":
-            return None  # not kept
-        return {"map": 0.5, "chance": 0.1, "pretrain_seconds": 1.0, "hashing_seconds": 1.0}
-
-    monkeypatch.setattr(rs, "run_cell", kept_up_to_r5)
-    where = rs.Where(tmp_path, "u", tmp_path / "cells", tmp_path, measure=False)
+def test_a_single_dropped_lever_makes_the_lean_recipe_that_leave_one_out(tmp_path, fake):
+    """Removing augment costs nothing: it is dropped, the lean recipe is R6-augment as
+    measured (not a new row), and it is final."""
+    no_augment = tuple(x for x in rs.LEVER_NAMES if x != "augment")
+    fake.maps[no_augment] = 0.6
+    where = rs.Where(tmp_path, "u", tmp_path / "cells", tmp_path / "weights")
     out = rs.study(where)
-    assert set(asked) == {False}
-    assert out["unmeasured"] == ["R6"] and "R6" not in out["table"] and "R5" in out["table"]
-    assert "chosen_by_step_2" not in out
-    text = rs.results_markdown(out)
-    assert "Not measured yet: R6." in text and "Step 2" not in text
+    assert out["dropped"] == ["augment"] and out["final"] == "R6-augment"
+    assert out["final_levers"] == list(no_augment)
+    assert len(out["table"]) == 7 + 5  # R0..R6 and five leave-one-outs (one is R5)
+    assert "Final recipe: R6-augment" in rs.results_markdown(out)
+
+
+def test_report_reads_kept_cells_even_without_their_backbone(tmp_path, fake):
+    """``--report`` trains nothing, reads a kept leave-one-out whose backbone is not on
+    this machine, and says what is not measured; an empty table is reported too."""
+    where = rs.Where(tmp_path, "u", tmp_path / "cells", tmp_path / "weights", measure=False)
+    empty = rs.study(where)
+    assert empty["table"] == {} and "No recipe has all its cells yet" in rs.results_markdown(empty)
+    rs.study(rs.Where(tmp_path, "u", tmp_path / "cells", tmp_path / "weights"))  # all kept
+    adam_less = ("batch_norm", "gap", "augment", "generic", "input_96")
+    fake.kept = {k: v for k, v in fake.kept.items() if k[0] != adam_less}
+    fake.measured.clear()
+    out = rs.study(where)
+    assert fake.measured == []
+    assert out["chosen_by_step_2"] == "R6" and "R6-batch_norm" in out["table"]
+    assert out["unmeasured"] == ["R6-adam_15"] and out["waiting"] == {}
+    assert "Not measured yet: R6-adam_15." in rs.results_markdown(out)
+    # as the CLI has it (--report makes no backbone): the missing one is what it waits for
+    cli = rs.study(dataclasses.replace(where, make_backbones=False))
+    assert list(cli["waiting"]) == ["R6-adam_15"] and cli["unmeasured"] == []
