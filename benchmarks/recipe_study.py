@@ -637,6 +637,7 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     levers = cumulative[chosen]
     # step 3: the chosen recipe without each of its levers
     without = {f"{chosen}-{lv}": tuple(x for x in levers if x != lv) for lv in levers}
+    out["recipes"] |= {k: list(v) for k, v in without.items()}
     same = {k: _named(v, cumulative) for k, v in without.items()}  # R6-input_96 is R5
     pending = {k: v for k, v in without.items() if same[k] not in table}
     # Those whose backbone is already made first (the order changes no cell's result):
@@ -757,18 +758,18 @@ def results_markdown(result: dict[str, Any]) -> str:
     )
     if machines:
         lines += ["", "Measured on: " + "; ".join(machines) + "."]
-    generic = sorted(
-        {
-            r["generic_seconds"]
-            for rows in table.values()
-            for r in rows.values()
-            if r.get("generic_seconds")
-        }
-    )
+    generic = {
+        r["backbone"]: r["generic_seconds"]
+        for rows in table.values()
+        for r in rows.values()
+        if r.get("generic_seconds")
+    }
     if generic:
         lines += [
             "",
-            f"The generic backbone's one-off making: {generic[0]:.0f} s (not in any cost).",
+            "The generic backbones' one-off making (not in any cost): "
+            + "; ".join(f"{name} {seconds:.0f} s" for name, seconds in sorted(generic.items()))
+            + ".",
         ]
     if "final" not in result and (result.get("waiting") or result.get("unmeasured")):
         text = (
