@@ -655,8 +655,7 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     if dropped:
         lean = tuple(lv for lv in levers if lv not in dropped)
         # one lever dropped: the lean recipe is that leave-one-out, already measured
-        known = {**cumulative, **without}
-        lean_name = next((k for k, v in known.items() if v == lean), recipe_name(lean))
+        lean_name = _named(lean, cumulative | without)
         if lean_name not in table:
             table |= measure({lean_name: lean}, families, where)
             if missing := _missing({lean_name: lean}, table, where):
@@ -676,9 +675,10 @@ def study(where: Where, upto: int | None = None) -> dict[str, Any]:
     return out
 
 
-def _named(levers: tuple[str, ...], cumulative: dict[str, tuple[str, ...]]) -> str:
-    """The cumulative recipe's name when ``levers`` are one (R6 less input_96 is R5)."""
-    return next((k for k, v in cumulative.items() if v == levers), recipe_name(levers))
+def _named(levers: tuple[str, ...], known: dict[str, tuple[str, ...]]) -> str:
+    """The name of the ``known`` recipe with these ``levers`` (R6 less input_96 is R5),
+    else ``recipe_name(levers)``."""
+    return next((k for k, v in known.items() if v == levers), recipe_name(levers))
 
 
 def _missing(
