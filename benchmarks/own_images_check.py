@@ -3,9 +3,11 @@
 Not the shapes generator: the ten digits 0-9 drawn with a TrueType font at random sizes,
 angles and colours over smooth colour noise with random bright and dark patches, as
 class folders (``digits/<d>/*.png``) plus a VOC-layout devkit with each digit's mask.
-Then, with the ``cpu`` profile of ``experiments/folders.yaml``, exactly the README's
-commands: pretrain (``--no-turns``: a turned 6 is a 9), train-seg, train-hash SSDH and
-ROL, evaluate. Writes the MAP of both against chance to ``--results`` (markdown).
+Then, with the ``cpu`` profile of ``experiments/folders.yaml`` and its defaults (the
+generic backbone of weights/), exactly the README's commands: train-seg, train-hash SSDH
+and ROL, evaluate (``--pretrain-epochs N``: first pre-train an own backbone, the route's
+optional step, ``--no-turns``: a turned 6 is a 9). Writes the MAP of both against chance
+to ``--results`` (markdown).
 
     python -m benchmarks.own_images_check --work runs/own_images --bits 48
 """
@@ -22,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from rol_hashing.cli.main import main as cli
 from rol_hashing.models.weights import read_provenance
+from rol_hashing.training.config import load_config
 
 DIGITS = tuple(str(d) for d in range(10))
 
@@ -113,25 +116,45 @@ def make_digits(root: Path, per_class: int, seg_images: int, size: int, seed: in
     return root
 
 
-def run_route(work: Path, bits: int, pretrain_epochs: int = 8) -> dict:
-    """The README's commands on the digits; returns MAP, chance and seconds per step."""
+def _val_accuracy(backbone: Path) -> float | None:
+    """The backbone's held-out accuracy: from its provenance record, else from the
+    sidecar ``.json`` a generic backbone ships with; None when neither has it."""
+    meta = read_provenance(backbone) or {}
+    if "val_accuracy" in meta:
+        return float(meta["val_accuracy"])
+    sidecar = backbone.with_suffix(".json")
+    if sidecar.is_file():
+        value = json.loads(sidecar.read_text()).get("report", {}).get("val_accuracy")
+        return None if value is None else float(value)
+    return None
+
+
+def run_route(work: Path, bits: int, pretrain_epochs: int = 0) -> dict:
+    """The README's commands on the digits; returns MAP, chance and seconds per step
+    (``pretrain_epochs`` 0: the profile's backbone, else an own one pre-trained first)."""
     data, devkit = work / "digits", work / "digits_voc"
     runs = work / "runs"
     common = ["--profile", "cpu", "--runs-dir", str(runs), "--verbose", "0"]
-    backbone = work / "weights" / "pretrained_folders_cpu.h5"
-    steps = {
-        "pretrain": ["pretrain", "--config", "folders", "--data-root", str(data)]
-        + ["--profile", "cpu", "--no-turns", "--out", str(backbone), "--overwrite"]
-        + ["--epochs", str(pretrain_epochs)]
-        + ["--verbose", "0"],
-        "segmentation": ["train-seg", "--config", "folders", "--data-root", str(devkit)]
+    steps: dict[str, list[str]] = {}
+    own = work / "weights" / "pretrained_folders_cpu.h5"
+    backbone_arg = ["--backbone-weights", str(own)] if pretrain_epochs else []
+    if pretrain_epochs:
+        steps["pretrain"] = (
+            ["pretrain", "--config", "folders", "--data-root", str(data)]
+            + ["--profile", "cpu", "--no-turns", "--out", str(own), "--overwrite"]
+            + ["--epochs", str(pretrain_epochs), "--verbose", "0"]
+        )
+    steps["segmentation"] = (
+        ["train-seg", "--config", "folders", "--data-root", str(devkit)]
         + common
-        + ["--backbone-weights", str(backbone), "--overwrite"],
-    }
+        + backbone_arg
+        + ["--overwrite"]
+    )
     for method in ("ssdh", "rol"):
         steps[method] = (
             ["train-hash", "--config", "folders", "--data-root", str(data), "--method", method]
-            + ["--bits", str(bits), "--backbone-weights", str(backbone), "--overwrite"]
+            + ["--bits", str(bits), "--overwrite"]
+            + backbone_arg
             + ["--segmentation-model", str(runs / "digits_voc-seg" / "model.keras")]
             + ["--seg-data-root", str(devkit)]
             + common
@@ -151,7 +174,11 @@ def run_route(work: Path, bits: int, pretrain_epochs: int = 8) -> dict:
         out[method] = {"map": metrics["map_at_k"], "chance": metrics["chance"]}
         out["top_k"] = metrics["top_k"]
         out["queries"], out["gallery"] = metrics["num_queries"], metrics["num_gallery"]
-    out["pretrain_val_accuracy"] = read_provenance(backbone)["val_accuracy"]
+    backbone = (
+        own if pretrain_epochs else Path(load_config("folders", "cpu").model.backbone_weights)
+    )
+    out["backbone"] = backbone.name
+    out["pretrain_val_accuracy"] = _val_accuracy(backbone)
     seg = json.loads((runs / "digits_voc-seg" / "metrics.json").read_text())
     out["seg_mean_iou"] = seg["val_mean_iou"]
     return out
@@ -160,9 +187,14 @@ def run_route(work: Path, bits: int, pretrain_epochs: int = 8) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", default="runs/own_images", help="data and runs")
-    p.add_argument("--per-class", type=int, default=300, help="hashing images per digit")
+    p.add_argument("--per-class", type=int, default=100, help="hashing images per digit")
     p.add_argument("--seg-images", type=int, default=600, help="segmentation images")
-    p.add_argument("--pretrain-epochs", type=int, default=15, help="pretrain --epochs")
+    p.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=0,
+        help="0: the cpu profile's backbone (default); N: pre-train an own one for N epochs",
+    )
     p.add_argument("--size", type=int, default=80, help="image side in pixels")
     p.add_argument("--bits", type=int, default=48, help="code length")
     p.add_argument("--seed", type=int, default=0, help="data seed")
@@ -188,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             for m in ("ssdh", "rol")
         ),
         "",
-        f"Backbone pre-training ({args.pretrain_epochs} epochs) held-out accuracy "
-        f"{result['pretrain_val_accuracy']:.3f}; "
+        f"Backbone {result['backbone']} (held-out accuracy "
+        f"{result['pretrain_val_accuracy'] or float('nan'):.3f}"
+        + (f", pre-trained here for {args.pretrain_epochs} epochs" if args.pretrain_epochs else "")
+        + "); "
         f"segmentation val mean IoU {result['seg_mean_iou']:.3f}; step seconds "
         f"{result['seconds']}; wall {wall:.0f} s. Chance = {chance:.3f}.",
         "",
