@@ -743,14 +743,18 @@ def results_markdown(result: dict[str, Any]) -> str:
             + " | ".join(f"{rows[c]['map']:.3f}" for c in cells)
             + f" | {score(rows):.3f} | {cost(rows):.0f} |"
         )
-    sources = sorted(
-        {r["recorded"] for rows in table.values() for r in rows.values() if "recorded" in r}
-    )
-    if sources:
+    by_source: dict[str, list[str]] = {}  # one source, each recipe with its commit
+    for name, rows in table.items():
+        text = next((r["recorded"] for r in rows.values() if "recorded" in r), None)
+        if text is not None:
+            source, _, commit = text.rpartition(" (measured by ")
+            mark = f"{name} by {commit.rstrip(')')[:7]}" if source else name
+            by_source.setdefault(source or text, []).append(mark)
+    if by_source:
         lines += [
             "",
             "Recorded rows (no cell file; cost split evenly over the cells): "
-            + "; ".join(sources)
+            + "; ".join(f"{src}: {', '.join(marks)}" for src, marks in by_source.items())
             + ".",
         ]
     machines = sorted(

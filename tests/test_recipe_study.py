@@ -141,6 +141,7 @@ def test_a_recorded_recipe_stands_for_its_missing_cells_and_says_so(tiny, tmp_pa
     assert "a note (measured by abc)" in table["R0"]["digits_2"]["recorded"]
     text = rs.results_markdown({"table": table, "recipes": {"R1": ["batch_norm"]}})
     assert "| R0 (recorded) |" in text and "Recorded rows" in text
+    assert "a note: R0 by abc." in text  # the source once, each recipe with its commit
     # --remeasure, or a kept cell file, wins over the record
     for names in ({"all"}, {"R0"}):
         rs.measure({"R0": ()}, families, rs.Where(tmp_path, "u", cells, tmp_path, frozenset(names)))
