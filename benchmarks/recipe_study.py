@@ -232,6 +232,18 @@ R0_HASHING = {
 R0_LR_DROP = {"fashion_scenes": 4, "folders": 20}  # folders: no drop within 5 epochs
 
 
+def lever_settings(levers: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(model, hashing)`` settings of R0 with ``levers``' overrides applied, in the
+    declared order (no paths, no learning-rate drop unless a lever sets one)."""
+    model: dict[str, Any] = dict(R0_MODEL)
+    hashing: dict[str, Any] = dict(R0_HASHING)
+    for lever in LEVERS:
+        if lever.name in levers:
+            model |= lever.model
+            hashing |= lever.hashing
+    return model, hashing
+
+
 def cell_config(
     family: str, data_root: str | Path, levers: tuple[str, ...], cell_dir: Path, backbone: str
 ):
@@ -240,12 +252,9 @@ def cell_config(
     from rol_hashing.training.config import load_config
 
     experiment = "fashion_scenes" if family == "fashion_scenes" else "folders"
-    model: dict[str, Any] = R0_MODEL | {"backbone_weights": backbone}
-    hashing: dict[str, Any] = R0_HASHING | {"lr_drop_epoch": R0_LR_DROP[experiment]}
-    for lever in LEVERS:
-        if lever.name in levers:
-            model |= lever.model
-            hashing |= lever.hashing
+    model, hashing = lever_settings(levers)
+    model |= {"backbone_weights": backbone}
+    hashing = {"lr_drop_epoch": R0_LR_DROP[experiment]} | hashing  # a lever's drop wins
     overrides = {
         "data_root": str(data_root),
         "runs_dir": str(cell_dir / "runs"),

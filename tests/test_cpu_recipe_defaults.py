@@ -25,22 +25,13 @@ def _final_levers() -> tuple[str, ...]:
     return tuple(result["final_levers"])
 
 
-def _expected(levers: tuple[str, ...]) -> tuple[dict, dict]:
-    model, hashing = dict(rs.R0_MODEL), dict(rs.R0_HASHING)
-    for lever in rs.LEVERS:
-        if lever.name in levers:
-            model |= lever.model
-            hashing |= lever.hashing
-    return model, hashing
-
-
 @pytest.mark.parametrize(
     "experiment, profile",
     [(e, "cpu") for e in GENERIC] + list(OWN.items()) + [("generated", "demo")],
 )
 def test_cpu_profiles_are_the_chosen_recipe(experiment, profile):
     levers = _final_levers()
-    model, hashing = _expected(levers)
+    model, hashing = rs.lever_settings(levers)
     config = load_config(experiment, profile)
     for key, value in model.items():
         assert getattr(config.model, key) == value, (experiment, profile, key)
