@@ -16,7 +16,7 @@ def _seed():
 
 # ---- tiny trained runs, shared by every test that needs a finished run -----------
 
-TINY_RUN_MODEL = {"input_size": 32, "width": 0.125}
+TINY_RUN_MODEL = {"input_size": 32, "width": 0.125, "batch_norm": False, "pooling": "flatten"}
 TINY_RUN_BITS = 12
 
 
@@ -50,7 +50,10 @@ def tiny_runs(tmp_path_factory) -> dict:
         "data_root": str(gen),
         "runs_dir": str(runs),
         "segmentation": {"data_root": str(gen / "VOCdevkit" / "VOC2012"), "epochs": 1},
-        "hashing": {
+        "hashing": {  # the plain route (tests/helpers.py PLAIN_SOLVER)
+            "optimizer": "sgd",
+            "warmup_epochs": 0,
+            "augment": "none",
             "epochs": 1,
             "segmentation_model": str(runs / "generated-seg" / "model.keras"),
             "learning_rate": 1e-2,

@@ -17,6 +17,13 @@ import numpy as np
 # A tiny configuration that still exercises every layer: 32x32 inputs, 1/16 width
 # (VGG filters 4..32, fc 256, PSP branches 8 filters on a 4x4 block4_conv3 map).
 TINY = {"input_size": 32, "width": 1 / 16}
+# The plain route (R0: VGG16-C without batch normalisation, flattened fc6, SGD without a
+# warm-up) for tests that check the pipeline's wiring, not the cpu recipe: the recipe's
+# VGG16-BN and AdamW make each tiny run about 3x slower to build, trace and save. The
+# recipe's own layers and solver are tested in test_recipe_levers.py,
+# test_cpu_recipe_defaults.py, the levers' resume test and the quick demo and ablation.
+PLAIN_MODEL = {"batch_norm": False, "pooling": "flatten"}
+PLAIN_SOLVER = {"optimizer": "sgd", "warmup_epochs": 0, "augment": "none"}
 
 
 def random_images(batch: int, size: int, seed: int = 0) -> np.ndarray:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
+from helpers import PLAIN_MODEL, PLAIN_SOLVER
 
 from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.data.registry import get_dataset_spec
@@ -36,12 +37,11 @@ from rol_hashing.training.segmentation import train_segmentation
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "scripts" / "train_resume.py"
-TINY_MODEL = {"input_size": 32, "width": 0.125}
+TINY_MODEL = {"input_size": 32, "width": 0.125, **PLAIN_MODEL}
 # From scratch (backbone none), these tests train with SGD (the paper's solver, not the
 # cpu recipe's AdamW with warm-up) at 1e-2 then 1e-3.
 FROM_SCRATCH_RATES = {
-    "optimizer": "sgd",
-    "warmup_epochs": 0,
+    **PLAIN_SOLVER,
     "learning_rate": 1e-2,
     "learning_rate_after_drop": 1e-3,
 }

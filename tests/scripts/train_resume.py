@@ -42,8 +42,18 @@ def config(runs_dir: str, epochs: int):
         {
             "data_root": data_root,
             "runs_dir": runs_dir,
-            "model": {"input_size": 32, "width": 0.125, "backbone_weights": "none"},
+            # "resume": the plain route (tests/helpers.py); "resume-levers": the recipe
+            "model": {
+                "input_size": 32,
+                "width": 0.125,
+                "backbone_weights": "none",
+                "batch_norm": False,
+                "pooling": "flatten",
+            },
             "hashing": {
+                "optimizer": "sgd",
+                "warmup_epochs": 0,
+                "augment": "none",
                 "epochs": epochs,
                 "batch_size": 16,
                 "learning_rate": 1e-2,
