@@ -18,7 +18,7 @@ from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.data.pipeline import deprocess_vgg, make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
-from rol_hashing.experiments.ablation import ablation_grid, run_ablation
+from rol_hashing.experiments.ablation import ablation_grid, run_ablation, variant_config
 from rol_hashing.models import (
     ReliabilityObjectLayer,
     build_hashing_model,
@@ -264,6 +264,30 @@ def test_the_grid_is_the_pre_registered_one():
     ]
 
 
+def test_groups_2_and_3_scale_the_schedule_and_the_stream(tmp_path):
+    """What the full grid adds to the sources grid, without training: 3x the demo's
+    epochs (the drop moves with them), and 2x input at half the epochs for the runs and
+    for the stream they need, which is trained once per size."""
+    from rol_hashing.experiments.ablation.runner import seg_config, stream_for
+
+    base = load_config("generated", "demo", {"runs_dir": str(tmp_path)})
+    grid = {v.name: v for v in ablation_grid()}
+    seg = tmp_path / "seg.keras"
+    long = variant_config(base, grid["ssdh-3x"], seg)
+    assert (long.hashing.epochs, long.hashing.lr_drop_epoch) == (45, 30)
+    assert long.model.input_size == base.model.input_size == 96
+    big = grid["rol-oracle-soft-2x-input"]
+    wide = variant_config(base, big, seg)
+    assert (wide.model.input_size, wide.hashing.epochs, wide.hashing.lr_drop_epoch) == (192, 8, 5)
+    assert (wide.model.rol_mask, wide.hashing.segmentation_model) == ("oracle", str(seg))
+    stream = seg_config(base, big)
+    assert (stream.model.input_size, stream.segmentation.epochs) == (192, 4)
+    assert seg_config(base, grid["ssdh"]) == base
+    known = {96: seg, 192: tmp_path / "seg192.keras"}
+    assert stream_for(base, big, known) == known[192]  # a size already made is not trained
+    assert stream_for(base, grid["rol-ones-soft"], known) == seg
+
+
 def test_the_scenes_grid_is_sources_with_soft_and_normalized():
     names = [v.name for v in ablation_grid(kind="sources")]
     assert names == [
@@ -299,22 +323,26 @@ def test_the_questions_hold_only_with_5_of_6_positive_pairs():
 @pytest.mark.slow
 def test_quick_ablation_writes_its_results_and_resumes(tmp_path, capsys):
     out, work, kept = tmp_path / "out", tmp_path / "work", tmp_path / "kept"
-    summary = run_ablation(out, work, seeds=(0,), quick=True, keep_dir=kept)
+    # the sources grid (7 runs): the full grid's 14 only add runs of other epochs and
+    # sizes, whose configs test_groups_2_and_3_scale_the_schedule_and_the_stream checks
+    summary = run_ablation(out, work, seeds=(0,), quick=True, keep_dir=kept, grid_kind="sources")
     for name in ("results.md", "results.json", "ablation_map.png", "ap_vs_mask_quality.png"):
         assert (out / name).is_file(), name
     maps = {(r["variant"], r["bits"]): r["map"] for r in summary["rows"]}
-    assert len(maps) == len(ablation_grid(bits=(12,)))
+    assert len(maps) == len(ablation_grid(bits=(12,), kind="sources"))
     assert maps[("rol-ones-soft", 12)] == maps[("ssdh", 12)]  # the control holds
     text = (out / "results.md").read_text()
     assert "## Decision rule" in text and "Verdict:" in text and "Wall time" in text
     assert 0.0 <= summary["mask_quality"]["mean_iou"] <= 1.0
     capsys.readouterr()
-    again = run_ablation(out, work, seeds=(0,), quick=True)
+    again = run_ablation(out, work, seeds=(0,), quick=True, grid_kind="sources")
     assert all(r["reused"] for r in again["rows"])  # finished runs are not trained again
     assert {(r["variant"], r["bits"]): r["map"] for r in again["rows"]} == maps
     # another session, another machine: no run folders, the kept group stands for them
     capsys.readouterr()
-    later = run_ablation(out, tmp_path / "new_work", seeds=(0,), quick=True, keep_dir=kept)
+    later = run_ablation(
+        out, tmp_path / "new_work", seeds=(0,), quick=True, keep_dir=kept, grid_kind="sources"
+    )
     shown = capsys.readouterr().out
     assert "kept in" in shown and "backbone, segmentation ready" not in shown
     assert not (tmp_path / "new_work").exists()  # nothing was prepared or trained
@@ -322,3 +350,16 @@ def test_quick_ablation_writes_its_results_and_resumes(tmp_path, capsys):
     assert later["mask_quality"] == summary["mask_quality"]
     stored = json.loads((kept / "seed0_12b.json").read_text())
     assert stored["machine"] and len(stored["iou"]) == summary["mask_quality"]["queries"]
+
+
+def test_groups_whose_runs_came_from_two_machines_are_named():
+    from rol_hashing.experiments.ablation.runner import _mixed_machine_groups
+
+    rows = [
+        {"seed": 0, "bits": 12, "machine": "AMD EPYC"},
+        {"seed": 0, "bits": 12, "machine": "Intel Xeon"},
+        {"seed": 0, "bits": 48, "machine": "AMD EPYC"},
+        {"seed": 1, "bits": 12, "machine": "AMD EPYC"},
+        {"seed": 1, "bits": 12},  # kept before runs named their machine
+    ]
+    assert _mixed_machine_groups(rows) == [(0, 12)]

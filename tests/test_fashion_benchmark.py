@@ -108,3 +108,47 @@ def test_ablation_on_scenes_builds_on_the_benchmark(fashion_run):
     oracle = run_variant(config, grid["rol-oracle-soft"], 12, seg_models)
     assert not oracle["reused"] and 0.0 <= oracle["map"] <= 1.0
     assert Path(oracle["run"]) == runs / "ablation" / "rol-oracle-soft-12b"
+
+
+@pytest.mark.slow
+def test_a_scenes_ablation_goes_on_run_by_run_in_a_later_session(fashion_run, tmp_path, capsys):
+    """``--keep``: each finished run and the seed's backbone and stream are kept, so a
+    session that starts with an empty work folder and an unfinished group trains only
+    the group's missing runs, on the kept backbone and stream."""
+    import shutil
+
+    from rol_hashing.experiments.ablation import run_ablation
+    from rol_hashing.freshness import file_digest
+
+    tmp, root, _ = fashion_run
+    keep, work, aside = tmp_path / "kept", tmp / "work", tmp_path / "lost"
+    args = {"quick": True, "dataset": "fashion_scenes", "data_root": str(root)}
+    args |= {"grid_kind": "sources", "seeds": (0,), "keep_dir": keep}
+    first = run_ablation(tmp_path / "out", work, **args)  # on the benchmark's seed
+    maps = {r["variant"]: r["map"] for r in first["rows"]}
+    runs = sorted(p.stem for p in (keep / "seed0_12b").glob("*.json"))
+    assert runs == sorted(maps) and len(runs) == 7
+    inputs = keep / "seed0" / "inputs"
+    backbone = inputs / "backbone" / "vgg16_pretrained.h5"
+    stream = inputs / "runs" / "fashion_scenes-seg" / "model.keras"
+    assert file_digest(backbone) == file_digest(work / "seed0/backbone/vgg16_pretrained.h5")
+    # a later session: the group is not finished (one run lost), the work folder is gone
+    (keep / "seed0_12b.json").unlink()
+    (keep / "seed0_12b" / "rol-oracle-normalized.json").unlink()
+    work.rename(aside)
+    try:
+        capsys.readouterr()
+        later = run_ablation(tmp_path / "out2", work, **args)
+        shown = capsys.readouterr().out
+        new_runs = work / "seed0" / "runs"
+        assert "copied back" in shown
+        assert shown.count("(kept, ") == 6, shown
+        assert not (new_runs / "fashion_scenes-ssdh-12b").exists()  # kept, not trained
+        assert (new_runs / "ablation" / "rol-oracle-normalized-12b" / "model.keras").is_file()
+        assert file_digest(new_runs / "fashion_scenes-seg" / "model.keras") == file_digest(stream)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        aside.rename(work)  # the module's fixture, as it was
+    assert {r["variant"]: r["map"] for r in later["rows"]} == maps  # seeded: the same run
+    assert later["mask_quality"] == first["mask_quality"]
+    assert (keep / "seed0_12b.json").is_file()

@@ -38,8 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--keep",
         help="keep each finished (seed, bits) group here (seed<k>_<b>b.json: rows, per-query "
-        "APs, the machine) and reuse it while its data, grid, sizes and profile are the "
-        "same: a study longer than a session goes on in the next one",
+        "APs, the machines), each finished run of an unfinished group and each seed's "
+        "backbone and streams, and reuse them while their data, grid, sizes, profile and "
+        "inputs are the same: a study longer than a session goes on in the next one",
     )
     p.set_defaults(func=run)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -360,13 +360,20 @@ def prepare(
 
 
 def prepare_fashion_seed(
-    work: Path, sizes: FashionSizes, seed: int, data_root: str | Path = DEFAULT_ROOT
+    work: Path,
+    sizes: FashionSizes,
+    seed: int,
+    data_root: str | Path = DEFAULT_ROOT,
+    before_stream: Callable[[ExperimentConfig], object] | None = None,
 ) -> ExperimentConfig:
     """The first variant's config of ``sizes`` for ``seed``, with its data, backbone and
-    segmentation stream in place (what the ablation builds on)."""
+    segmentation stream in place (what the ablation builds on); ``before_stream(config)``
+    is called before the stream is checked."""
     clean = load_fashion_mnist(data_root)
     prepared = prepare(clean, work, sizes, seed, StageClock(prefix=f"seed {seed}: ", tag="fashion"))
     config = prepared.configs[sizes.variants[0]]
+    if before_stream is not None:
+        before_stream(config)
     segmentation(config, verbose=0)
     return config
 

@@ -4,8 +4,9 @@ when fresh), per-query AP and mask quality, and the whole study."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from rol_hashing.errors import InputError
 from rol_hashing.evaluation.evaluate import METRICS_JSON
 from rol_hashing.evaluation.map import average_precisions
 from rol_hashing.experiments import reuse
+from rol_hashing.experiments.ablation import keep as kept_inputs
 from rol_hashing.experiments.ablation.grid import (
     MASK_IOU_THRESHOLD,
     Variant,
@@ -74,12 +76,16 @@ def prepare_seed(
     dataset: str = "generated",
     data_root: str | None = None,
     quick: bool = False,
+    before_stream: Callable[[ExperimentConfig], object] | None = None,
 ) -> ExperimentConfig:
     """The data, backbone and segmentation stream for ``seed`` (reused when there): the
-    demo's for ``generated``, ``make fashion``'s for the Fashion-MNIST variants."""
+    demo's for ``generated``, ``make fashion``'s for the Fashion-MNIST variants.
+    ``before_stream(config)`` is called once the data and backbone are in place."""
     if dataset in FASHION_VARIANTS:
         fashion_sizes = _seed_sizes(dataset, sizes, quick)
-        return prepare_fashion_seed(work, fashion_sizes, seed, data_root or FASHION_ROOT)
+        return prepare_fashion_seed(
+            work, fashion_sizes, seed, data_root or FASHION_ROOT, before_stream
+        )
     if dataset != "generated":
         known = ", ".join(("generated", *FASHION_VARIANTS))
         raise InputError(f"the ablation runs on {known}; got data set {dataset!r}")
@@ -88,8 +94,37 @@ def prepare_seed(
     backbone = work / "backbone" / "vgg16_pretrained.h5"
     config = demo_config(data, runs, backbone, sizes, seed)
     demo_backbone(pool, backbone, config, sizes, seed, verbose=0)
+    if before_stream is not None:
+        before_stream(config)
     _segmentation(config, runs / config.segmentation.run_name)
     return config
+
+
+def seg_config(config: ExperimentConfig, variant: Variant) -> ExperimentConfig:
+    """The segmentation stream ``variant`` needs: ``config``'s at the variant's input size,
+    its epochs scaled with the variant's schedule."""
+    seg = config.segmentation
+    return dataclasses.replace(
+        config,
+        model=dataclasses.replace(
+            config.model, input_size=config.model.input_size * variant.input_factor
+        ),
+        segmentation=dataclasses.replace(
+            seg, epochs=scaled_epochs(seg.epochs, variant.epochs_factor)
+        ),
+    )
+
+
+def stream_for(config: ExperimentConfig, variant: Variant, seg_models: dict[int, Path]) -> Path:
+    """The segmentation model of ``variant``'s input size (trained once per size and kept
+    in ``seg_models``)."""
+    size = config.model.input_size * variant.input_factor
+    if size not in seg_models:
+        runs = Path(config.runs_dir)
+        seg_models[size] = _segmentation(
+            seg_config(config, variant), runs / f"{config.dataset}-seg-{size}"
+        )
+    return seg_models[size]
 
 
 def run_variant(
@@ -101,20 +136,8 @@ def run_variant(
 ) -> dict[str, Any]:
     """Trains (unless finished) and evaluates one run; returns its numbers. ``record``:
     ``config.data_root`` loaded once for all the seed's runs (default: loaded per run)."""
-    runs = Path(config.runs_dir)
-    run_dir = run_folder(runs, variant, bits, config.dataset)
-    size = config.model.input_size * variant.input_factor
-    if size not in seg_models:
-        seg = config.segmentation
-        seg_config = dataclasses.replace(
-            config,
-            model=dataclasses.replace(config.model, input_size=size),
-            segmentation=dataclasses.replace(
-                seg, epochs=scaled_epochs(seg.epochs, variant.epochs_factor)
-            ),
-        )
-        seg_models[size] = _segmentation(seg_config, runs / f"{config.dataset}-seg-{size}")
-    vconfig = variant_config(config, variant, seg_models[size])
+    run_dir = run_folder(Path(config.runs_dir), variant, bits, config.dataset)
+    vconfig = variant_config(config, variant, stream_for(config, variant, seg_models))
     clock = Stopwatch()
     metrics, made = reuse.hashing(vconfig, variant.method, bits, run_dir, record)
     reused = not made
@@ -181,6 +204,16 @@ def group_key(dataset: str, grid: Sequence[Variant], bits: int, seed: int, sizes
     )
 
 
+def _mixed_machine_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
+    """The (seed, bits) groups whose rows name more than one machine (rows without a
+    machine, from groups kept before runs recorded theirs, count as one)."""
+    seen: dict[tuple[int, int], set[str]] = {}
+    for row in rows:
+        if "machine" in row and "seed" in row:
+            seen.setdefault((int(row["seed"]), int(row["bits"])), set()).add(row["machine"])
+    return sorted(group for group, names in seen.items() if len(names) > 1)
+
+
 def run_ablation(
     out_dir: str | Path = "results/ablation",
     work_dir: str | Path = "runs/demo",
@@ -205,11 +238,15 @@ def run_ablation(
         data_root: the Fashion-MNIST IDX folder (default Debian's), for those variants.
         grid_kind: "full" (docs/ablation.md) or "sources" (group 1 without the binary
             form: docs/ablation_scenes.md).
-        keep_dir: where each finished (seed, bits) group is kept as
-            ``seed<k>_<b>b.json`` (its rows, per-query APs, the machine), reused when
-            its ``group_key`` matches: a study longer than a session goes on in the
-            next one, on whatever machine, and every paired difference still comes
-            from one machine and one backbone and stream. Default: nothing kept.
+        keep_dir: a folder that outlives the session (``experiments.ablation.keep``):
+            each finished (seed, bits) group as ``seed<k>_<b>b.json`` (its rows,
+            per-query APs, the machines), each finished run of an unfinished group,
+            and each seed's backbone and streams. A later session, on whatever
+            machine, reuses a kept group without preparing anything, and a kept run
+            when its key (with the bytes of the copied-back backbone and stream)
+            matches, so every paired difference comes from one backbone and stream;
+            a group's file names every machine its runs came from. Default: nothing
+            kept.
 
     Returns:
         The summary written to ``results.json``.
@@ -234,7 +271,7 @@ def run_ablation(
         prepared: tuple[ExperimentConfig, DatasetRecord] | None = None
         for b in all_bits:
             key = group_key(dataset, grid, b, int(seed), seed_sizes)
-            kept_path = None if keep is None else keep / f"seed{seed}_{b}b.json"
+            kept_path = None if keep is None else kept_inputs.group_file(keep, seed, b)
             kept = None if kept_path is None else reuse.fresh_result(kept_path, key, "group")
             if kept is not None:
                 rows += kept["rows"]
@@ -247,7 +284,15 @@ def run_ablation(
                 continue
             if prepared is None:
                 clock = Stopwatch()
-                config = prepare_seed(work, sizes, int(seed), dataset, data_root, quick)
+                rekey = None
+                if keep is not None and kept_inputs.restore_inputs(keep, int(seed), work):
+                    print(f"[ablation] seed {seed}: backbone and streams copied back from {keep}")
+                    rekey = functools.partial(kept_inputs.rekey_streams, keep, int(seed), work)
+                config = prepare_seed(
+                    work, sizes, int(seed), dataset, data_root, quick, before_stream=rekey
+                )
+                if keep is not None:
+                    kept_inputs.save_manifest(keep, int(seed), config)
                 print(
                     f"[ablation] seed {seed}: data, backbone, segmentation ready ({clock():.0f} s)"
                 )
@@ -257,11 +302,43 @@ def run_ablation(
             config, record = prepared
             profile = config.profile
             group: list[dict[str, Any]] = []
+            per_query: dict[str, dict[str, list[float]]] = {}
+            machines: set[str] = set()
             for variant in (v for v in grid if b in v.bits):
-                row = run_variant(config, variant, b, seg_models, record) | {"seed": int(seed)}
+                stream = stream_for(config, variant, seg_models)
+                if keep is not None:
+                    kept_inputs.save_inputs(
+                        keep, int(seed), work, kept_inputs.seed_inputs(config, seg_models)
+                    )
+                path = None if keep is None else kept_inputs.run_file(keep, seed, b, variant)
+                rkey = None
+                if path is not None:
+                    vconfig = variant_config(config, variant, stream)
+                    rkey = kept_inputs.run_key(key, vconfig, variant)
+                stored = None if path is None else kept_inputs.kept_run(path, rkey)
+                wanted = b == top and variant in grid[:2]  # SSDH and the paper's ROL
+                if stored is not None:
+                    row = stored["row"] | {"reused": True}
+                    extras = {k: stored[k] for k in ("ap", "iou") if k in stored}
+                    ran_on = str(stored["machine"])
+                    state = f"kept, {ran_on}"
+                else:
+                    row = run_variant(config, variant, b, seg_models, record) | {"seed": int(seed)}
+                    extras = {}
+                    if wanted:
+                        extras["ap"] = query_ap(row["run"], record).tolist()
+                        if variant.method == "rol":
+                            extras["iou"] = mask_quality(row["run"], record=record).tolist()
+                    ran_on = machine()
+                    state = "reused" if row["reused"] else f"{row['seconds']:.0f} s"
+                    if path is not None:
+                        kept_inputs.write_run(path, rkey, {"row": row, "machine": ran_on, **extras})
+                if wanted:
+                    per_query[variant.method] = extras
+                row["machine"] = ran_on
+                machines.add(ran_on)
                 group.append(row)
                 done += 1
-                state = "reused" if row["reused"] else f"{row['seconds']:.0f} s"
                 print(
                     f"[ablation] {done}/{total} seed {seed} {variant.name} {b} bits: "
                     f"MAP {row['map']:.4f} ({state}, {wall() / 60:.1f} min in)",
@@ -270,11 +347,10 @@ def run_ablation(
             rows += group
             extra: dict[str, Any] = {}
             if b == top:
-                ssdh_run, rol_run = (
-                    run_folder(Path(config.runs_dir), grid[i], top, config.dataset) for i in (0, 1)
+                iou = np.asarray(per_query["rol"]["iou"], np.float64)
+                ap_diff = np.asarray(per_query["rol"]["ap"], np.float64) - np.asarray(
+                    per_query["ssdh"]["ap"], np.float64
                 )
-                iou = mask_quality(rol_run, record=record)
-                ap_diff = query_ap(rol_run, record) - query_ap(ssdh_run, record)
                 scatter["iou"].append(iou)
                 scatter["ap_diff"].append(ap_diff)
                 extra = {"iou": iou.tolist(), "ap_diff": ap_diff.tolist()}
@@ -284,7 +360,7 @@ def run_ablation(
                     {
                         "key": key,
                         "rows": group,
-                        "machine": machine(),
+                        "machine": " + ".join(sorted(machines)),
                         "profile_name": config.profile,
                         **extra,
                     },
@@ -318,6 +394,13 @@ def run_ablation(
         f"difference (ROL - SSDH) {q['correlation_iou_ap_diff']:+.3f} "
         "(ap_vs_mask_quality.png).\n"
     )
+    mixed = _mixed_machine_groups(rows)
+    if mixed:
+        markdown += (
+            "\nGroups whose runs came from more than one machine (their paired differences "
+            "mix machines): " + ", ".join(f"seed {s} {b} bits" for s, b in mixed) + ".\n"
+        )
+    summary["mixed_machine_groups"] = [list(g) for g in mixed]
     atomic_write_text(out_dir / "results.json", json.dumps(summary, indent=1, default=float) + "\n")
     atomic_write_text(out_dir / "results.md", markdown)
     print(
