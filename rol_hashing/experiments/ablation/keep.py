@@ -24,19 +24,20 @@ with it: slower, never mixed.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 from typing import Any
 
 from rol_hashing.data.fileio import read_json
+from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.voc import load_voc_segmentation
 from rol_hashing.errors import InputError
 from rol_hashing.experiments.ablation.grid import Variant
 from rol_hashing.experiments.reuse import fresh_result
-from rol_hashing.freshness import file_digest, make_key, paths_digest, records_parts
-from rol_hashing.io import write_json
+from rol_hashing.freshness import file_digest, make_key
+from rol_hashing.io import atomic_copy, write_json
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.layout import CONFIG_FILE, LOG_FILE, MODEL_FILE, SEG_METRICS_FILE
+from rol_hashing.training.segmentation import segmentation_run_key
 
 INPUTS_DIR = "inputs"
 MANIFEST = "inputs.json"
@@ -83,19 +84,19 @@ def save_inputs(keep: Path, seed: int, work: Path, files: list[Path]) -> int:
         dst = base / rel
         if dst.is_file() and file_digest(dst) == file_digest(src):
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(dst.name + ".tmp")
-        shutil.copy2(src, tmp)
-        tmp.replace(dst)
+        atomic_copy(src, dst)
         copied += 1
     return copied
 
 
-def devkit_digest(config: ExperimentConfig) -> str:
-    """The SHA-256 of the bytes of the segmentation stream's training images and masks
-    (``config.segmentation``'s devkit and split), in order."""
+def _devkit(config: ExperimentConfig) -> DatasetRecord:
+    """The segmentation stream's training images and masks (``config.segmentation``)."""
     seg = config.segmentation
-    train = load_voc_segmentation(seg.data_root, seg.train_split)
+    return load_voc_segmentation(seg.data_root, seg.train_split)
+
+
+def devkit_digest(train: DatasetRecord) -> str:
+    """The SHA-256 of the bytes of a devkit split's images and masks, in order."""
     h = hashlib.sha256()
     for path in [*train.paths, *(train.mask_paths or ())]:
         h.update(file_digest(path).encode())
@@ -104,26 +105,26 @@ def devkit_digest(config: ExperimentConfig) -> str:
 
 def save_manifest(keep: Path, seed: int, config: ExperimentConfig) -> None:
     """Records the bytes of the devkit the seed's kept streams were trained on."""
-    write_json(keep / f"seed{seed}" / MANIFEST, {"devkit": devkit_digest(config)})
+    write_json(keep / f"seed{seed}" / MANIFEST, {"devkit": devkit_digest(_devkit(config))})
 
 
 def rekey_streams(keep: Path, seed: int, work: Path, config: ExperimentConfig) -> int:
     """Brings the copied-back streams' keys up to date with a devkit written again by
     this session: only when the devkit's bytes are the ones recorded, and only the
-    ``DEVKIT_PARTS`` of each key change. Returns how many streams were re-keyed."""
+    ``DEVKIT_PARTS`` of each key change (to ``segmentation_run_key``'s). Returns how
+    many streams were re-keyed."""
     base = keep / f"seed{seed}" / INPUTS_DIR
     try:
         recorded = read_json(keep / f"seed{seed}" / MANIFEST, "kept inputs")["devkit"]
     except (OSError, InputError, KeyError, TypeError):
         return 0
-    if not base.is_dir() or recorded != devkit_digest(config):
+    if not base.is_dir():
         return 0
-    seg = config.segmentation
-    train = load_voc_segmentation(seg.data_root, seg.train_split)
-    now = {
-        "images": records_parts(train)["images"],
-        "masks": paths_digest(train.mask_paths or ()),
-    }
+    train = _devkit(config)
+    if recorded != devkit_digest(train):
+        return 0
+    expected = segmentation_run_key(config, train)["parts"]
+    now = {name: expected[name] for name in DEVKIT_PARTS}
     count = 0
     for kept_metrics in sorted(base.rglob(SEG_METRICS_FILE)):
         target = work / kept_metrics.relative_to(base)
@@ -149,10 +150,7 @@ def restore_inputs(keep: Path, seed: int, work: Path) -> int:
         dst = work / src.relative_to(base)
         if dst.exists():
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(dst.name + ".tmp")
-        shutil.copy2(src, tmp)
-        tmp.replace(dst)
+        atomic_copy(src, dst)
         restored += 1
     return restored
 
