@@ -67,3 +67,22 @@ def test_own_images_route_runs_from_the_generic_backbone(tmp_path, capsys, monke
     assert f"weights/{name}" in capsys.readouterr().out
     recorded = (tmp_path / "runs/cpu/folders-ssdh-12b/config.yaml").read_text()
     assert name in recorded and "batch_norm: true" in recorded
+
+
+def test_profile_weights_are_found_from_another_folder(tmp_path, monkeypatch):
+    """The profiles name the shipped backbone as weights/<file>; a command run from a
+    user's own folder finds it in the checkout, a file of the same name in the current
+    folder wins, and a missing one names both places."""
+    from rol_hashing.training.backbone import resolve_backbone_weights
+
+    monkeypatch.chdir(tmp_path)
+    shipped = load_config("folders", "cpu").model.backbone_weights
+    assert resolve_backbone_weights(shipped, needs_top=False) == REPO / shipped
+    own = tmp_path / shipped
+    own.parent.mkdir(parents=True)
+    own.write_bytes(b"not read here")
+    assert resolve_backbone_weights(shipped, needs_top=False) == Path(shipped)
+    with pytest.raises(FileNotFoundError) as err:
+        resolve_backbone_weights("weights/pretrained_nowhere_cpu.h5", needs_top=False)
+    assert "weights/pretrained_nowhere_cpu.h5" in str(err.value)
+    assert str(REPO / "weights" / "pretrained_nowhere_cpu.h5") in str(err.value)

@@ -21,6 +21,18 @@ if TYPE_CHECKING:
 
 # The files `rol-hashing pretrain` writes by default: weights/pretrained_<dataset>_<profile>.h5
 PRETRAINED_PREFIX = "pretrained_"
+# The checkout's own folder: the profiles name shipped files as weights/<file>, which must
+# also be found when the command runs from another folder (a user's image folder).
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _in_checkout(path: Path) -> Path:
+    """``path`` itself when it exists or is absolute; else the same relative path in the
+    checkout the package runs from, when that file exists there."""
+    if path.is_file() or path.is_absolute():
+        return path
+    fallback = CHECKOUT / path
+    return fallback if fallback.is_file() else path
 
 
 def resolve_backbone_weights(
@@ -30,6 +42,8 @@ def resolve_backbone_weights(
 
     Args:
         setting: "auto" (the Keras ImageNet file in ``weights_dir``), "none", or a path.
+            A relative path missing from the current folder is looked up in the checkout
+            the package runs from (the profiles' ``weights/...`` files).
         needs_top: the model has fc1/fc2 and ImageNet fc weights fit it (input 224,
             width 1); "auto" then asks for the file with the top.
 
@@ -39,19 +53,25 @@ def resolve_backbone_weights(
     if setting.lower() == "none":
         return None
     path = default_weights_path(needs_top, weights_dir) if setting == "auto" else Path(setting)
+    path = _in_checkout(path)
     if not path.is_file():
         if path.name.startswith(PRETRAINED_PREFIX):
             raise FileNotFoundError(
-                f"backbone weights not found: {path}. Make them with `rol-hashing pretrain "
-                f"--config <experiment> --profile <profile>` (make pretrain DATASET=... "
+                f"backbone weights not found: {path}{_also(path)}. Make them with `rol-hashing "
+                "pretrain --config <experiment> --profile <profile>` (make pretrain DATASET=... "
                 "PROFILE=cpu), or pass --backbone-weights none to train from scratch."
             )
         raise FileNotFoundError(
-            f"backbone weights not found: {path}. Put the Keras VGG16 ImageNet file "
+            f"backbone weights not found: {path}{_also(path)}. Put the Keras VGG16 ImageNet file "
             f"'{path.name}' into {Path(weights_dir)}/ (see weights/README.md; nothing is "
             "downloaded), or pass --backbone-weights none to train from scratch."
         )
     return path
+
+
+def _also(path: Path) -> str:
+    """Where else a missing relative file was looked for, for the error message."""
+    return "" if path.is_absolute() else f" (nor {CHECKOUT / path})"
 
 
 def load_backbone(model: keras.Model, path: Path | None) -> WeightLoadReport | None:
