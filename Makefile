@@ -65,9 +65,11 @@ demo: install
 
 # make ablation [SEEDS=3]: when does the ROL help? The pre-registered grid of
 # docs/ablation.md on the demo's data (runs/demo, finished runs reused) -> results/ablation/.
+# Each finished run and each seed's inputs are kept in docs/ablation/groups/ (across sessions).
 ABLATION_SEEDS ?= 3
 ablation: install
-	$(VENV)/bin/rol-hashing ablate --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),$(ABLATION_SEEDS))
+	$(VENV)/bin/rol-hashing ablate --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),$(ABLATION_SEEDS)) \
+	  --keep docs/ablation/groups
 
 # make ablation-scenes: the grid of docs/ablation_scenes.md on fashion_scenes (3 seeds; runs
 # in runs/fashion). Each finished (seed, bits) group is kept in docs/ablation_scenes/groups/
