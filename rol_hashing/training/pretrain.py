@@ -39,7 +39,11 @@ from rol_hashing.saving import load_model
 from rol_hashing.training.augment import augment_batch, batch_seed
 from rol_hashing.training.config import ExperimentConfig
 from rol_hashing.training.inputs import materialize_images
-from rol_hashing.training.loop import fault_callbacks, progress_callbacks
+from rol_hashing.training.loop import (
+    build_training_state,
+    fault_callbacks,
+    progress_callbacks,
+)
 
 # Pools whose preprocessed floats exceed this stream from their source (``stream``).
 STREAM_BYTES = 1 << 30
@@ -350,4 +354,7 @@ def _pretrain_model(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    size = config.model.input_size
+    images = keras.KerasTensor((None, size, size, 3), "float32")
+    build_training_state(model, (images, keras.KerasTensor((None,), "int64")))
     return model
