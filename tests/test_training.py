@@ -336,3 +336,47 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(gen_root, tmp_path, mo
 def test_mirrored_strategy_on_two_logical_cpus(gen_root, tmp_path):
     out = _run_script("mirrored", gen_root, tmp_path)
     assert "REPLICAS 2" in out and "MODEL True" in out
+
+
+class _CountTrainingCalls(keras.layers.Layer):
+    """Identity; counts the calls made with ``training=True`` (the train step's traces)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.traces = 0
+
+    def call(self, x, training=None):
+        if training:
+            self.traces += 1
+        return x
+
+
+def _fit_counting_traces(prebuilt: bool) -> tuple[int, list[np.ndarray]]:
+    """Two epochs of a tiny BN model; the train step's traces and the final weights."""
+    import tensorflow as tf
+
+    from rol_hashing.training.loop import build_training_state
+
+    keras.utils.set_random_seed(0)
+    counter = _CountTrainingCalls()
+    inputs = keras.Input((4,))
+    hidden = keras.layers.BatchNormalization()(keras.layers.Dense(8)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(counter(hidden)))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).normal(size=(12, 4)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((x, np.arange(12) % 3)).batch(4)
+    if prebuilt:
+        build_training_state(model, data.element_spec)
+        assert model.optimizer.built and counter.traces == 0
+    model.fit(data, epochs=2, verbose=0)
+    return counter.traces, model.get_weights()
+
+
+def test_training_state_built_first_traces_the_train_step_once_and_trains_the_same():
+    """``build_training_state`` (run_epochs calls it) creates the optimizer's and the
+    metrics' variables before ``fit``: one trace of the train step instead of two."""
+    lazy_traces, lazy = _fit_counting_traces(prebuilt=False)
+    built_traces, built = _fit_counting_traces(prebuilt=True)
+    assert (lazy_traces, built_traces) == (2, 1)
+    for a, b in zip(lazy, built, strict=True):
+        np.testing.assert_array_equal(a, b)
