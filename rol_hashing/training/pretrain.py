@@ -249,6 +249,7 @@ def pretrain_on_record(
                 f"{ckpt_meta}, or start without resuming"
             )
         model = load_model(ckpt, compile=True)  # weights, BN statistics, Adam's state
+        _build_state(model, size)
         start, history = int(stored["epochs_done"]), stored["history"]
         if turns_and_mirrors:  # draw the turns the finished epochs drew: later ones match
             sizes = _batch_sizes(n_train, batch_size) if stream else [n_train]
@@ -354,7 +355,11 @@ def _pretrain_model(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    size = config.model.input_size
+    _build_state(model, config.model.input_size)
+    return model
+
+
+def _build_state(model: keras.Model, size: int) -> None:
+    """The optimizer's and metrics' variables, made before the first ``fit`` (one trace)."""
     images = keras.KerasTensor((None, size, size, 3), "float32")
     build_training_state(model, (images, keras.KerasTensor((None,), "int64")))
-    return model
