@@ -249,7 +249,6 @@ def pretrain_on_record(
                 f"{ckpt_meta}, or start without resuming"
             )
         model = load_model(ckpt, compile=True)  # weights, BN statistics, Adam's state
-        _build_state(model, size)
         start, history = int(stored["epochs_done"]), stored["history"]
         if turns_and_mirrors:  # draw the turns the finished epochs drew: later ones match
             sizes = _batch_sizes(n_train, batch_size) if stream else [n_train]
@@ -257,6 +256,9 @@ def pretrain_on_record(
                 for n in sizes:
                     _turn_draws(rng, n)
         print(f"resuming pre-training from {ckpt} after epoch {start}/{epochs}", flush=True)
+    # the model that trains (new or resumed) gets its optimizer and metric state first
+    images_spec = keras.KerasTensor((None, size, size, 3), "float32")
+    build_training_state(model, (images_spec, keras.KerasTensor((None,), "int64")))
     # the run's own epoch numbers ("Epoch 13/15"), not Keras' "13/13" of a one-epoch fit
     callbacks = [*progress_callbacks(verbose, epochs), *fault_callbacks()]
     for epoch in range(start, epochs):
@@ -355,11 +357,4 @@ def _pretrain_model(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    _build_state(model, config.model.input_size)
     return model
-
-
-def _build_state(model: keras.Model, size: int) -> None:
-    """The optimizer's and metrics' variables, made before the first ``fit`` (one trace)."""
-    images = keras.KerasTensor((None, size, size, 3), "float32")
-    build_training_state(model, (images, keras.KerasTensor((None,), "int64")))
