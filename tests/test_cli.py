@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -182,6 +183,27 @@ def test_train_seg_data_needs_only_imagesets_segmentation(tmp_path):
     assert devkit_name(devkit) == "digits" and devkit_name(root) == "digits"
 
 
+@pytest.mark.parametrize(
+    ("given", "split"), [([], "trainval"), (["--train-split", "train"], "train")]
+)
+def test_train_seg_takes_the_list_to_train_on(given, split, monkeypatch, tmp_path, capsys):
+    import rol_hashing.training.segmentation as segmentation
+
+    seen = {}
+
+    def fake_train(config, **_):
+        seen["split"] = config.segmentation.train_split
+        return SimpleNamespace(model=tmp_path / "model.keras")
+
+    monkeypatch.setattr(segmentation, "train_segmentation", fake_train)
+    root = make_generated_dataset(
+        tmp_path / "mine", num_images=8, num_seg_images=6, image_size=32, num_classes=2
+    )
+    argv = ["train-seg", "--config", "folders", "--profile", "cpu", "--data-root", str(root)]
+    assert main(argv + given) == 0, capsys.readouterr().err
+    assert seen["split"] == split  # the folders default is the paper's trainval
+
+
 # ---- end to end ----------------------------------------------------------------------
 
 
@@ -273,9 +295,12 @@ def test_your_own_images_route_from_the_readme(tmp_path, capsys, monkeypatch):
         )
         assert main(argv) == 0, (argv, capsys.readouterr().err)
         if step[0] == "train-seg":  # it names the value the next command takes
-            assert (
-                "--segmentation-model runs/cpu/mine_voc-seg/model.keras" in capsys.readouterr().out
-            )
+            out = capsys.readouterr().out
+            assert "--segmentation-model runs/cpu/mine_voc-seg/model.keras" in out
+            # trainval (the default) holds the val list: said, and kept in metrics.json
+            assert "val images (val) are also training images (trainval)" in out
+            metrics = json.loads((tmp_path / "runs/cpu/mine_voc-seg/metrics.json").read_text())
+            assert 0 < metrics["val_images_in_training"] == metrics["val_images"]
     assert backbone.is_file() and (tmp_path / "runs/cpu/mine_voc-seg/model.keras").is_file()
     ssdh, rol = (str(tmp_path / f"runs/cpu/folders-{m}-12b") for m in ("ssdh", "rol"))
     image = next(folders.glob("*/*.jpg"))

@@ -1,6 +1,7 @@
 """Training: configs, schedules, tiny runs whose loss falls, resume, mask cache, distribute."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -224,6 +225,8 @@ def test_segmentation_run_learns_and_writes_its_folder(trained):
     assert any(seg.tensorboard.rglob("events.out.tfevents.*"))
     log = read_log(seg.log)
     assert {"val_mean_iou", "val_pixel_accuracy", "learning_rate"} <= set(log)
+    metrics = json.loads((seg.path / "metrics.json").read_text())
+    assert metrics["val_images_in_training"] == 0  # generated.yaml trains on train only
 
 
 @pytest.mark.parametrize("method", ["ssdh", "rol"])

@@ -52,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(seg, data_root_help="the VOC-layout devkit to train on (segmentation.data_root)")
     seg.add_argument("--seg-data-root", help="an alias of --data-root for train-seg")
+    seg.add_argument(
+        "--train-split",
+        choices=("train", "trainval"),
+        help="the devkit's list to train on (segmentation.train_split); 'train' keeps the "
+        "val list held out, 'trainval' (the paper's) trains on it too",
+    )
     seg.set_defaults(func=run_seg)
     hsh = subparsers.add_parser(
         "train-hash",
@@ -106,6 +112,8 @@ def run_seg(args: argparse.Namespace) -> int:
 
     devkit = args.data_root or args.seg_data_root
     extra = {"data_root": devkit, "run_name": f"{devkit_name(devkit)}-seg"} if devkit else {}
+    if args.train_split:
+        extra["train_split"] = args.train_split
     config = _config(args, "segmentation", extra)
     print(
         f"segmentation run: {args.run_dir or Path(config.runs_dir) / config.segmentation.run_name}"

@@ -4,7 +4,9 @@ AdaGrad, per-pixel cross-entropy that ignores label 255, 40 epochs of batch 64
 on the VOC2012 segmentation images (train + val lists) in the paper profile.
 Pixel accuracy and mean IoU are reported on the val list (for real VOC that
 list is part of the paper's training data, so those numbers are not held out;
-the generated set trains on ``train`` and reports on a disjoint ``val``).
+the generated set trains on ``train`` and reports on a disjoint ``val``). How many
+val images were also trained on is printed and kept in ``metrics.json``
+(``val_images_in_training``); ``train-seg --train-split train`` holds them out.
 """
 
 from __future__ import annotations
@@ -70,6 +72,13 @@ def train_segmentation(
     val = load_voc_segmentation(seg.data_root, seg.val_split)
     num_classes = len(train.class_names)
     print(f"segmentation: {len(train)} training images ({seg.train_split}), {len(val)} val")
+    shared = len(set(train.ids) & set(val.ids))
+    if shared:
+        print(
+            f"warning: {shared} of the {len(val)} val images ({seg.val_split}) are also "
+            f"training images ({seg.train_split}), so the val scores are not held out "
+            "(train-seg --train-split train holds them out)"
+        )
     with training_session(run_path):
         run = open_run(run_path, config, resume, overwrite)
 
@@ -115,6 +124,7 @@ def train_segmentation(
             "num_classes": num_classes,
             "train_images": len(train),
             "val_images": len(val),
+            "val_images_in_training": shared,
             "epochs": seg.epochs,
             "seconds": round(clock(), 1),
             "key": segmentation_run_key(config, train),
