@@ -9,6 +9,7 @@ checkpoint of another pre-training is refused, naming the file.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import h5py
@@ -102,7 +103,11 @@ def test_a_streamed_pretraining_with_turns_and_crops_resumes_to_the_same_backbon
     config = load_config("folders", "cpu", {"model": {"input_size": 32, "width": 0.0625}})
     kwargs = dict(epochs=2, batch_size=8, verbose=0, stream=True, augment="crop_colour")
     idx = np.arange(len(record))
-    pretrain.pretrain_on_record(record, idx, tmp_path / "whole.h5", config, 0, **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pretrain.pretrain_on_record(record, idx, tmp_path / "whole.h5", config, 0, **kwargs)
+    # every batch of the generator is one step: Keras is told so, and says nothing
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
 
     class StopInEpoch2(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -118,3 +123,26 @@ def test_a_streamed_pretraining_with_turns_and_crops_resumes_to_the_same_backbon
     a, b = _weights(tmp_path / "whole.h5"), _weights(out)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_augmented_pretraining_takes_every_batch_without_a_keras_warning(tmp_path, stream):
+    """Crops and colour feed Keras a generator; it is told the number of batches, so no
+    "ran out of data" warning, and both epochs train on the whole pool."""
+    import rol_hashing.training.pretrain as pretrain
+    from rol_hashing.data.generated import load_generated
+    from rol_hashing.training.config import load_config
+
+    root = make_generated_dataset(
+        tmp_path / "pool", num_images=30, num_seg_images=4, image_size=32, num_classes=2
+    )
+    record = load_generated(root)
+    config = load_config("folders", "cpu", {"model": {"input_size": 32, "width": 0.0625}})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = pretrain.pretrain_on_record(
+            record, np.arange(len(record)), tmp_path / "b.h5", config, 0,
+            epochs=2, batch_size=8, verbose=0, stream=stream, augment="crop_colour",
+        )  # fmt: skip
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
+    assert report["images"] == 30 and 0.0 <= report["train_accuracy"] <= 1.0

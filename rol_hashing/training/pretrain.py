@@ -174,6 +174,7 @@ def pretrain_on_record(
         pixel_std = _streamed_std(record, train_idx, size)
         model = _pretrain_model(record, config, seed, learning_rate, pixel_std)
         n_train = len(train_idx)
+        n_steps = len(_batch_sizes(n_train, batch_size))
 
         def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
             # each epoch reads its seeded order batch by batch: no floats held
@@ -184,6 +185,7 @@ def pretrain_on_record(
             batches = _augmented(batches, seed, epoch, augment_kind, mirror)
             return model.fit(
                 batches,
+                steps_per_epoch=n_steps,  # a generator's end is not "ran out of data"
                 initial_epoch=epoch,
                 epochs=epoch + 1,
                 validation_data=val_ds,
@@ -198,6 +200,7 @@ def pretrain_on_record(
         model = _pretrain_model(record, config, seed, learning_rate, float(images[n_val:].std()))
         train_x, train_y = images[n_val:], labels[n_val:]
         n_train = len(train_x)
+        n_steps = len(_batch_sizes(n_train, batch_size))
 
         def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
             x = turn_and_mirror(train_x, rng) if turns_and_mirrors else train_x
@@ -209,6 +212,7 @@ def pretrain_on_record(
                 )
                 return model.fit(
                     _augmented(batches, seed, epoch, augment_kind, mirror),
+                    steps_per_epoch=n_steps,  # as above
                     initial_epoch=epoch,
                     epochs=epoch + 1,
                     validation_data=(images[:n_val], labels[:n_val]),
