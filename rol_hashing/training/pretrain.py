@@ -167,14 +167,14 @@ def pretrain_on_record(
     if stream is None:
         stream = len(order) * size * size * 3 * 4 > STREAM_BYTES
     n_val = max(1, len(order) // 6)
+    n_train = len(order) - n_val
+    n_steps = len(_batch_sizes(n_train, batch_size))  # the batches of one epoch
     rng = np.random.default_rng([seed, 23])
     if stream:
         train_idx = order[n_val:]
         val_ds = make_image_dataset(record, order[:n_val], size, batch_size)
         pixel_std = _streamed_std(record, train_idx, size)
         model = _pretrain_model(record, config, seed, learning_rate, pixel_std)
-        n_train = len(train_idx)
-        n_steps = len(_batch_sizes(n_train, batch_size))
 
         def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
             # each epoch reads its seeded order batch by batch: no floats held
@@ -199,8 +199,6 @@ def pretrain_on_record(
         labels = np.asarray(record.labels)[order]
         model = _pretrain_model(record, config, seed, learning_rate, float(images[n_val:].std()))
         train_x, train_y = images[n_val:], labels[n_val:]
-        n_train = len(train_x)
-        n_steps = len(_batch_sizes(n_train, batch_size))
 
         def fit_epoch(epoch: int, callbacks: list) -> dict[str, list[float]]:
             x = turn_and_mirror(train_x, rng) if turns_and_mirrors else train_x
