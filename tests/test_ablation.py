@@ -18,7 +18,12 @@ from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.data.pipeline import deprocess_vgg, make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.errors import InputError
-from rol_hashing.experiments.ablation import ablation_grid, run_ablation, variant_config
+from rol_hashing.experiments.ablation import (
+    ablation_grid,
+    run_ablation,
+    select_variants,
+    variant_config,
+)
 from rol_hashing.models import (
     ReliabilityObjectLayer,
     build_hashing_model,
@@ -320,29 +325,53 @@ def test_the_questions_hold_only_with_5_of_6_positive_pairs():
     assert oracle["change"]["mean"] > 0  # positive on average, yet not in enough pairs
 
 
+def test_a_selection_of_variants_keeps_its_group_ssdh_and_the_papers_rol():
+    grid = ablation_grid(bits=(12,))
+    assert select_variants(grid, None) == grid
+    names = [v.name for v in select_variants(grid, ["rol-oracle-soft-2x-input"])]
+    assert names == ["ssdh", "rol-predicted-soft", "ssdh-2x-input", "rol-oracle-soft-2x-input"]
+    with pytest.raises(InputError, match="unknown ablation variant.*rol-nope.*ssdh-3x"):
+        select_variants(grid, ["rol-oracle-soft", "rol-nope"])
+
+
+def test_ablate_refuses_an_unknown_variant_before_any_work(tmp_path, capsys):
+    from rol_hashing.cli.main import main
+
+    argv = ["ablate", "--quick", "--seeds", "1", "--variants", "rol-nope"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown ablation variant(s) rol-nope" in err and "Traceback" not in err
+    assert not (tmp_path / "w").exists() and not (tmp_path / "out").exists()
+
+
+SOME = ("rol-ones-soft", "rol-shuffled-soft")
+
+
 @pytest.mark.slow
 def test_quick_ablation_writes_its_results_and_resumes(tmp_path, capsys):
     out, work, kept = tmp_path / "out", tmp_path / "work", tmp_path / "kept"
-    # the sources grid (7 runs): the full grid's 14 only add runs of other epochs and
-    # sizes, whose configs test_groups_2_and_3_scale_the_schedule_and_the_stream checks
-    summary = run_ablation(out, work, seeds=(0,), quick=True, keep_dir=kept, grid_kind="sources")
+    # 4 runs of the sources grid: SSDH, the paper's ROL and the sources ones and shuffled
+    # (the control and the cache's shuffling). The oracle and normalized runs are the
+    # scenes ablation's test (test_fashion_benchmark.py); the full grid's other runs only
+    # change epochs and sizes, whose configs test_groups_2_and_3_scale_the_schedule_and_
+    # the_stream checks.
+    args = {"seeds": (0,), "quick": True, "grid_kind": "sources", "variants": SOME}
+    summary = run_ablation(out, work, keep_dir=kept, **args)
     for name in ("results.md", "results.json", "ablation_map.png", "ap_vs_mask_quality.png"):
         assert (out / name).is_file(), name
     maps = {(r["variant"], r["bits"]): r["map"] for r in summary["rows"]}
-    assert len(maps) == len(ablation_grid(bits=(12,), kind="sources"))
+    assert sorted(v for v, _ in maps) == sorted(("ssdh", "rol-predicted-soft", *SOME))
     assert maps[("rol-ones-soft", 12)] == maps[("ssdh", 12)]  # the control holds
     text = (out / "results.md").read_text()
     assert "## Decision rule" in text and "Verdict:" in text and "Wall time" in text
     assert 0.0 <= summary["mask_quality"]["mean_iou"] <= 1.0
     capsys.readouterr()
-    again = run_ablation(out, work, seeds=(0,), quick=True, grid_kind="sources")
+    again = run_ablation(out, work, **args)
     assert all(r["reused"] for r in again["rows"])  # finished runs are not trained again
     assert {(r["variant"], r["bits"]): r["map"] for r in again["rows"]} == maps
     # another session, another machine: no run folders, the kept group stands for them
     capsys.readouterr()
-    later = run_ablation(
-        out, tmp_path / "new_work", seeds=(0,), quick=True, keep_dir=kept, grid_kind="sources"
-    )
+    later = run_ablation(out, tmp_path / "new_work", keep_dir=kept, **args)
     shown = capsys.readouterr().out
     assert "kept in" in shown and "backbone, segmentation ready" not in shown
     assert not (tmp_path / "new_work").exists()  # nothing was prepared or trained

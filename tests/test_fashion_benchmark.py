@@ -123,18 +123,21 @@ def test_a_scenes_ablation_goes_on_run_by_run_in_a_later_session(fashion_run, tm
     tmp, root, _ = fashion_run
     keep, work, aside = tmp_path / "kept", tmp / "work", tmp_path / "lost"
     args = {"quick": True, "dataset": "fashion_scenes", "data_root": str(root)}
-    args |= {"grid_kind": "sources", "seeds": (0,), "keep_dir": keep}
+    # 4 runs of the sources grid: the benchmark's SSDH and ROL, the oracle run of the test
+    # above and one normalized run (the ones and shuffled sources: test_ablation.py)
+    variants = ("rol-oracle-soft", "rol-predicted-normalized")
+    args |= {"grid_kind": "sources", "seeds": (0,), "keep_dir": keep, "variants": variants}
     first = run_ablation(tmp_path / "out", work, **args)  # on the benchmark's seed
     maps = {r["variant"]: r["map"] for r in first["rows"]}
     runs = sorted(p.stem for p in (keep / "seed0_12b").glob("*.json"))
-    assert runs == sorted(maps) and len(runs) == 7
+    assert runs == sorted(maps) == sorted(("ssdh", "rol-predicted-soft", *variants))
     inputs = keep / "seed0" / "inputs"
     backbone = inputs / "backbone" / "vgg16_pretrained.h5"
     stream = inputs / "runs" / "fashion_scenes-seg" / "model.keras"
     assert file_digest(backbone) == file_digest(work / "seed0/backbone/vgg16_pretrained.h5")
     # a later session: the group is not finished (one run lost), the work folder is gone
     (keep / "seed0_12b.json").unlink()
-    (keep / "seed0_12b" / "rol-oracle-normalized.json").unlink()
+    (keep / "seed0_12b" / "rol-predicted-normalized.json").unlink()
     work.rename(aside)
     try:
         capsys.readouterr()
@@ -142,9 +145,9 @@ def test_a_scenes_ablation_goes_on_run_by_run_in_a_later_session(fashion_run, tm
         shown = capsys.readouterr().out
         new_runs = work / "seed0" / "runs"
         assert "copied back" in shown
-        assert shown.count("(kept, ") == 6, shown
+        assert shown.count("(kept, ") == 3, shown
         assert not (new_runs / "fashion_scenes-ssdh-12b").exists()  # kept, not trained
-        assert (new_runs / "ablation" / "rol-oracle-normalized-12b" / "model.keras").is_file()
+        assert (new_runs / "ablation" / "rol-predicted-normalized-12b" / "model.keras").is_file()
         assert file_digest(new_runs / "fashion_scenes-seg" / "model.keras") == file_digest(stream)
     finally:
         shutil.rmtree(work, ignore_errors=True)

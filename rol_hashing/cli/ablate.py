@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "backbone and streams, and reuse them while their data, grid, sizes, profile and "
         "inputs are the same: a study longer than a session goes on in the next one",
     )
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        metavar="NAME",
+        help="run only these variants of the grid (e.g. rol-oracle-soft); ssdh and "
+        "rol-predicted-soft always run, since every comparison is paired with them",
+    )
     p.set_defaults(func=run)
 
 
@@ -61,5 +68,6 @@ def run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         grid_kind=args.grid,
         keep_dir=args.keep,
+        variants=args.variants,
     )
     return 0

@@ -47,6 +47,7 @@ from rol_hashing.experiments.ablation.grid import (
     paired_counts,
     run_folder,
     scaled_epochs,
+    select_variants,
     summarize,
     variant_config,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "run_ablation",
     "run_folder",
     "run_variant",
+    "select_variants",
     "scaled_epochs",
     "summarize",
     "variant_config",

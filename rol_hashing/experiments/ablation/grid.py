@@ -82,6 +82,29 @@ def ablation_grid(
 
 
 MASK_SOURCE_ORDER = ("predicted", "oracle", "ones", "shuffled")
+# Always run: every comparison is paired with its group's SSDH, and the mask-quality
+# figure compares the paper's ROL with SSDH per query.
+ALWAYS_RUN = ("ssdh", "rol-predicted-soft")
+
+
+def select_variants(grid: Sequence[Variant], names: Sequence[str] | None) -> list[Variant]:
+    """The grid's variants named in ``names``, in grid order, with each one's group SSDH
+    and ``ALWAYS_RUN``; the whole grid when ``names`` is None.
+
+    Raises:
+        InputError: a name that is not a variant of ``grid`` (the valid names listed).
+    """
+    if names is None:
+        return list(grid)
+    known = [v.name for v in grid]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(
+            f"unknown ablation variant(s) {', '.join(unknown)}: this grid has {', '.join(known)}"
+        )
+    wanted = set(names) | set(ALWAYS_RUN)
+    wanted |= {group_baseline(v, grid).name for v in grid if v.name in wanted}
+    return [v for v in grid if v.name in wanted]
 
 
 def scaled_epochs(epochs: int, factor: float) -> int:

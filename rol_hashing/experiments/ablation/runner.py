@@ -29,6 +29,7 @@ from rol_hashing.experiments.ablation.grid import (
     ablation_grid,
     run_folder,
     scaled_epochs,
+    select_variants,
     summarize,
     variant_config,
 )
@@ -224,6 +225,7 @@ def run_ablation(
     data_root: str | None = None,
     grid_kind: str = "full",
     keep_dir: str | Path | None = None,
+    variants: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Runs the grid for each seed (resuming finished runs) and writes the results.
 
@@ -247,6 +249,9 @@ def run_ablation(
             matches, so every paired difference comes from one backbone and stream;
             a group's file names every machine its runs came from. Default: nothing
             kept.
+        variants: run only these variants of the grid (``grid.select_variants``: with
+            SSDH and the paper's ROL always); default all. A kept group is one of the
+            same variants.
 
     Returns:
         The summary written to ``results.json``.
@@ -256,6 +261,7 @@ def run_ablation(
     wall = Stopwatch()
     sizes = QUICK if quick else DemoSizes()
     grid = ablation_grid(bits or ((12,) if quick else (12, 48)), kind=grid_kind)
+    grid = select_variants(grid, variants)
     out_dir, work_dir = check_folder_target(out_dir), Path(work_dir)  # before any run
     keep = None if keep_dir is None else check_folder_target(keep_dir)
     all_bits = sorted({b for v in grid for b in v.bits})
