@@ -24,6 +24,7 @@ from rol_hashing.evaluation.map import average_precisions
 from rol_hashing.experiments import reuse
 from rol_hashing.experiments.ablation import keep as kept_inputs
 from rol_hashing.experiments.ablation.grid import (
+    ALWAYS_RUN,
     MASK_IOU_THRESHOLD,
     Variant,
     ablation_grid,
@@ -322,7 +323,7 @@ def run_ablation(
                     vconfig = variant_config(config, variant, stream)
                     rkey = kept_inputs.run_key(key, vconfig, variant)
                 stored = None if path is None else kept_inputs.kept_run(path, rkey)
-                wanted = b == top and variant in grid[:2]  # SSDH and the paper's ROL
+                wanted = b == top and variant.name in ALWAYS_RUN  # SSDH and the paper's ROL
                 if stored is not None:
                     row = stored["row"] | {"reused": True}
                     extras = {k: stored[k] for k in ("ap", "iou") if k in stored}
@@ -381,7 +382,7 @@ def run_ablation(
     summary |= {
         "rows": rows,
         "mask_quality": {
-            "bits": max(grid[0].bits),
+            "bits": top,
             "mean_iou": float(merged["iou"].mean()),
             "correlation_iou_ap_diff": corr,
             "queries": int(len(merged["iou"])),
