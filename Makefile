@@ -81,11 +81,15 @@ ablation-scenes: install fashion-data
 
 # make fashion [SEEDS=k] [FASHION_EXTRA="--bits 12 48"]: real images. SSDH, ROL, LSH and
 # ITQ on Fashion-MNIST, clean and in photo scenes (runs/fashion, finished stages reused)
-# -> results/fashion/. Needs the data: make fashion-data.
+# -> results/fashion/. Each finished run, and each seed's backbone and streams, is kept in
+# docs/fashion/groups/ (committed), so the benchmark goes on across sessions; the scenes
+# SSDH and ROL runs that make ablation-scenes kept are taken from its folder. Needs the
+# data: make fashion-data.
 FASHION_EXTRA ?=
 .PHONY: fashion
 fashion: install fashion-data
-	$(VENV)/bin/rol-hashing fashion --seeds $(SEEDS) $(FASHION_EXTRA)
+	$(VENV)/bin/rol-hashing fashion --seeds $(SEEDS) --keep docs/fashion/groups \
+	  --ablation-keep docs/ablation_scenes/groups $(FASHION_EXTRA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

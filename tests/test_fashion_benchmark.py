@@ -155,3 +155,76 @@ def test_a_scenes_ablation_goes_on_run_by_run_in_a_later_session(fashion_run, tm
     assert {r["variant"]: r["map"] for r in later["rows"]} == maps  # seeded: the same run
     assert later["mask_quality"] == first["mask_quality"]
     assert (keep / "seed0_12b.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_benchmark_goes_on_from_its_keep_and_the_ablations(fashion_run, tmp_path, capsys):
+    """``--keep``: every finished run, the LSH and ITQ rows and the seed's backbone and
+    streams are kept, so a later session with an empty work folder trains nothing kept;
+    ``--ablation-keep``: the scenes ablation's kept SSDH and ROL runs are taken."""
+    import shutil
+
+    from rol_hashing.experiments.ablation import run_ablation
+    from rol_hashing.freshness import file_digest
+
+    tmp, root, _ = fashion_run
+    keep, ablation_keep = tmp_path / "kept", tmp_path / "ablation_kept"
+    work, aside = tmp / "work", tmp_path / "lost"
+    base = ["fashion", "--quick", "--data-root", str(root), "--work-dir", str(work)]
+    # the scenes ablation keeps its SSDH and ROL (the benchmark's runs, reused)
+    run_ablation(
+        tmp_path / "ablation",
+        work,
+        seeds=(0,),
+        quick=True,
+        dataset="fashion_scenes",
+        data_root=str(root),
+        grid_kind="sources",
+        keep_dir=ablation_keep,
+        variants=(),
+    )
+    assert main([*base, "--out", str(tmp_path / "out"), "--keep", str(keep)]) == 0
+    first = json.loads((tmp_path / "out" / "results.json").read_text())
+    rows = sorted(p.relative_to(keep).as_posix() for p in keep.glob("seed0/*/*.json"))
+    assert rows == [
+        f"seed0/{v}/{name}.json"
+        for v in ("fashion_mnist", "fashion_scenes")
+        for name in ("classical", "rol-12b", "ssdh-12b")
+    ]
+    streams = {v: keep / f"seed0/inputs/runs/{v}-seg/model.keras" for v in first["variants"]}
+    assert all(s.is_file() for s in streams.values())
+    assert (keep / "seed0" / "inputs" / "backbone" / "vgg16_pretrained.h5").is_file()
+    # a later session: the work folder is gone, and the scenes ROL row was never kept by
+    # the benchmark (the ablation's is taken)
+    (keep / "seed0" / "fashion_scenes" / "rol-12b.json").unlink()
+    work.rename(aside)
+    try:
+        capsys.readouterr()
+        argv = [*base, "--out", str(tmp_path / "out2"), "--keep", str(keep)]
+        assert main([*argv, "--ablation-keep", str(ablation_keep)]) == 0
+        shown = capsys.readouterr().out
+        assert "copied back" in shown
+        assert shown.count(", kept, ") == 4, shown
+        runs = work / "seed0" / "runs"
+        assert not list(runs.glob("*-12b"))  # nothing trained
+        for variant, stream in streams.items():  # the kept streams, reused
+            assert file_digest(runs / f"{variant}-seg" / "model.keras") == file_digest(stream)
+        assert "retrieval_top10_fashion_scenes.png are not made" in shown
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        aside.rename(work)  # the module's fixture, as it was
+    later = json.loads((tmp_path / "out2" / "results.json").read_text())
+    for variant, v in first["variants"].items():
+        assert later["variants"][variant]["map"] == v["map"]
+    accuracy = later["variants"]["fashion_scenes"]["query_accuracy"]
+    assert accuracy["rol"]["12"] is None and accuracy["ssdh"]["12"] is not None
+    assert later["variants"]["fashion_scenes"]["kept_runs"] == 2
+    assert (
+        "a run kept by the ablation has no query accuracy"
+        in (tmp_path / "out2" / "results.md").read_text()
+    )
+    assert (keep / "seed0" / "fashion_scenes" / "rol-12b.json").is_file()  # kept again
+    capsys.readouterr()
+    nowhere = tmp_path / "nowhere"
+    assert main([*base, "--ablation-keep", str(nowhere), "--out", str(tmp_path / "o3")]) != 0
+    assert f"{nowhere}: no such folder" in capsys.readouterr().err

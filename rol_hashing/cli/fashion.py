@@ -46,6 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="which variants (default both)",
     )
+    p.add_argument(
+        "--keep",
+        default=None,
+        metavar="DIR",
+        help="a folder that outlives the session (make fashion: docs/fashion/groups): each "
+        "seed's backbone and streams and each finished run are kept there, so a later "
+        "session with an empty work folder trains only what is missing",
+    )
+    p.add_argument(
+        "--ablation-keep",
+        default=None,
+        metavar="DIR",
+        help="`ablate --keep`'s folder (make fashion: docs/ablation_scenes/groups): its "
+        "backbones and streams are copied back too, and its SSDH and paper-ROL runs are "
+        "taken when they are the runs asked for (same key)",
+    )
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0, help="Keras progress")
     p.set_defaults(func=run)
 
@@ -69,5 +85,7 @@ def run(args: argparse.Namespace) -> int:
         seeds=seeds(args),
         sizes=sizes,
         verbose=args.verbose,
+        keep_dir=args.keep,
+        ablation_keep_dir=args.ablation_keep,
     )
     return 0

@@ -50,8 +50,10 @@ from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
 from rol_hashing.data.splits import Split, draw_split, load_split
 from rol_hashing.errors import InputError
-from rol_hashing.evaluation.map import mean_average_precision
-from rol_hashing.experiments import reuse
+from rol_hashing.evaluation.evaluate import resolve_top_k
+from rol_hashing.evaluation.map import chance_precision, mean_average_precision
+from rol_hashing.experiments import fashion_keep as fk
+from rol_hashing.experiments import kept_inputs, reuse
 from rol_hashing.experiments.demo import StageClock, retrieval_figure, rol_masks_figure
 from rol_hashing.experiments.report import (
     format_seconds,
@@ -69,6 +71,7 @@ from rol_hashing.freshness import (
     records_parts,
 )
 from rol_hashing.io import atomic_savez, atomic_write_text, check_folder_target, write_json
+from rol_hashing.machine import machine
 from rol_hashing.models import build_vgg16, load_vgg16_imagenet_weights
 from rol_hashing.retrieval.classical import METHODS as CLASSICAL
 from rol_hashing.retrieval.classical import pooled_features
@@ -254,6 +257,98 @@ def hashing(
     }
 
 
+def protocol_facts(record: DatasetRecord, split: Split) -> dict[str, Any]:
+    """What every run of ``split`` reports besides its MAP: chance (a random ranking's
+    MAP), k, and the numbers of queries and gallery images."""
+    query, gallery = record.index_of(split.query), record.index_of(split.gallery)
+    top_k = resolve_top_k(None, get_dataset_spec(record.name).top_k, len(gallery))
+    return {
+        "chance": float(chance_precision(record.labels[query], record.labels[gallery])),
+        "top_k": top_k,
+        "num_queries": len(query),
+        "num_gallery": len(gallery),
+    }
+
+
+@dataclass(frozen=True)
+class Keeps:
+    """Where finished work outlives the session (``fashion_keep``): the benchmark's own
+    keep folder, and ``make ablation-scenes``' whose SSDH and ROL runs are taken too."""
+
+    own: Path | None = None
+    ablation: Path | None = None
+    quick: bool = False
+
+
+def kept_hashing(
+    config: ExperimentConfig,
+    record: DatasetRecord,
+    split: Split,
+    method: str,
+    bits: int,
+    shared_masks: Path,
+    verbose: int,
+    sizes: FashionSizes,
+    keeps: Keeps,
+) -> dict[str, Any]:
+    """``hashing`` through the keep folders: a run whose model is not in the work folder
+    is taken from the benchmark's keep, then from the ablation's, before it is trained.
+    A row taken from a keep has ``"kept"`` (the machine it ran on)."""
+    run_dir = Path(config.runs_dir) / hashing_run_name(config.dataset, method, bits)
+    seed = config.seed
+    if not fk.has_model(run_dir):
+        if keeps.own is not None:
+            path = fk.run_file(keeps.own, seed, config.dataset, method, bits)
+            key = fk.run_key(config, sizes, method, bits, seed)
+            stored = fk.read(path, key, "kept fashion run")
+            if stored is not None:
+                return stored["row"] | {
+                    "run": str(run_dir),
+                    "reused": True,
+                    "kept": stored["machine"],
+                }
+        if keeps.ablation is not None:
+            # lazy: the ablation builds on this module (an import cycle at module top)
+            from rol_hashing.experiments.ablation.runner import kept_pipeline_run
+
+            found = kept_pipeline_run(
+                keeps.ablation, config, sizes, method, bits, seed, keeps.quick
+            )
+            if found is not None:
+                return {
+                    "map": float(found["row"]["map"]),
+                    **protocol_facts(record, split),
+                    "query_accuracy": None,  # the ablation keeps no class head accuracy
+                    "seconds": float(found["row"]["seconds"]),
+                    "run": str(run_dir),
+                    "reused": True,
+                    "kept": found["machine"],
+                }
+    return hashing(config, record, split, method, bits, shared_masks, verbose)
+
+
+def keep_run(
+    keeps: Keeps,
+    config: ExperimentConfig,
+    sizes: FashionSizes,
+    method: str,
+    bits: int,
+    row: dict[str, Any],
+    seconds: float,
+) -> None:
+    """Keeps a finished deep run's row (with the ``seconds`` of the call that made it) in
+    the benchmark's keep, unless it is kept there already."""
+    if keeps.own is None:
+        return
+    path = fk.run_file(keeps.own, config.seed, config.dataset, method, bits)
+    key = fk.run_key(config, sizes, method, bits, config.seed)
+    content = {k: v for k, v in row.items() if k not in ("run", "reused", "kept")}
+    content["seconds"] = float(seconds)
+    stored = fk.read(path, key, "kept fashion run")
+    if stored is None or stored["row"] != content:
+        fk.write(path, key, {"row": content, "machine": row.get("kept") or machine()})
+
+
 def features(
     record: DatasetRecord, split: Split, config: ExperimentConfig, cache: Path
 ) -> tuple[dict[str, np.ndarray], bool]:
@@ -387,10 +482,49 @@ def _previous_seconds(work: Path) -> dict[str, float]:
         return {}
 
 
+def kept_classical(
+    record: DatasetRecord,
+    split: Split,
+    config: ExperimentConfig,
+    sizes: FashionSizes,
+    work: Path,
+    top_k: int,
+    keeps: Keeps,
+) -> tuple[dict[str, dict[int, float]], bool]:
+    """LSH and ITQ rows of a variant (``classical_rows`` on the backbone's features),
+    from the keep when kept with the same backbone and split; and whether they were
+    not computed now."""
+    seed, variant = config.seed, config.dataset
+    path = None if keeps.own is None else fk.classical_file(keeps.own, seed, variant)
+    key = None if path is None else fk.classical_key(config, sizes, sizes.bits, seed)
+    cache = work / f"features_{variant}.npz"
+    if path is not None and not cache.is_file():
+        stored = fk.read(path, key, "kept LSH and ITQ rows")
+        if stored is not None:
+            kept = stored["map"]
+            return {m: {int(b): float(v) for b, v in r.items()} for m, r in kept.items()}, True
+    feats, cached = features(record, split, config, cache)
+    rows = classical_rows(feats, record, split, sizes.bits, seed, top_k)
+    if path is not None:
+        fk.write(path, key, {"map": rows, "machine": machine()})
+    return rows, cached
+
+
 def run_seed(
-    clean: DatasetRecord, work: Path, sizes: FashionSizes, seed: int, verbose: int = 0
+    clean: DatasetRecord,
+    work: Path,
+    sizes: FashionSizes,
+    seed: int,
+    verbose: int = 0,
+    keeps: Keeps | None = None,
 ) -> dict[str, Any]:
-    """Every stage for one seed; returns its numbers, run folders and stage timings."""
+    """Every stage for one seed; returns its numbers, run folders and stage timings.
+    ``keeps``: where finished stages are kept across sessions (``fashion_keep``)."""
+    keeps = keeps or Keeps()
+    folders = [k for k in (keeps.own, keeps.ablation) if k is not None]
+    restored = sum(kept_inputs.restore_inputs(k, seed, work) for k in folders)
+    if restored:
+        print(f"[fashion] seed {seed}: {restored} kept backbone and stream files copied back")
     clock = StageClock(prefix=f"seed {seed}: ", tag="fashion", previous=_previous_seconds(work))
     prepared = prepare(clean, work, sizes, seed, clock)
     split, records, configs, backbone = (
@@ -403,32 +537,54 @@ def run_seed(
     for variant in sizes.variants:
         config, record = configs[variant], records[variant]
         vsplit = variant_split(split, variant)
+        manifests = ((keeps.own, fk.manifest_name(variant)), (keeps.ablation, kept_inputs.MANIFEST))
+        for folder, name in manifests:
+            if folder is not None:  # a devkit written again: its copied-back stream re-keyed
+                run_name = config.segmentation.run_name
+                kept_inputs.rekey_streams(folder, seed, work, config, name, run_name)
         with clock(f"{variant} segmentation") as stage:
             seg, made = segmentation(config, verbose)
             if not made:
                 stage.reused()
+        if keeps.own is not None:
+            kept_inputs.save_inputs(keeps.own, seed, work, fk.seed_inputs(config))
+            kept_inputs.save_manifest(keeps.own, seed, config, fk.manifest_name(variant))
         runs: dict[str, dict[int, Any]] = {m: {} for m in METHODS}
         for bits in sizes.bits:
             for method in METHODS:
-                with clock(f"{variant} {method}-{bits}b") as stage:
-                    runs[method][bits] = hashing(
-                        config, record, vsplit, method, bits, work / "masks" / variant, verbose
+                name = f"{variant} {method}-{bits}b"
+                with clock(name) as stage:
+                    row = kept_hashing(
+                        config,
+                        record,
+                        vsplit,
+                        method,
+                        bits,
+                        work / "masks" / variant,
+                        verbose,
+                        sizes,
+                        keeps,
                     )
-                    if runs[method][bits]["reused"]:
+                    if "kept" in row:
+                        clock.previous[name] = row["seconds"]
+                    if row["reused"]:
                         stage.reused()
-                row = runs[method][bits]
+                runs[method][bits] = row
+                keep_run(keeps, config, sizes, method, bits, row, clock.seconds[name])
+                accuracy = row["query_accuracy"]
+                source = f", kept, {row['kept']}" if "kept" in row else ""
+                source = source or (", reused" if row["reused"] else "")
                 print(
                     f"[fashion] seed {seed}: {variant} {method} {bits} bits MAP@{row['top_k']} "
-                    f"{row['map']:.4f} (query accuracy {row['query_accuracy']:.3f}"
-                    f"{', reused' if row['reused'] else ''})",
+                    f"{row['map']:.4f} (query accuracy "
+                    f"{'-' if accuracy is None else f'{accuracy:.3f}'}{source})",
                     flush=True,
                 )
         with clock(f"{variant} lsh+itq") as stage:
-            feats, cached = features(record, vsplit, config, work / f"features_{variant}.npz")
+            top_k = runs["ssdh"][sizes.bits[0]]["top_k"]
+            classical, cached = kept_classical(record, vsplit, config, sizes, work, top_k, keeps)
             if cached:  # the features are most of the stage's time
                 stage.reused()
-            top_k = runs["ssdh"][sizes.bits[0]]["top_k"]
-            classical = classical_rows(feats, record, vsplit, sizes.bits, seed, top_k)
         first = runs["ssdh"][sizes.bits[0]]
         result["variants"][variant] = {
             "map": {
@@ -439,6 +595,7 @@ def run_seed(
                 m: {b: runs[m][b]["query_accuracy"] for b in sizes.bits} for m in METHODS
             },
             "runs": {m: {b: runs[m][b]["run"] for b in sizes.bits} for m in METHODS},
+            "kept": {m: {b: runs[m][b].get("kept") for b in sizes.bits} for m in METHODS},
             "seg_mean_iou": float(seg["val_mean_iou"]),
             "chance": first["chance"],
             "top_k": first["top_k"],
@@ -455,6 +612,13 @@ def run_seed(
 ROWS = (*METHODS, *CLASSICAL)
 
 
+def known_mean_std(values: Sequence[float | None]) -> dict[str, float] | None:
+    """``mean_std`` of the values that are known (not None) with their count ``n``;
+    None when none is."""
+    known = [v for v in values if v is not None]
+    return {**mean_std(known), "n": len(known)} if known else None
+
+
 def summarize(per_seed: list[dict[str, Any]], sizes: FashionSizes) -> dict[str, Any]:
     """Mean ± std over seeds per variant, method and bits; paired ROL - SSDH; timings."""
     out: dict[str, Any] = {"seeds": [s["seed"] for s in per_seed], "bits": list(sizes.bits)}
@@ -467,9 +631,18 @@ def summarize(per_seed: list[dict[str, Any]], sizes: FashionSizes) -> dict[str, 
                 for m in ROWS
             },
             "query_accuracy": {
-                m: {str(b): mean_std([r["query_accuracy"][m][b] for r in rows]) for b in sizes.bits}
+                m: {
+                    str(b): known_mean_std([r["query_accuracy"][m][b] for r in rows])
+                    for b in sizes.bits
+                }
                 for m in METHODS
             },
+            "kept_runs": sum(
+                r.get("kept", {}).get(m, {}).get(b) is not None
+                for r in rows
+                for m in METHODS
+                for b in sizes.bits
+            ),
             "rol_minus_ssdh": {
                 str(b): {
                     **mean_std([r["map"]["rol"][b] - r["map"]["ssdh"][b] for r in rows]),
@@ -506,6 +679,15 @@ NAMES = {
 }
 
 
+def accuracy_cell(stat: dict[str, float] | None, n: int) -> str:
+    """A query accuracy over seeds: ``pm``, "-" when unknown, and how many seeds it is
+    over when fewer than ``n``."""
+    if stat is None:
+        return "-"
+    count = int(stat.get("n", n))
+    return pm(stat, count) + ("" if count == n else f" ({count} of {n} seeds)")
+
+
 def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
     """``results.md``: per variant the MAP table, ROL - SSDH, accuracy, mIoU; timings."""
     n = len(summary["seeds"])
@@ -534,7 +716,7 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
             "",
             "Class head's accuracy on the queries: "
             + "; ".join(
-                f"{m.upper()} {b} bits {pm(v['query_accuracy'][m][str(b)], n)}"
+                f"{m.upper()} {b} bits {accuracy_cell(v['query_accuracy'][m][str(b)], n)}"
                 for m in METHODS
                 for b in bits
             )
@@ -546,6 +728,13 @@ def results_markdown(summary: dict[str, Any], wall_seconds: float) -> str:
             f"Segmentation stream (val mean IoU, set-aside images): {pm(v['seg_mean_iou'], n)}.",
             "",
         ]
+        if v.get("kept_runs"):
+            lines += [
+                f"{v['kept_runs']} of {len(METHODS) * len(bits) * n} deep runs were taken "
+                "from a keep folder (trained in an earlier session; `--keep`, "
+                "`--ablation-keep`); a run kept by the ablation has no query accuracy.",
+                "",
+            ]
     paper = PAPER_TABLE2["cifar10"]
     lines += [
         "For orientation only (another data set, at 224 px with ImageNet weights): the "
@@ -582,10 +771,20 @@ def scenes_figure(scenes: DatasetRecord, split: Split, count: int = 12):
     )
 
 
+def figure_seed(per_seed: list[dict[str, Any]], variant: str, bits: int) -> dict | None:
+    """The first seed whose SSDH and ROL runs at ``bits`` have their models in the work
+    folder (a run taken from a keep has none); None when no seed's have."""
+    for seed in per_seed:
+        runs = seed["variants"][variant]["runs"]
+        if all(fk.has_model(runs[m][bits]) for m in METHODS):
+            return seed
+    return None
+
+
 def write_figures(out_dir: Path, summary: dict[str, Any], work: Path | None = None) -> None:
-    """Per variant: MAP against bits, the top-10 strips and the ROL masks (first seed);
-    with the first seed's ``work`` folder, ``scenes_examples.png``."""
-    first = summary["per_seed"][0]
+    """Per variant: MAP against bits, the top-10 strips and the ROL masks (the first seed
+    whose longest-code runs are in the work folder); with the first seed's ``work``
+    folder, ``scenes_examples.png``."""
     if work is not None and (work / "fashion_scenes" / "meta.json").is_file():
         scenes = load_fashion_scenes(work / "fashion_scenes")
         split = load_split(work / "split_fashion_scenes.json", scenes)
@@ -599,6 +798,14 @@ def write_figures(out_dir: Path, summary: dict[str, Any], work: Path | None = No
             out_dir / f"map_vs_bits_{variant}.png",
         )
         bits = max(summary["bits"])
+        first = figure_seed(summary["per_seed"], variant, bits)
+        if first is None:
+            print(
+                f"[fashion] {variant}: no seed's {bits}-bit runs are in the work folder (kept "
+                f"rows only), so rol_masks_{variant}.png and retrieval_top10_{variant}.png "
+                "are not made"
+            )
+            continue
         runs = first["variants"][variant]["runs"]
         ssdh_run, rol_run = runs["ssdh"][bits], runs["rol"][bits]
         viz.save(rol_masks_figure(rol_run), out_dir / f"rol_masks_{variant}.png")
@@ -614,6 +821,8 @@ def run_fashion(
     quick: bool = False,
     sizes: FashionSizes | None = None,
     verbose: int = 0,
+    keep_dir: str | Path | None = None,
+    ablation_keep_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Runs every stage per seed (reusing finished ones), then writes the results.
 
@@ -625,6 +834,12 @@ def run_fashion(
         quick: ``QUICK`` sizes (the tests' tiny IDX fixture).
         sizes: explicit sizes (overrides ``quick``).
         verbose: Keras progress output of the segmentation and hashing fits.
+        keep_dir: a folder that outlives the session (``fashion_keep``): each seed's
+            backbone and streams, each finished deep run's row, the LSH and ITQ rows.
+            A later session with an empty work folder trains only what is not kept.
+        ablation_keep_dir: ``ablate --keep``'s folder for ``fashion_scenes`` (or
+            ``fashion_mnist``): its backbones and streams are copied back too, and its
+            SSDH and paper-ROL runs are taken when its key for them is the run asked for.
     """
     if not seeds:
         raise InputError("seeds is empty: give at least one seed")
@@ -636,9 +851,18 @@ def run_fashion(
     for variant in sizes.variants:
         get_dataset_spec(variant)
     out_dir, work_dir = check_folder_target(out_dir), Path(work_dir)  # before any run
+    keeps = Keeps(
+        None if keep_dir is None else check_folder_target(keep_dir),
+        None if ablation_keep_dir is None else Path(ablation_keep_dir),
+        quick=sizes.profile == QUICK.profile,
+    )
+    if keeps.ablation is not None and not keeps.ablation.is_dir():
+        raise InputError(f"{keeps.ablation}: no such folder (the ablation's --keep folder)")
     clean = load_fashion_mnist(data_root)
     print(clean.summary())
-    per_seed = [run_seed(clean, work_dir / f"seed{s}", sizes, int(s), verbose) for s in seeds]
+    per_seed = [
+        run_seed(clean, work_dir / f"seed{s}", sizes, int(s), verbose, keeps) for s in seeds
+    ]
     summary = summarize(per_seed, sizes)
     write_figures(out_dir, summary, work_dir / f"seed{seeds[0]}")
     summary["wall_seconds"] = round(wall(), 1)

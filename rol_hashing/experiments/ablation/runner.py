@@ -15,6 +15,7 @@ import numpy as np
 
 from rol_hashing.clock import Stopwatch
 from rol_hashing.data.fashion import DEFAULT_ROOT as FASHION_ROOT
+from rol_hashing.data.fileio import read_json
 from rol_hashing.data.pipeline import make_image_dataset
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.registry import get_dataset_spec
@@ -204,6 +205,62 @@ def group_key(dataset: str, grid: Sequence[Variant], bits: int, seed: int, sizes
         sizes=dataclasses.asdict(sizes),
         profile=profile,
     )
+
+
+def _kept_grid_names(path: Path) -> tuple[list[str], tuple[int, ...]] | None:
+    """The variant names and code lengths of the group a kept run file says it belongs to
+    (candidates only: the key is then made again and compared in full)."""
+    try:
+        variants = read_json(path, "kept ablation run")["key"]["parts"]["group"]["parts"][
+            "variants"
+        ]
+        names = [str(v["name"]) for v in variants]
+        bits = tuple(sorted({int(b) for v in variants for b in v["bits"]}))
+    except (OSError, InputError, KeyError, TypeError, ValueError):
+        return None
+    return names, bits
+
+
+def kept_pipeline_run(
+    keep_dir: str | Path,
+    config: ExperimentConfig,
+    sizes: FashionSizes,
+    method: str,
+    bits: int,
+    seed: int,
+    quick: bool = False,
+) -> dict[str, Any] | None:
+    """A ``make fashion`` run (SSDH or the paper's ROL of a Fashion-MNIST variant, its
+    ``config``) that ``ablate --keep keep_dir`` kept: the stored run when the ablation's
+    own key for it (its group's grid, sources or full, with the variants and code lengths
+    the kept file names; the same protocol sizes; the bytes of the split, backbone and
+    stream) is the run ``config`` asks for; else None."""
+    name = {"ssdh": "ssdh", "rol": "rol-predicted-soft"}.get(method)
+    if name is None or config.dataset not in FASHION_VARIANTS:
+        return None
+    ablation_sizes = _seed_sizes(config.dataset, DemoSizes(), quick)
+    same = {"bits": (), "variants": ()}
+    if dataclasses.replace(ablation_sizes, **same) != dataclasses.replace(sizes, **same):
+        return None
+    path = Path(keep_dir) / f"seed{seed}_{bits}b" / f"{name}.json"  # keep.run_file's
+    candidates = _kept_grid_names(path)
+    if candidates is None:
+        return None
+    names, grid_bits = candidates
+    for kind in ("sources", "full"):
+        try:
+            grid = select_variants(ablation_grid(grid_bits, kind=kind), names)
+        except InputError:
+            continue
+        variant = next((v for v in grid if v.name == name), None)
+        if variant is None or bits not in variant.bits:
+            continue
+        key = group_key(config.dataset, grid, bits, int(seed), ablation_sizes)
+        vconfig = variant_config(config, variant, Path(config.hashing.segmentation_model))
+        stored = kept_inputs.kept_run(path, kept_inputs.run_key(key, vconfig, variant))
+        if stored is not None:
+            return stored
+    return None
 
 
 def _mixed_machine_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
