@@ -75,12 +75,8 @@ def run_key(
 ) -> dict[str, Any] | None:
     """The key of a kept deep run of ``config`` (a variant's config); None when one of
     its inputs (split, backbone, stream) is not there."""
-    files = {
-        "split": config.split_file,
-        "backbone": config.model.backbone_weights,
-        "stream": config.hashing.segmentation_model,
-    }
-    if not all(f and Path(f).is_file() for f in files.values()):
+    digests = inputs.input_digests(config)
+    if digests is None:
         return None
     return make_key(
         "fashion_run",
@@ -90,7 +86,7 @@ def run_key(
         seed=int(seed),
         sizes=_protocol(sizes),
         profile=_profile(config),
-        **{name: file_digest(path) for name, path in files.items()},
+        **digests,
     )
 
 

@@ -141,3 +141,17 @@ def restore_inputs(keep: Path, seed: int, work: Path) -> int:
         atomic_copy(src, dst)
         restored += 1
     return restored
+
+
+def input_digests(config: ExperimentConfig) -> dict[str, str] | None:
+    """The bytes a kept run of ``config`` was made from, as digests: its split, backbone
+    and segmentation stream (``{"split", "backbone", "stream"}``); None when one of them
+    is not there (a config without ``split_file`` makes its own split when it runs)."""
+    files = {
+        "split": config.split_file,
+        "backbone": config.model.backbone_weights,
+        "stream": config.hashing.segmentation_model,
+    }
+    if not all(f and Path(f).is_file() for f in files.values()):
+        return None
+    return {name: file_digest(path) for name, path in files.items()}

@@ -29,6 +29,7 @@ from rol_hashing.experiments.kept_inputs import (  # noqa: F401 (the keep's inpu
     MANIFEST,
     SEG_FILES,
     devkit_digest,
+    input_digests,
     rekey_streams,
     restore_inputs,
     save_inputs,
@@ -36,7 +37,7 @@ from rol_hashing.experiments.kept_inputs import (  # noqa: F401 (the keep's inpu
     seed_inputs,
 )
 from rol_hashing.experiments.reuse import fresh_result
-from rol_hashing.freshness import file_digest, make_key
+from rol_hashing.freshness import make_key
 from rol_hashing.io import write_json
 from rol_hashing.training.config import ExperimentConfig
 
@@ -58,19 +59,10 @@ def run_key(group: dict, config: ExperimentConfig, variant: Variant) -> dict | N
     only on one backbone and stream. No paths: a run kept by another session is found
     again. None when the split or an input is not there before the run trains (a config
     without ``split_file``: its run makes its own split)."""
-    files = {
-        "split": config.split_file,
-        "backbone": config.model.backbone_weights,
-        "stream": config.hashing.segmentation_model,
-    }
-    if not all(f and Path(f).is_file() for f in files.values()):
+    digests = input_digests(config)
+    if digests is None:
         return None
-    return make_key(
-        "ablation_run",
-        group=group,
-        variant=variant.name,
-        **{name: file_digest(path) for name, path in files.items()},
-    )
+    return make_key("ablation_run", group=group, variant=variant.name, **digests)
 
 
 def kept_run(path: Path, key: dict | None) -> dict[str, Any] | None:
