@@ -1,17 +1,43 @@
-"""Test-wide settings: quiet TensorFlow, deterministic seeds."""
+"""Test-wide settings: quiet TensorFlow, deterministic seeds, eager steps."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The suite's runs are tiny (one to a few steps each), where tracing a VGG16 step into a
+# graph takes seconds and running it milliseconds: tests run Keras steps eagerly, and so
+# do the CLI processes they start (ROL_HASHING_RUN_EAGERLY, rol_hashing/quiet.py). Tests
+# marked `graph` run the traced steps that users' runs take (test_training.py,
+# test_pretrain_resume.py).
+os.environ["ROL_HASHING_RUN_EAGERLY"] = "1"
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+from rol_hashing.quiet import ENV_EAGER, apply_run_mode  # noqa: E402
+
+apply_run_mode()
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _run_mode(request, monkeypatch):
+    """Eager steps, or traced ones for a test marked ``graph`` (and its subprocesses)."""
+    if request.node.get_closest_marker("graph") is None:
+        yield
+        return
+    import tensorflow as tf
+
+    monkeypatch.setenv(ENV_EAGER, "0")
+    tf.config.run_functions_eagerly(False)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(True)
 
 
 # ---- tiny trained runs, shared by every test that needs a finished run -----------

@@ -12,7 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import keras
+import nbformat
 import numpy as np
+from PIL import Image
+
+from rol_hashing.notebooks import count_figures
 
 # A tiny configuration that still exercises every layer: 32x32 inputs, 1/16 width
 # (VGG filters 4..32, fc 256, PSP branches 8 filters on a 4x4 block4_conv3 map).
@@ -100,6 +104,19 @@ def reaped(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
                 pipe.close()
 
 
+@contextmanager
+def graph_steps() -> Iterator[None]:
+    """Keras steps traced into graphs, as users' runs take them, for a fixture (tests
+    run them eagerly, tests/conftest.py; a test itself is marked ``graph``)."""
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(False)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(True)
+
+
 def sigkill(proc: subprocess.Popen) -> None:
     """Kills ``proc`` with SIGKILL (no clean-up in the child) and checks that it died of it."""
     proc.send_signal(signal.SIGKILL)
@@ -143,3 +160,43 @@ def wait_for_line(proc: subprocess.Popen, prefix: str) -> list[str]:
         seen.append(line)
         if line.startswith(prefix):
             return seen
+
+
+NOTEBOOKS = REPO / "notebooks"
+TF_START_UP = ("oneDNN", "cuInit", "cuda_", "I0000", "E0000")
+
+
+def _check_executed(nb: nbformat.NotebookNode, min_figures: int) -> None:
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code)
+    assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
+    assert count_figures(nb) >= min_figures
+    # no TensorFlow start-up lines (oneDNN, cuInit, CUDA) in any output
+    text = " ".join("".join(o.get("text", "")) for c in code for o in c.outputs)
+    assert not any(w in text for w in TF_START_UP), text[:500]
+
+
+def check_notebooks_command(ssdh_run: Path, rol_run: Path, folder: Path) -> None:
+    """``rol-hashing notebooks`` as ``make notebooks`` runs it: a separate process, output
+    redirected to ``folder/log.txt``; both notebooks execute without errors and without
+    TensorFlow start-up lines, show their figures and save them as PNG files, and the log
+    holds no kernel transport warning."""
+    out = folder / "out"
+    env = {k: v for k, v in os.environ.items() if k != "ROL_HASHING_TF_LOGS"}
+    argv = [sys.executable, "-m", "rol_hashing", "notebooks", "--out", str(out)]
+    argv += ["--notebooks-dir", str(NOTEBOOKS)]
+    argv += ["--ssdh-run", str(ssdh_run), "--rol-run", str(rol_run)]
+    with open(folder / "log.txt", "w") as log:
+        result = subprocess.run(argv, stdout=log, stderr=log, env=env, timeout=600)
+    log_text = (folder / "log.txt").read_text()
+    assert result.returncode == 0, log_text[-2000:]
+    assert "without encryption" not in log_text  # the kernel talks over IPC, not TCP
+    # rol_masks: >= 2 figures; top10: queries, the precision curves, wins and losses
+    for name, min_figures in (("rol_masks.ipynb", 2), ("top10_retrievals.ipynb", 4)):
+        nb = nbformat.read(out / name, as_version=4)
+        _check_executed(nb, min_figures)
+        written = sorted((out / "figures").glob(f"{Path(name).stem}_*.png"))
+        assert len(written) == count_figures(nb)
+        for path in written:
+            with Image.open(path) as image:
+                assert image.format == "PNG" and min(image.size) > 50

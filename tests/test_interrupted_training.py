@@ -26,16 +26,16 @@ from rol_hashing.training.checkpoints import list_checkpoints
 from rol_hashing.training.layout import Run
 
 REPO = Path(__file__).resolve().parents[1]
-EPOCHS = 4
+EPOCHS = 3
 
 
 def train_command(data_root: Path, runs: Path, *extra: str) -> list[str]:
-    # 64 px inputs, batches of 16: several batches per epoch (the kill lands in batch 3
+    # 80 training images in batches of 16: 5 batches per epoch (the kill lands in batch 3
     # of epoch 2 through a fault point, not after a guessed time)
     return [
         *("train-hash", "--config", str(REPO / "experiments" / "generated.yaml")),
         *("--profile", "cpu", "--data-root", str(data_root), "--runs-dir", str(runs)),
-        *("--input-size", "64", "--width", "0.125", "--epochs", str(EPOCHS)),
+        *("--input-size", "32", "--width", "0.125", "--epochs", str(EPOCHS)),
         *("--batch-size", "16", "--method", "ssdh", "--bits", "12"),
         *("--backbone-weights", "none", "--verbose", "2"),
         *extra,
@@ -45,11 +45,12 @@ def train_command(data_root: Path, runs: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("interrupted") / "gen"
-    make_generated_dataset(root, num_images=480, num_seg_images=16, image_size=48, num_classes=4)
+    make_generated_dataset(root, num_images=160, num_seg_images=16, image_size=48, num_classes=4)
     return root
 
 
 @pytest.mark.slow
+@pytest.mark.graph  # 3 epochs of several steps: traced steps are quicker here
 def test_sigkill_mid_epoch_then_resume_finishes_every_epoch_once(data_root, tmp_path):
     runs = tmp_path / "runs"
     run = Run(runs / "generated-ssdh-12b")
@@ -57,7 +58,7 @@ def test_sigkill_mid_epoch_then_resume_finishes_every_epoch_once(data_root, tmp_
     proc = start_cli(train_command(data_root, runs), "train_batch:epoch=2,batch=3")
     with reaped(proc):
         seen = wait_for_line(proc, "FAULT train_batch")
-        assert any(line.startswith("Epoch 2/4") for line in seen)
+        assert any(line.startswith(f"Epoch 2/{EPOCHS}") for line in seen)
         assert (run.checkpoints / "epoch_001.keras").is_file()
         sigkill(proc)
     # killed inside epoch 2: its checkpoint was never written
@@ -78,7 +79,7 @@ def test_sigkill_mid_epoch_then_resume_finishes_every_epoch_once(data_root, tmp_
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(range(EPOCHS))
     assert [epoch for _, epoch in list_checkpoints(run)] == [EPOCHS - 1, EPOCHS]
     model = load_model(run.model)
-    assert tuple(model.input_shape[1:]) == (64, 64, 3) and model.outputs
+    assert tuple(model.input_shape[1:]) == (32, 32, 3) and model.outputs
 
 
 def _cli_args(data_root: Path, runs: Path) -> list[str]:

@@ -43,6 +43,7 @@ def _weights(path: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.slow
+@pytest.mark.graph
 def test_a_killed_pretraining_resumes_to_the_same_backbone(tmp_path, capsys):
     pool = (
         make_generated_dataset(

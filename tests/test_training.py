@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from helpers import PLAIN_MODEL, PLAIN_SOLVER
+from helpers import PLAIN_MODEL, PLAIN_SOLVER, graph_steps
 
 from rol_hashing.data.generated import make_generated_dataset
 from rol_hashing.data.registry import get_dataset_spec
@@ -211,8 +211,9 @@ def trained(gen_root, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     cfg = _cfg(gen_root, runs, lr_drop_epoch=2)
     keras.utils.set_random_seed(0)
-    seg = train_segmentation(cfg, verbose=0)
-    hashing = {m: train_hashing(cfg, m, 12, verbose=0) for m in ("ssdh", "rol")}
+    with graph_steps():  # the traced steps of users' runs, 4 epochs of each
+        seg = train_segmentation(cfg, verbose=0)
+        hashing = {m: train_hashing(cfg, m, 12, verbose=0) for m in ("ssdh", "rol")}
     return cfg, runs, seg, hashing
 
 
@@ -324,10 +325,11 @@ def _run_script(mode: str, gen_root: Path, out: Path, timeout: int = 600) -> str
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["resume", "resume-levers"])
+@pytest.mark.parametrize("mode", ["resume", pytest.param("resume-levers", marks=pytest.mark.graph)])
 def test_interrupted_and_resumed_run_equals_uninterrupted(gen_root, tmp_path, mode):
     """Also with the cpu recipe's levers: AdamW's state, the BN statistics and the
-    seeded augmentation all come back with the checkpoint."""
+    seeded augmentation all come back with the checkpoint (with the traced steps of
+    users' runs; the plain route with eager steps)."""
     out = _run_script(mode, gen_root, tmp_path)
     diff = float(out.split("MAXDIFF")[1].split()[0])
     assert diff == 0.0
@@ -336,6 +338,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(gen_root, tmp_path, mo
 
 
 @pytest.mark.slow
+@pytest.mark.graph
 def test_mirrored_strategy_on_two_logical_cpus(gen_root, tmp_path):
     out = _run_script("mirrored", gen_root, tmp_path)
     assert "REPLICAS 2" in out and "MODEL True" in out
@@ -375,6 +378,7 @@ def _fit_counting_traces(prebuilt: bool) -> tuple[int, list[np.ndarray]]:
     return counter.traces, model.get_weights()
 
 
+@pytest.mark.graph
 def test_training_state_built_first_traces_the_train_step_once_and_trains_the_same():
     """``build_training_state`` (run_epochs calls it) creates the optimizer's and the
     metrics' variables before ``fit``: one trace of the train step instead of two."""

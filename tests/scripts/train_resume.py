@@ -24,8 +24,11 @@ if mode.startswith("resume"):
 
 import keras  # noqa: E402
 
+from rol_hashing.quiet import apply_run_mode  # noqa: E402
 from rol_hashing.training.config import load_config  # noqa: E402
 from rol_hashing.training.hashing import train_hashing  # noqa: E402
+
+apply_run_mode()  # eager steps under ROL_HASHING_RUN_EAGERLY=1 (tests/conftest.py)
 
 LEVER_HASHING = {
     "optimizer": "adam",
