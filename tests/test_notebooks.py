@@ -7,7 +7,6 @@ import pytest
 
 from rol_hashing.cli.main import main
 from rol_hashing.evaluation import compare
-from rol_hashing.notebooks import count_figures
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -22,16 +21,6 @@ def test_notebooks_are_stripped_and_parameterised(name):
     assert not any(
         line.lstrip().startswith(("def ", "class ")) for c in code for line in c["source"]
     )
-
-
-def _check_executed(nb, min_figures: int) -> None:
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(c.execution_count is not None for c in code)
-    assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
-    assert count_figures(nb) >= min_figures
-    # no TensorFlow start-up lines (oneDNN, cuInit, CUDA) in any output
-    text = " ".join(o.get("text", "") for c in code for o in c.outputs)
-    assert not any(w in text for w in ("oneDNN", "cuInit", "cuda_", "I0000", "E0000")), text
 
 
 def test_notebooks_command_names_the_missing_run(tmp_path, capsys):
@@ -49,47 +38,10 @@ def test_analysis_loads_a_data_set_once(tiny_runs):
     assert len(record.paths) == 240
 
 
-@pytest.mark.slow
-def test_notebooks_command_outputs_carry_no_tensorflow_start_up_lines(tiny_runs, tmp_path):
-    """As `make notebooks` runs it: a separate process, output redirected to a file; both
-    notebooks execute without errors, show their figures and save them as PNG files, and
-    the log holds no kernel transport warning."""
-    import os
-    import subprocess
-    import sys
-
-    out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if k != "ROL_HASHING_TF_LOGS"}
-    argv = [sys.executable, "-m", "rol_hashing", "notebooks", "--out", str(out)]
-    argv += ["--notebooks-dir", str(NOTEBOOKS)]
-    argv += [
-        "--ssdh-run",
-        str(tiny_runs["runs"]["ssdh"]),
-        "--rol-run",
-        str(tiny_runs["runs"]["rol"]),
-    ]
-    with open(tmp_path / "log.txt", "w") as log:
-        result = subprocess.run(argv, stdout=log, stderr=log, env=env, timeout=600)
-    log_text = (tmp_path / "log.txt").read_text()
-    assert result.returncode == 0, log_text[-2000:]
-    assert "without encryption" not in log_text  # the kernel talks over IPC, not TCP
-    import nbformat
-    from PIL import Image
-
-    # rol_masks: >= 2 figures; top10: queries, the precision curves, wins and losses
-    for name, min_figures in (("rol_masks.ipynb", 2), ("top10_retrievals.ipynb", 4)):
-        nb = nbformat.read(out / name, as_version=4)
-        _check_executed(nb, min_figures)
-        text = " ".join(
-            "".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.outputs
-        )
-        assert not any(w in text for w in ("oneDNN", "cuInit", "I0000", "E0000")), text[:500]
-        stem = Path(name).stem
-        written = sorted((out / "figures").glob(f"{stem}_*.png"))
-        assert len(written) == count_figures(nb)
-        for path in written:
-            with Image.open(path) as image:
-                assert image.format == "PNG" and min(image.size) > 50
+# `rol-hashing notebooks` as `make notebooks` runs it (a separate process, output to a
+# file, no TensorFlow start-up lines, figures saved as PNG): the last step of the README's
+# own-images route, tests/test_cli.py::test_your_own_images_route_from_the_readme, on
+# the route's runs (helpers.check_notebooks_command).
 
 
 @pytest.mark.parametrize("content", [b"not json at all", b'{"cells": 3}', b"\xff\xfe\x00"])
