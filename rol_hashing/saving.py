@@ -13,8 +13,10 @@ never is: a damaged zip, members declaring more than the file can hold (a zip bo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,12 @@ KERAS_RATIO = 4
 KERAS_SLACK = 64 << 20
 # Packages whose classes a config.json may name ("module"); Keras resolves the rest.
 ALLOWED_PACKAGES = ("keras", "rol_hashing")
+
+# Models loaded for prediction only, by the SHA-256 of their file's bytes: the last few,
+# each of a file under INFERENCE_CACHE_BYTES (load_inference_model).
+INFERENCE_CACHE_SIZE = 4
+INFERENCE_CACHE_BYTES = 64 << 20
+_INFERENCE_MODELS: OrderedDict[str, keras.Model] = OrderedDict()
 
 # Errors Keras raises (or lets through) for a config or weights file it cannot use.
 _KERAS_ERRORS = (
@@ -132,3 +140,39 @@ def load_model(path: str | Path, compile: bool = False) -> keras.Model:
             f"{path} is not a loadable .keras model of this package "
             f"({type(err).__name__}: {one_line(err, 300)})"
         ) from err
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_inference_model(path: str | Path) -> keras.Model:
+    """``load_model`` for prediction only: one model object per file content in a process.
+
+    Evaluating, indexing, searching and drawing a run's figures each load its
+    ``model.keras``; a file of the same bytes (SHA-256) as one of the last
+    ``INFERENCE_CACHE_SIZE`` loaded here, each under ``INFERENCE_CACHE_BYTES``, gives that
+    model again. A changed or replaced file is loaded anew. The model is shared: callers
+    predict with it and never change it (no compile, fit or set_weights).
+
+    Raises:
+        FileNotFoundError, InputError: as ``load_model``.
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size > INFERENCE_CACHE_BYTES:
+        return load_model(path)
+    digest = _sha256(path)
+    model = _INFERENCE_MODELS.get(digest)
+    if model is not None:
+        _INFERENCE_MODELS.move_to_end(digest)
+        return model
+    model = load_model(path)
+    if _sha256(path) == digest:  # not rewritten while Keras read it
+        _INFERENCE_MODELS[digest] = model
+        while len(_INFERENCE_MODELS) > INFERENCE_CACHE_SIZE:
+            _INFERENCE_MODELS.popitem(last=False)
+    return model

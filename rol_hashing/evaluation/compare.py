@@ -33,7 +33,7 @@ from rol_hashing.retrieval.codes import EncodedSet
 from rol_hashing.retrieval.encode import encode_split
 from rol_hashing.retrieval.index import HammingIndex
 from rol_hashing.retrieval.relevance import Relevance
-from rol_hashing.saving import load_model
+from rol_hashing.saving import load_inference_model
 from rol_hashing.training.config import load_run_config
 from rol_hashing.training.layout import CONFIG_FILE, MODEL_FILE, open_hashing_run
 
@@ -119,7 +119,7 @@ def feature_energy(hash_model: keras.Model, inputs: np.ndarray) -> tuple[np.ndar
 
 def load_run_models(run_dir: str | Path) -> tuple[keras.Model, keras.Model | None]:
     """A hashing run's model and, for ``rol``, its frozen segmentation model."""
-    model = load_model(Path(run_dir) / MODEL_FILE)
+    model = load_inference_model(Path(run_dir) / MODEL_FILE)
     seg = None
     for layer in model.layers:
         if isinstance(layer, keras.Model):

@@ -75,7 +75,7 @@ from rol_hashing.machine import machine
 from rol_hashing.models import build_vgg16, load_vgg16_imagenet_weights
 from rol_hashing.retrieval.classical import METHODS as CLASSICAL
 from rol_hashing.retrieval.classical import pooled_features
-from rol_hashing.saving import load_model
+from rol_hashing.saving import load_inference_model
 from rol_hashing.training.config import (
     ExperimentConfig,
     load_config,
@@ -218,7 +218,7 @@ def query_accuracy(run_dir: Path, record: DatasetRecord, split: Split) -> float:
             return float(stored["accuracy"])
     except (OSError, InputError, AttributeError, KeyError, TypeError, ValueError):
         pass
-    model = load_model(run_dir / MODEL_FILE)
+    model = load_inference_model(run_dir / MODEL_FILE)
     if isinstance(model.input, dict):
         raise InputError(f"{run_dir}: a mask-input model; the benchmark trains live ROL models")
     size = int(model.input_shape[1])

@@ -37,7 +37,7 @@ from rol_hashing.retrieval.codes import (
     load_codes,
     save_codes,
 )
-from rol_hashing.saving import load_model
+from rol_hashing.saving import load_inference_model
 from rol_hashing.training.hashing import (
     config_model,
     load_segmentation_model,
@@ -258,7 +258,7 @@ def load_run_model(run: Run, num_classes: int) -> keras.Model:
     """The run's ``model.keras``, checked to be the model its ``config.yaml`` describes:
     the method (a ROL layer or none), the code length, the data set's ``num_classes`` and
     the input size; InputError names the file and what differs."""
-    model = load_model(run.model)
+    model = load_inference_model(run.model)
     found = hashing_model_shape(model, run.model)
     expected = {
         "method": run.method,
