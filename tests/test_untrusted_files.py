@@ -300,7 +300,7 @@ def test_data_summary_escapes_class_and_file_names(tmp_path, capsys):
 
 def test_evaluate_and_table2_tables_escape_names():
     from rol_hashing.evaluation.evaluate import metrics_markdown  # lazy: TensorFlow
-    from rol_hashing.experiments.table2 import Table2Row, table2_markdown  # lazy: TensorFlow
+    from rol_hashing.experiments.table2_files import Table2Row, table2_markdown
 
     metrics = {
         "top_k": 10,

@@ -63,7 +63,7 @@ from rol_hashing.experiments.report import (
     seeds_phrase,
     verdict,
 )
-from rol_hashing.experiments.table2 import PAPER_TABLE2
+from rol_hashing.experiments.table2_files import PAPER_TABLE2
 from rol_hashing.freshness import (
     file_digest,
     is_fresh,

@@ -46,7 +46,7 @@ def write(n: int) -> None:
         m = sizes(n)
         save_codes(folder / "codes.npz", rng.random((m, 32)) > 0.5, np.arange(m), np.full(m, n))
     elif kind == "table":
-        from rol_hashing.experiments.table2 import Table2Row, write_table2
+        from rol_hashing.experiments.table2_files import Table2Row, write_table2
 
         rows = [
             Table2Row(b, method, 1000, float(n % 100), 50.0, folder / "run")
