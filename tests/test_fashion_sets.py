@@ -97,6 +97,23 @@ def test_the_devkit_holds_the_set_aside_images_with_their_classes(clean, tmp_pat
     assert len(list((devkit / "JPEGImages").iterdir())) == 20
 
 
+def test_a_devkit_is_kept_whether_its_source_is_named_relatively_or_absolutely(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    idx = write_fashion_idx(tmp_path / "idx")
+    relative = load_fashion_mnist(idx.relative_to(tmp_path))
+    absolute = load_fashion_mnist(idx.resolve())
+    split = draw_split(relative, 3, 1, True, 0, set_aside=2)
+    devkit = write_devkit(relative, split, "voc")
+    first = {p.name: p.stat().st_mtime_ns for p in (devkit / "JPEGImages").iterdir()}
+    assert write_devkit(absolute, split, tmp_path / "voc").resolve() == devkit.resolve()
+    again = {p.name: p.stat().st_mtime_ns for p in (devkit / "JPEGImages").iterdir()}
+    assert again == first  # not written again
+    meta = fashion_sets.scenes_meta
+    assert meta(relative, split, 32, 0) == meta(absolute, split, 32, 0)  # scenes too
+
+
 def test_lsh_and_itq_learn_codes_from_features():
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 3, (4, 32))

@@ -79,12 +79,13 @@ def _distractors(
 
 def scenes_meta(record: DatasetRecord, split: Split, size: int, seed: int) -> dict:
     """What a scenes folder is made from: the source ids and labels, the split, the
-    sizes and the seed (compared field by field before a folder is reused)."""
+    sizes and the seed (compared field by field before a folder is reused; the source's
+    folder resolved, as in ``devkit_key``)."""
     labels = np.ascontiguousarray(record.labels, np.int64)
     return {
         "format": SCENES_FORMAT,
         "source": record.name,
-        "source_root": str(record.root),
+        "source_root": str(Path(record.root).resolve()),
         "ids_sha256": hashlib.sha256("\n".join(record.ids).encode()).hexdigest(),
         "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
         "pixels_sha256": hashlib.sha256(np.ascontiguousarray(record.images).tobytes()).hexdigest(),
@@ -240,10 +241,12 @@ def _save_mask(mask: np.ndarray, path: Path) -> None:
 
 
 def devkit_key(record: DatasetRecord, split: Split) -> dict:
-    """What a devkit is made from (stored as ``<devkit>/made_from.json``)."""
+    """What a devkit is made from (stored as ``<devkit>/made_from.json``). The source's
+    folder is resolved: the same folder named by a relative or an absolute path is one
+    source (else a second call rewrites the devkit, and its stream's key goes stale)."""
     return {
         "source": record.name,
-        "source_root": str(record.root),
+        "source_root": str(Path(record.root).resolve()),
         "split_sha256": split_sha256(split),
         "count": len(split.set_aside),
     }
