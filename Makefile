@@ -20,8 +20,8 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 # Two workers (pytest-xdist), one test file each at a time: the suite's TensorFlow work
-# leaves a core idle between steps, and two files in parallel keep make test under its
-# 10-minute bound on two cores. TEST_WORKERS=0 runs it in one process.
+# leaves a core idle between steps, so two files run in parallel on two cores (times in
+# docs/performance.md). TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest tests --durations=15 $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
