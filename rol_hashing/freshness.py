@@ -40,17 +40,22 @@ CODE_VERSION = f"rol_hashing-derived-{FORMAT}"
 _FILE_DIGESTS: dict[tuple, str] = {}
 
 
+def bytes_digest(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read now (``file_digest`` memoises it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def file_digest(path: str | Path) -> str:
     """The SHA-256 of a file's bytes (hex), memoised by (path, size, mtime, inode)."""
     path = Path(path)
     st = path.stat()
     memo = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
     if memo not in _FILE_DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _FILE_DIGESTS[memo] = h.hexdigest()
+        _FILE_DIGESTS[memo] = bytes_digest(path)
     return _FILE_DIGESTS[memo]
 
 

@@ -13,7 +13,6 @@ never is: a damaged zip, members declaring more than the file can hold (a zip bo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from collections import OrderedDict
@@ -25,6 +24,7 @@ import keras
 import rol_hashing.models  # noqa: F401  (registers the layers, losses and metrics)
 from rol_hashing.archives import check_members, open_archive
 from rol_hashing.errors import InputError, one_line
+from rol_hashing.freshness import bytes_digest
 
 # Largest config.json / metadata.json accepted (this package's are below 100 KB).
 KERAS_JSON_LIMIT = 16 << 20
@@ -142,14 +142,6 @@ def load_model(path: str | Path, compile: bool = False) -> keras.Model:
         ) from err
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_inference_model(path: str | Path) -> keras.Model:
     """``load_model`` for prediction only: one model object per file content in a process.
 
@@ -165,13 +157,13 @@ def load_inference_model(path: str | Path) -> keras.Model:
     path = Path(path)
     if not path.is_file() or path.stat().st_size > INFERENCE_CACHE_BYTES:
         return load_model(path)
-    digest = _sha256(path)
+    digest = bytes_digest(path)
     model = _INFERENCE_MODELS.get(digest)
     if model is not None:
         _INFERENCE_MODELS.move_to_end(digest)
         return model
     model = load_model(path)
-    if _sha256(path) == digest:  # not rewritten while Keras read it
+    if bytes_digest(path) == digest:  # not rewritten while Keras read it
         _INFERENCE_MODELS[digest] = model
         while len(_INFERENCE_MODELS) > INFERENCE_CACHE_SIZE:
             _INFERENCE_MODELS.popitem(last=False)
