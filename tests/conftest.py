@@ -12,6 +12,7 @@ os.environ["ROL_HASHING_RUN_EAGERLY"] = "1"
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+from helpers import graph_steps  # noqa: E402
 
 from rol_hashing.quiet import ENV_EAGER, apply_run_mode  # noqa: E402
 
@@ -30,14 +31,9 @@ def _run_mode(request, monkeypatch):
     if request.node.get_closest_marker("graph") is None:
         yield
         return
-    import tensorflow as tf
-
     monkeypatch.setenv(ENV_EAGER, "0")
-    tf.config.run_functions_eagerly(False)
-    try:
+    with graph_steps():
         yield
-    finally:
-        tf.config.run_functions_eagerly(True)
 
 
 # ---- tiny trained runs, shared by every test that needs a finished run -----------
