@@ -77,15 +77,21 @@ def _distractors(
     return chosen
 
 
+def _source_root(record: DatasetRecord) -> str:
+    """The source's folder, resolved: one folder named by a relative or an absolute path
+    is one source (else a second call rewrites the scenes or the devkit, and the stream's
+    key goes stale)."""
+    return str(Path(record.root).resolve())
+
+
 def scenes_meta(record: DatasetRecord, split: Split, size: int, seed: int) -> dict:
     """What a scenes folder is made from: the source ids and labels, the split, the
-    sizes and the seed (compared field by field before a folder is reused; the source's
-    folder resolved, as in ``devkit_key``)."""
+    sizes and the seed (compared field by field before a folder is reused)."""
     labels = np.ascontiguousarray(record.labels, np.int64)
     return {
         "format": SCENES_FORMAT,
         "source": record.name,
-        "source_root": str(Path(record.root).resolve()),
+        "source_root": _source_root(record),
         "ids_sha256": hashlib.sha256("\n".join(record.ids).encode()).hexdigest(),
         "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
         "pixels_sha256": hashlib.sha256(np.ascontiguousarray(record.images).tobytes()).hexdigest(),
@@ -241,12 +247,10 @@ def _save_mask(mask: np.ndarray, path: Path) -> None:
 
 
 def devkit_key(record: DatasetRecord, split: Split) -> dict:
-    """What a devkit is made from (stored as ``<devkit>/made_from.json``). The source's
-    folder is resolved: the same folder named by a relative or an absolute path is one
-    source (else a second call rewrites the devkit, and its stream's key goes stale)."""
+    """What a devkit is made from (stored as ``<devkit>/made_from.json``)."""
     return {
         "source": record.name,
-        "source_root": str(Path(record.root).resolve()),
+        "source_root": _source_root(record),
         "split_sha256": split_sha256(split),
         "count": len(split.set_aside),
     }
