@@ -59,3 +59,28 @@ def test_a_kept_row_is_read_back_only_under_its_key(tmp_path):
     assert fk.read(path, None, "kept run") is None
     fk.write(tmp_path / "none.json", None, {"row": {}})  # an unknown key keeps nothing
     assert not (tmp_path / "none.json").exists()
+
+
+def test_a_generated_run_without_split_file_is_keyed_by_its_data_sets_split(tmp_path):
+    """The shapes ablation's runs take the generated set's own split file: their kept
+    key digests it (else no run of an unfinished group would be kept)."""
+    from rol_hashing.experiments.demo import DemoSizes, demo_config
+    from rol_hashing.experiments.kept_inputs import input_digests, split_source
+
+    data, runs = tmp_path / "data", tmp_path / "runs"
+    backbone = tmp_path / "backbone" / "vgg16_pretrained.h5"
+    config = demo_config(data, runs, backbone, DemoSizes(), 0)
+    backbone.parent.mkdir(parents=True)
+    backbone.write_bytes(b"backbone")
+    stream = Path(config.hashing.segmentation_model)
+    stream.parent.mkdir(parents=True)
+    stream.write_bytes(b"stream")
+    (data / "classes").mkdir(parents=True)
+    assert config.split_file is None and input_digests(config) is None  # no split yet
+    split = data / "classes" / "split.json"
+    split.write_text('{"train": ["a/1.png"]}')
+    assert split_source(config) == split
+    first = input_digests(config)
+    assert first is not None
+    split.write_text('{"train": ["a/2.png"]}')
+    assert input_digests(config)["split"] != first["split"]

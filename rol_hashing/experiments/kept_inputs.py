@@ -17,6 +17,7 @@ import hashlib
 from pathlib import Path
 
 from rol_hashing.data.fileio import read_json
+from rol_hashing.data.folders import SPLIT_FILE as FOLDER_SPLIT_FILE
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.voc import load_voc_segmentation
 from rol_hashing.errors import InputError
@@ -143,12 +144,29 @@ def restore_inputs(keep: Path, seed: int, work: Path) -> int:
     return restored
 
 
+def split_source(config: ExperimentConfig) -> Path | None:
+    """The file a run of ``config`` takes its split from before it runs: ``split_file``,
+    else the split file a class-folder data set ships (the generated set's
+    ``<root>/classes/split.json``, a custom set's ``<root>/split.json``, which
+    ``data.splits.make_or_load_split`` follows); None when there is neither (the run
+    draws its own split when it runs)."""
+    if config.split_file:
+        return Path(config.split_file)
+    if config.dataset not in ("generated", "folders") or not config.data_root:
+        return None
+    root = Path(config.data_root)
+    if config.dataset == "generated" and (root / "classes").is_dir():
+        root = root / "classes"  # data.generated.load_generated's folder
+    own = root / FOLDER_SPLIT_FILE
+    return own if own.is_file() else None
+
+
 def input_digests(config: ExperimentConfig) -> dict[str, str] | None:
-    """The bytes a kept run of ``config`` was made from, as digests: its split, backbone
-    and segmentation stream (``{"split", "backbone", "stream"}``); None when one of them
-    is not there (a config without ``split_file`` makes its own split when it runs)."""
+    """The bytes a kept run of ``config`` was made from, as digests: its split
+    (``split_source``), backbone and segmentation stream (``{"split", "backbone",
+    "stream"}``); None when one of them is not there."""
     files = {
-        "split": config.split_file,
+        "split": split_source(config),
         "backbone": config.model.backbone_weights,
         "stream": config.hashing.segmentation_model,
     }
