@@ -358,6 +358,9 @@ def test_quick_ablation_writes_its_results_and_resumes(tmp_path, capsys):
     # the_stream checks.
     args = {"seeds": (0,), "quick": True, "grid_kind": "sources", "variants": SOME}
     summary = run_ablation(out, work, keep_dir=kept, **args)
+    # each finished run is kept on its own too (a group cut by the session's end)
+    runs_kept = sorted(p.stem for p in (kept / "seed0_12b").glob("*.json"))
+    assert runs_kept == sorted(("ssdh", "rol-predicted-soft", *SOME))
     for name in ("results.md", "results.json", "ablation_map.png", "ap_vs_mask_quality.png"):
         assert (out / name).is_file(), name
     maps = {(r["variant"], r["bits"]): r["map"] for r in summary["rows"]}
