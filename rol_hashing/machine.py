@@ -28,3 +28,10 @@ def machine() -> str:
     except (ValueError, OSError, AttributeError):
         memory = ""
     return f"{cpu_model()}, {cores} cores{memory}, {platform.system()} {platform.release()}"
+
+
+def hardware(line: str) -> str:
+    """A ``machine()`` line without its OS release: the part that moves the numbers (CPU,
+    cores, memory). Two VMs of one kind differ only in their kernel's build string."""
+    head, sep, tail = line.rpartition(", ")
+    return head if sep and tail.split(" ")[0] in ("Linux", "Darwin", "Windows") else line

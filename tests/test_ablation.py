@@ -394,5 +394,35 @@ def test_groups_whose_runs_came_from_two_machines_are_named():
         {"seed": 0, "bits": 48, "machine": "AMD EPYC"},
         {"seed": 1, "bits": 12, "machine": "AMD EPYC"},
         {"seed": 1, "bits": 12},  # kept before runs named their machine
+        # one kind of machine, two kernel builds: one machine
+        {"seed": 2, "bits": 12, "machine": "AMD EPYC, 2 cores, 24 GiB RAM, Linux 6.18-v1098"},
+        {"seed": 2, "bits": 12, "machine": "AMD EPYC, 2 cores, 24 GiB RAM, Linux 6.18-v1272"},
+        {"seed": 2, "bits": 48, "machine": "AMD EPYC, 2 cores, 24 GiB RAM, Linux 6.18-v1098"},
+        {"seed": 2, "bits": 48, "machine": "Intel Xeon, 2 cores, 24 GiB RAM, Linux 6.18-v1098"},
     ]
-    assert _mixed_machine_groups(rows) == [(0, 12)]
+    assert _mixed_machine_groups(rows) == [(0, 12), (2, 48)]
+
+
+@pytest.mark.parametrize("rol", [0.25, 0.35])
+def test_the_report_names_a_gap_only_when_the_rol_is_behind(rol):
+    from rol_hashing.experiments.ablation.grid import summarize
+    from rol_hashing.experiments.ablation.report import results_markdown
+
+    grid = ablation_grid(kind="sources")
+    rows = [
+        {"variant": v.name, "bits": b, "seed": s, "map": rol if v.method == "rol" else 0.30}
+        for v in grid
+        for b in v.bits
+        for s in (0, 1, 2)
+    ]
+    summary = summarize(rows, grid) | {"seeds": [0, 1, 2]}
+    text = results_markdown(summary, 60.0, grid)
+    assert "the profile's schedule" in text and "demo schedule" not in text
+    if rol < 0.30:  # behind SSDH by 0.05: a gap for the factors
+        assert (
+            "Gap to explain: SSDH - ROL (predicted, soft, the profile's schedule) = +0.050" in text
+        )
+        assert "Verdict: no factor of the grid explains the gap." in text
+    else:
+        assert "there is no gap to explain" in text
+        assert "Verdict: no gap to explain (the ROL is level with or ahead of SSDH)." in text

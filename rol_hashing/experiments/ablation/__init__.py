@@ -24,7 +24,7 @@ against the IoU of that query's ``R > 0.5`` with its ground-truth object).
 
 The decision rule (docs/ablation.md, written before the study ran): a factor explains
 the gap when changing it closes at least half of the mean SSDH - ROL gap of the
-paper's configuration (predicted, soft, demo schedule) in that group and the change
+paper's configuration (predicted, soft, the profile's schedule) in that group and the change
 has the same sign in at least 5 of 6 (seed, bits) pairs (all 3 seeds where the group
 has one code length).
 

@@ -277,7 +277,7 @@ def factor_verdicts(
 ) -> list[dict[str, Any]]:
     """The pre-registered decision rule, one verdict per factor.
 
-    ``gap`` = mean over (seed, bits) of SSDH - ROL (predicted, soft, demo schedule).
+    ``gap`` = mean over (seed, bits) of SSDH - ROL (predicted, soft, the profile's schedule).
     For a mask factor, ``change`` = variant - reference per (seed, bits); it explains the
     gap when mean(change) >= gap / 2 and change > 0 in at least 5 of 6 pairs (all pairs
     when fewer). For schedule and grid, ``change`` = (ROL - SSDH at that setting) -

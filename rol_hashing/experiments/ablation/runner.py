@@ -49,7 +49,7 @@ from rol_hashing.experiments.fashion import VARIANTS as FASHION_VARIANTS
 from rol_hashing.experiments.fashion import FashionSizes, prepare_fashion_seed
 from rol_hashing.freshness import make_key
 from rol_hashing.io import atomic_write_text, check_folder_target, write_json
-from rol_hashing.machine import machine
+from rol_hashing.machine import hardware, machine
 from rol_hashing.models import reliability_mask
 from rol_hashing.retrieval.encode import encode_split
 from rol_hashing.saving import load_model
@@ -264,12 +264,14 @@ def kept_pipeline_run(
 
 
 def _mixed_machine_groups(rows: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
-    """The (seed, bits) groups whose rows name more than one machine (rows without a
-    machine, from groups kept before runs recorded theirs, count as one)."""
+    """The (seed, bits) groups whose rows name more than one machine, by hardware (CPU,
+    cores, memory: ``machine.hardware``; one kind's kernel builds count as one); rows
+    without a machine, from groups kept before runs recorded theirs, count as one."""
     seen: dict[tuple[int, int], set[str]] = {}
     for row in rows:
         if "machine" in row and "seed" in row:
-            seen.setdefault((int(row["seed"]), int(row["bits"])), set()).add(row["machine"])
+            group = (int(row["seed"]), int(row["bits"]))
+            seen.setdefault(group, set()).add(hardware(str(row["machine"])))
     return sorted(group for group, names in seen.items() if len(names) > 1)
 
 
