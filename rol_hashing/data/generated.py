@@ -251,10 +251,17 @@ def make_generated_dataset(
     return out
 
 
-def load_generated(root: str | Path, strict: bool = False) -> DatasetRecord:
-    """The generated set's hashing images (``<root>/classes``), with their split file."""
+def class_folder(root: str | Path) -> Path:
+    """The folder of the generated set's hashing images: ``<root>/classes``, or ``root``
+    itself when it is that folder (it holds the set's ``split.json``)."""
     root = Path(root).expanduser()
-    folder = root / "classes" if (root / "classes").is_dir() else root
+    return root / "classes" if (root / "classes").is_dir() else root
+
+
+def load_generated(root: str | Path, strict: bool = False) -> DatasetRecord:
+    """The generated set's hashing images (``class_folder``), with their split file."""
+    root = Path(root).expanduser()
+    folder = class_folder(root)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"{root} does not exist; create it with `rol-hashing make-data --out {root}`. "

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rol_hashing.data.fileio import read_json
 from rol_hashing.data.folders import SPLIT_FILE as FOLDER_SPLIT_FILE
+from rol_hashing.data.generated import class_folder
 from rol_hashing.data.record import DatasetRecord
 from rol_hashing.data.voc import load_voc_segmentation
 from rol_hashing.errors import InputError
@@ -155,9 +156,7 @@ def split_source(config: ExperimentConfig) -> Path | None:
     if config.dataset not in ("generated", "folders") or not config.data_root:
         return None
     root = Path(config.data_root)
-    if config.dataset == "generated" and (root / "classes").is_dir():
-        root = root / "classes"  # data.generated.load_generated's folder
-    own = root / FOLDER_SPLIT_FILE
+    own = (class_folder(root) if config.dataset == "generated" else root) / FOLDER_SPLIT_FILE
     return own if own.is_file() else None
 
 
