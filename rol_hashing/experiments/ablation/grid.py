@@ -244,7 +244,11 @@ FACTORS: tuple[tuple[str, str, str], ...] = (
     ),
     ("binary mask (R > 0.5 instead of R, predicted)", "rol-predicted-binary", "rol-predicted-soft"),
     ("schedule (3x epochs)", "rol-predicted-soft-3x", "ssdh-3x"),
-    ("ROL grid (8x8 at 2x input instead of 4x4)", "rol-predicted-soft-2x-input", "ssdh-2x-input"),
+    (
+        "ROL grid (2x input: twice the ROL grid's side)",
+        "rol-predicted-soft-2x-input",
+        "ssdh-2x-input",
+    ),
 )
 # Controls, reported beside the factors but not part of the verdict: ones must equal
 # SSDH (the pipeline adds nothing else), and shuffled against predicted asks whether the
