@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from rol_hashing.cli.main import main as cli
+from rol_hashing.machine import machine
 from rol_hashing.models.weights import read_provenance
 from rol_hashing.training.config import load_config
 
@@ -226,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         + "); "
         f"segmentation val mean IoU {result['seg_mean_iou']:.3f}; step seconds "
         f"{result['seconds']}; wall {wall:.0f} s. Chance = {chance:.3f}.",
+        "",
+        f"Machine: {machine()}.",  # numbers move between CPUs
         "",
     ]
     text = "\n".join(lines)
